@@ -1,0 +1,97 @@
+//! `cargo xtask ci`: the whole CI sequence, in the order `.ci/run` runs it.
+//!
+//! Each step prints a header and its duration; the first failing step stops the run and is named
+//! in the error.
+
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+
+/// One step of the sequence.
+#[derive(Debug)]
+enum Step {
+    /// An external command: program and arguments, plus extra environment.
+    Cargo { args: &'static [&'static str], env: &'static [(&'static str, &'static str)] },
+    Codegen,
+    Tidy,
+}
+
+/// The sequence documented in README.md.
+fn steps(nextest: bool) -> Vec<(&'static str, Step)> {
+    let tests = if nextest {
+        Step::Cargo {
+            args: &["nextest", "run", "--workspace", "--all-features", "--profile", "ci"],
+            env: &[],
+        }
+    } else {
+        Step::Cargo { args: &["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"], env: &[] }
+    };
+    vec![
+        ("format", Step::Cargo { args: &["fmt", "--all", "--check"], env: &[] }),
+        (
+            "clippy",
+            Step::Cargo {
+                args: &[
+                    "clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--",
+                    "-D", "warnings",
+                ],
+                env: &[],
+            },
+        ),
+        ("tests", tests),
+        ("doctests", Step::Cargo { args: &["test", "--doc", "--workspace", "--all-features"], env: &[] }),
+        (
+            "docs",
+            Step::Cargo {
+                args: &["doc", "--workspace", "--no-deps", "--all-features"],
+                env: &[("RUSTDOCFLAGS", "-D warnings")],
+            },
+        ),
+        ("codegen", Step::Codegen),
+        ("tidy", Step::Tidy),
+    ]
+}
+
+pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    let steps = steps(nextest);
+    let total = steps.len();
+    let started = Instant::now();
+    for (index, (name, step)) in steps.into_iter().enumerate() {
+        println!("\n==> [{}/{total}] {name}", index + 1);
+        let step_started = Instant::now();
+        match step {
+            Step::Cargo { args, env } => {
+                println!("    cargo {}", args.join(" "));
+                let status = Command::new("cargo")
+                    .args(args)
+                    .envs(env.iter().copied())
+                    .current_dir(root)
+                    .status()
+                    .with_context(|| format!("starting `cargo {}`", args.join(" ")))?;
+                anyhow::ensure!(status.success(), "ci step `{name}` failed ({status})");
+            }
+            Step::Codegen => crate::codegen::run(root, true)?,
+            Step::Tidy => crate::tidy::run(root)?,
+        }
+        println!("    {name}: ok in {}", human(step_started.elapsed()));
+    }
+    println!("\nci: all {total} steps passed in {}", human(started.elapsed()));
+    Ok(())
+}
+
+fn human(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds >= 60 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
