@@ -1,0 +1,240 @@
+//! Connection pools: [`PoolConfig`] becomes a [`PgPool`] whose connections all use Tasker's
+//! search path, statement timeout and application name.
+//!
+//! Every connection that runs this crate's queries must have `tasker` on its search path,
+//! because tasker-state's enums map to the unqualified types `task_state` and `step_state`.
+//! Pools built here guarantee that ([`SEARCH_PATH`], set as a startup option, so it costs no
+//! round trip).
+
+use std::fmt;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::target::{DatabaseTarget, InvalidUrl, parse_url};
+
+/// Connections a pool opens at most, unless configured.
+pub const MAX_CONNECTIONS_DEFAULT: u32 = 10;
+/// Connections a pool keeps open at least, unless configured.
+pub const MIN_CONNECTIONS_DEFAULT: u32 = 0;
+/// How long `acquire` waits for a free connection, unless configured.
+pub const ACQUIRE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+/// How long a connection may sit idle before it is closed, unless configured.
+pub const IDLE_TIMEOUT_DEFAULT: Option<Duration> = Some(Duration::from_secs(600));
+/// How long a connection lives at most, unless configured.
+pub const MAX_LIFETIME_DEFAULT: Option<Duration> = Some(Duration::from_secs(1800));
+/// The `application_name` shown in `pg_stat_activity`, unless configured.
+pub const APPLICATION_NAME_DEFAULT: &str = "tasker";
+/// The search path of every Tasker connection: Tasker's schema first, then `public`.
+pub const SEARCH_PATH: &str = "tasker,public";
+
+/// How to build a pool: the server and the pool's limits.
+///
+/// Owned by this crate; the composition root maps tasker-config's database section onto it.
+/// Build one with [`PoolConfig::from_url`] (named defaults for everything else), adjust the
+/// public fields, then [`connect`](PoolConfig::connect). `Debug` never shows the password.
+#[derive(Clone)]
+pub struct PoolConfig {
+    options: PgConnectOptions,
+    /// Connections the pool opens at most (> 0).
+    pub max_connections: u32,
+    /// Connections the pool keeps open at least (<= `max_connections`).
+    pub min_connections: u32,
+    /// How long `acquire` waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+    /// Idle connections are closed after this long; `None` keeps them.
+    pub idle_timeout: Option<Duration>,
+    /// Connections are replaced after this long; `None` keeps them forever.
+    pub max_lifetime: Option<Duration>,
+    /// PostgreSQL's `statement_timeout` for every statement; `None` uses the server's setting.
+    pub statement_timeout: Option<Duration>,
+    /// Shown in `pg_stat_activity` and server logs.
+    pub application_name: String,
+}
+
+impl fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("target", &self.target().to_string())
+            .field("max_connections", &self.max_connections)
+            .field("min_connections", &self.min_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("statement_timeout", &self.statement_timeout)
+            .field("application_name", &self.application_name)
+            .finish()
+    }
+}
+
+/// A pool configuration that cannot work, or a server that could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The URL could not be parsed.
+    #[error(transparent)]
+    InvalidUrl(#[from] InvalidUrl),
+    /// `max_connections` is zero.
+    #[error("pool for {target}: max_connections must be at least 1")]
+    NoConnections {
+        /// Which database.
+        target: DatabaseTarget,
+    },
+    /// `min_connections` exceeds `max_connections`.
+    #[error("pool for {target}: min_connections ({min}) must not exceed max_connections ({max})")]
+    MinExceedsMax {
+        /// Which database.
+        target: DatabaseTarget,
+        /// The configured minimum.
+        min: u32,
+        /// The configured maximum.
+        max: u32,
+    },
+    /// The application name cannot be sent as a startup option.
+    #[error(
+        "pool for {target}: application_name `{name}` must be 1 to 63 printable ASCII characters"
+    )]
+    InvalidApplicationName {
+        /// Which database.
+        target: DatabaseTarget,
+        /// The rejected name.
+        name: String,
+    },
+    /// The first connection failed.
+    #[error("failed to connect to {target}")]
+    Connect {
+        /// Which database.
+        target: DatabaseTarget,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl PoolConfig {
+    /// A configuration for the database a URL names, with the named defaults for everything
+    /// else.
+    pub fn from_url(url: &str) -> Result<Self, PoolError> {
+        Ok(Self::from_options(parse_url(url)?))
+    }
+
+    /// A configuration for already parsed connect options, with the named defaults.
+    pub fn from_options(options: PgConnectOptions) -> Self {
+        Self {
+            options,
+            max_connections: MAX_CONNECTIONS_DEFAULT,
+            min_connections: MIN_CONNECTIONS_DEFAULT,
+            acquire_timeout: ACQUIRE_TIMEOUT_DEFAULT,
+            idle_timeout: IDLE_TIMEOUT_DEFAULT,
+            max_lifetime: MAX_LIFETIME_DEFAULT,
+            statement_timeout: None,
+            application_name: APPLICATION_NAME_DEFAULT.to_owned(),
+        }
+    }
+
+    /// Which server and database the pool connects to.
+    pub fn target(&self) -> DatabaseTarget {
+        DatabaseTarget::from_options(&self.options)
+    }
+
+    /// Checks the limits, reporting the first problem.
+    pub fn validate(&self) -> Result<(), PoolError> {
+        if self.max_connections == 0 {
+            return Err(PoolError::NoConnections {
+                target: self.target(),
+            });
+        }
+        if self.min_connections > self.max_connections {
+            return Err(PoolError::MinExceedsMax {
+                target: self.target(),
+                min: self.min_connections,
+                max: self.max_connections,
+            });
+        }
+        let name = &self.application_name;
+        // A startup option value cannot contain spaces; PostgreSQL truncates names at 63 bytes.
+        if name.is_empty() || name.len() > 63 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(PoolError::InvalidApplicationName {
+                target: self.target(),
+                name: name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The connect options every pooled connection uses: the URL's, plus the search path, the
+    /// application name and the statement timeout.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        let mut options = self
+            .options
+            .clone()
+            .application_name(&self.application_name)
+            .options([("search_path", SEARCH_PATH)]);
+        if let Some(timeout) = self.statement_timeout {
+            options =
+                options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        }
+        options
+    }
+
+    fn pool_options(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .idle_timeout(self.idle_timeout)
+            .max_lifetime(self.max_lifetime)
+    }
+
+    /// Validates the configuration and opens the pool, connecting once to prove the server is
+    /// reachable.
+    pub async fn connect(&self) -> Result<PgPool, PoolError> {
+        self.validate()?;
+        self.pool_options()
+            .connect_with(self.connect_options())
+            .await
+            .map_err(|source| PoolError::Connect {
+                target: self.target(),
+                source,
+            })
+    }
+
+    /// Validates the configuration and returns a pool that connects on first use.
+    pub fn connect_lazy(&self) -> Result<PgPool, PoolError> {
+        self.validate()?;
+        Ok(self
+            .pool_options()
+            .connect_lazy_with(self.connect_options()))
+    }
+}
+
+/// A snapshot of a pool's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    /// Open connections waiting to be used.
+    pub idle: u32,
+    /// Connections currently lent out.
+    pub in_use: u32,
+    /// The configured maximum.
+    pub max_connections: u32,
+    /// The configured minimum.
+    pub min_connections: u32,
+    /// Whether the pool was closed.
+    pub closed: bool,
+}
+
+/// Reads a pool's statistics (no database round trip).
+pub fn stats(pool: &PgPool) -> PoolStats {
+    let size = pool.size();
+    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+    PoolStats {
+        size,
+        idle,
+        in_use: size - idle,
+        max_connections: pool.options().get_max_connections(),
+        min_connections: pool.options().get_min_connections(),
+        closed: pool.is_closed(),
+    }
+}

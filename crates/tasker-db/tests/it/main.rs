@@ -1,0 +1,7 @@
+//! Integration tests for tasker-db against the real PostgreSQL named by `DATABASE_URL`.
+//!
+//! Every test gets its own database from `#[sqlx::test(migrations = false)]` and migrates it
+//! with the crate's own migrator ([`harness::migrated`]), so tests never share data.
+
+mod harness;
+mod migrate;
