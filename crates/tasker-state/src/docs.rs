@@ -190,18 +190,10 @@ fn render_guards_and_effects(out: &mut String) {
          the state alone (in process, processed) are not effects.\n\n\
          | machine | effect | change |\n|---|---|---|\n",
     );
-    for effect in [TaskEffect::MarkCompletedAt] {
+    for effect in TaskEffect::ALL {
         let _ = writeln!(out, "| task | `{effect}` | {} |", effect.description());
     }
-    for effect in [
-        StepEffectKind::IncrementAttempts,
-        StepEffectKind::SetLastAttemptedAt,
-        StepEffectKind::StoreResult,
-        StepEffectKind::MarkCompletedAt,
-        StepEffectKind::SetBackoff,
-        StepEffectKind::SetFailureRetryable,
-        StepEffectKind::ResetAttempts,
-    ] {
+    for effect in StepEffectKind::ALL {
         let _ = writeln!(out, "| step | `{effect}` | {} |", effect.description());
     }
     out.push('\n');

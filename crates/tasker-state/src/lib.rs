@@ -41,8 +41,8 @@
 //! # Feature flags
 //!
 //! - `sqlx` (off by default): derives `sqlx::Type` on [`TaskState`] and [`StepState`] for the
-//!   Postgres enums `task_state` and `step_state` (with `tasker` on the search_path), and
-//!   implements `PgHasArrayType` for arrays of them.
+//!   Postgres enums `task_state` and `step_state` (with `tasker` on the search_path); the
+//!   derive also covers arrays (`task_state[]`, `step_state[]`), for `state = ANY($1)`.
 //!
 //! # Must not depend on
 //!

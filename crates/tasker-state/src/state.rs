@@ -435,19 +435,5 @@ impl fmt::Display for StepState {
     }
 }
 
-#[cfg(feature = "sqlx")]
-impl sqlx::postgres::PgHasArrayType for TaskState {
-    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
-        sqlx::postgres::PgTypeInfo::with_name("_task_state")
-    }
-}
-
-#[cfg(feature = "sqlx")]
-impl sqlx::postgres::PgHasArrayType for StepState {
-    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
-        sqlx::postgres::PgTypeInfo::with_name("_step_state")
-    }
-}
-
 #[cfg(test)]
 mod tests;

@@ -129,6 +129,16 @@ pub(crate) enum StepEffectKind {
 }
 
 impl StepEffectKind {
+    pub(crate) const ALL: [StepEffectKind; 7] = [
+        StepEffectKind::IncrementAttempts,
+        StepEffectKind::SetLastAttemptedAt,
+        StepEffectKind::StoreResult,
+        StepEffectKind::MarkCompletedAt,
+        StepEffectKind::SetBackoff,
+        StepEffectKind::SetFailureRetryable,
+        StepEffectKind::ResetAttempts,
+    ];
+
     pub(crate) const fn as_str(self) -> &'static str {
         match self {
             StepEffectKind::IncrementAttempts => "increment_attempts",

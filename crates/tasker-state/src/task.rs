@@ -70,6 +70,9 @@ pub enum TaskEffect {
 }
 
 impl TaskEffect {
+    /// Every task effect.
+    pub const ALL: [TaskEffect; 1] = [TaskEffect::MarkCompletedAt];
+
     /// The snake_case name.
     pub const fn as_str(self) -> &'static str {
         match self {

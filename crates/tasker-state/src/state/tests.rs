@@ -209,3 +209,25 @@ fn serde_rejects_unknown_labels_naming_the_value() {
     let error = serde_json::from_str::<StepState>("\"steps_in_process\"").unwrap_err();
     assert!(error.to_string().contains("steps_in_process"), "{error}");
 }
+
+#[cfg(feature = "sqlx")]
+#[test]
+fn sqlx_type_names_are_the_postgres_enum_names() {
+    use sqlx::{Postgres, Type, TypeInfo, postgres::PgHasArrayType};
+    assert_eq!(
+        <TaskState as Type<Postgres>>::type_info().name(),
+        "task_state"
+    );
+    assert_eq!(
+        <StepState as Type<Postgres>>::type_info().name(),
+        "step_state"
+    );
+    assert_eq!(
+        <TaskState as PgHasArrayType>::array_type_info().name(),
+        "task_state[]"
+    );
+    assert_eq!(
+        <StepState as PgHasArrayType>::array_type_info().name(),
+        "step_state[]"
+    );
+}
