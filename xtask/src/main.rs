@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod ci;
 mod codegen;
+mod db;
 mod tidy;
 
 #[derive(Debug, Parser)]
@@ -22,6 +23,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create, migrate, reset or inspect the database at `DATABASE_URL`.
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Regenerate committed generated files (docs, protobuf code).
     Codegen {
         /// Fail instead of writing when a generated file is out of date.
@@ -38,6 +42,7 @@ fn main() {
     let cli = Cli::parse();
     let root = workspace_root();
     let result = match cli.command {
+        Command::Db(cmd) => db::run(cmd),
         Command::Codegen { check } => codegen::run(&root, check),
         Command::Tidy => tidy::run(&root),
         Command::Ci => ci::run(&root),

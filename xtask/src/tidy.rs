@@ -11,10 +11,9 @@ use std::{
 
 use anyhow::Context;
 
-mod edges;
+pub(crate) mod edges;
 mod files;
 
-pub(crate) use edges::{AllowList, parse_allow_list};
 
 /// Longest `.rs` file tidy accepts outside generated code.
 pub(crate) const MAX_LINES: usize = 800;

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Rule, check, parse_allow_list};
+use super::{Rule, check, edges::parse_allow_list};
 
 /// The real workspace must be tidy: this is `cargo xtask tidy` as a test.
 #[test]

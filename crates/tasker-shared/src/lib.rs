@@ -1,0 +1,28 @@
+//! The Tasker foundation in one dependency.
+//!
+//! This crate holds no logic: it re-exports each `tasker-*` crate as a module under the name
+//! users know, and forwards features. Depend on it when you want everything; depend on the
+//! sub-crates directly when a service needs only some of them. No crate of this workspace
+//! depends on it.
+//!
+//! | module | crate |
+//! |---|---|
+//! | [`state_machine`] | `tasker-state` |
+//! | [`config`] | `tasker-config` |
+//! | [`models`] | `tasker-models` |
+//! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
+//!
+//! # Feature flags
+//!
+//! - `postgres` (default): the `database` and `scopes` modules.
+//!
+//! # The README
+//!
+//! The repository's README follows; its Rust examples run as this crate's doctests.
+#![doc = include_str!("../../../README.md")]
+
+pub use tasker_config as config;
+#[cfg(feature = "postgres")]
+pub use tasker_db as database;
+pub use tasker_models as models;
+pub use tasker_state as state_machine;
