@@ -483,3 +483,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn every_effect_kind_is_listed_once_and_documented() {
+    // Exhaustive: a new kind must be given a position here, in `ALL` and in the docs.
+    let position = |kind: StepEffectKind| match kind {
+        StepEffectKind::IncrementAttempts => 0,
+        StepEffectKind::SetLastAttemptedAt => 1,
+        StepEffectKind::StoreResult => 2,
+        StepEffectKind::MarkCompletedAt => 3,
+        StepEffectKind::SetBackoff => 4,
+        StepEffectKind::SetFailureRetryable => 5,
+        StepEffectKind::ResetAttempts => 6,
+    };
+    let positions: Vec<usize> = StepEffectKind::ALL.into_iter().map(position).collect();
+    assert_eq!(positions, (0..7).collect::<Vec<_>>());
+    let markdown = crate::docs::state_machine_markdown();
+    for kind in StepEffectKind::ALL {
+        assert!(!kind.description().is_empty());
+        assert!(markdown.contains(&format!("| step | `{kind}` |")), "{kind}");
+    }
+}
