@@ -1,0 +1,2 @@
+//! Benchmark (placeholder until the loader exists).
+fn main() {}

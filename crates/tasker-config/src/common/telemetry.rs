@@ -1,0 +1,37 @@
+//! `common.telemetry`: logs, traces and their export.
+
+use crate::{
+    schema::{NON_EMPTY, config_enum, frange, section},
+    types::HttpUrl,
+};
+
+config_enum! {
+    /// Log output format.
+    pub enum LogFormat {
+        /// Multi-line, human-readable.
+        Pretty = "pretty",
+        /// One line per event, human-readable.
+        Compact = "compact",
+        /// One JSON object per line, for log collectors.
+        Json = "json",
+    }
+}
+
+section! {
+    /// Logging and OpenTelemetry export. Binaries read this to set up their subscriber;
+    /// libraries only emit `tracing` events.
+    pub struct TelemetryConfig => RawTelemetryConfig {
+        /// Whether traces are exported over OTLP.
+        enabled: bool = false;
+        /// `service.name` of exported telemetry.
+        service_name: String = "tasker", NON_EMPTY;
+        /// OTLP collector endpoint. Defaults through `${OTEL_EXPORTER_OTLP_ENDPOINT}`.
+        otlp_endpoint: HttpUrl = "${OTEL_EXPORTER_OTLP_ENDPOINT:-http://localhost:4317}";
+        /// Fraction of traces sampled, 0 to 1.
+        sample_ratio: f64 = 1.0, frange(0.0, 1.0);
+        /// `tracing` filter directive (`RUST_LOG` syntax), e.g. `info,sqlx=warn`.
+        log_filter: String = "info", NON_EMPTY;
+        /// Log output format.
+        log_format: LogFormat = LogFormat::Pretty;
+    }
+}
