@@ -10,3 +10,6 @@ pub use url::{AmqpUrl, DatabaseUrl, HttpUrl, MemcachedUrl, RedisUrl, UrlError};
 
 pub(crate) use bind::same_listener;
 pub(crate) use url::{MASK, redact_url_text};
+
+#[cfg(test)]
+mod tests;
