@@ -1,0 +1,292 @@
+//! Validated names: namespaces, task (template) names, step names and template versions.
+//!
+//! All three name kinds follow one identifier rule: ASCII, starting with a letter or `_`,
+//! followed by letters, digits or `_`. Names are used as parts of queue names, routing keys
+//! (`namespace/name:version`), metric labels and handler lookups, so anything else (spaces,
+//! `-`, `.`, `/`, `:`) is rejected rather than escaped. The length limits match the columns
+//! that store the names and, for namespaces, the PGMQ queue-name limit.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Longest namespace name. PGMQ limits queue names to 47 characters and a namespace becomes
+/// part of `worker_<namespace>_queue` and `<namespace>_domain_events_dlq` (18 extra characters).
+pub const NAMESPACE_NAME_MAX_LEN: usize = 29;
+/// Longest task template name (the `named_tasks.name` column).
+pub const TASK_NAME_MAX_LEN: usize = 64;
+/// Longest step name (the `named_steps.name` column). Batch workers are instantiated as
+/// `<step>_001`, `<step>_002`, ..., so worker templates should leave room for the suffix.
+pub const STEP_NAME_MAX_LEN: usize = 128;
+/// Longest template version string (the `named_tasks.version` column).
+pub const VERSION_MAX_LEN: usize = 32;
+
+/// Why a string is not a valid identifier-style name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The name is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// The name is longer than allowed.
+    #[error("is {len} characters long; the limit is {max}")]
+    TooLong {
+        /// Length of the name in characters.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The first character is not an ASCII letter or `_`.
+    #[error("must start with an ASCII letter or '_', not {found:?}")]
+    InvalidStart {
+        /// The offending first character.
+        found: char,
+    },
+    /// A character other than ASCII letters, digits and `_`.
+    #[error(
+        "contains {found:?} at position {position}; only ASCII letters, digits and '_' are allowed"
+    )]
+    InvalidChar {
+        /// The offending character.
+        found: char,
+        /// Its zero-based character position.
+        position: usize,
+    },
+}
+
+/// Checks the identifier rule shared by all names (see the module docs).
+///
+/// # Errors
+/// The first rule the name breaks.
+pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return Err(NameError::Empty);
+    };
+    let len = name.chars().count();
+    if len > max {
+        return Err(NameError::TooLong { len, max });
+    }
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Err(NameError::InvalidStart { found: first });
+    }
+    for (offset, found) in chars.enumerate() {
+        if !(found.is_ascii_alphanumeric() || found == '_') {
+            return Err(NameError::InvalidChar {
+                found,
+                position: offset + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A string that is not a valid name of a given kind.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {kind} {value:?}: {source}")]
+pub struct InvalidName {
+    kind: &'static str,
+    value: String,
+    #[source]
+    source: NameError,
+}
+
+impl InvalidName {
+    /// The rule the name breaks.
+    #[must_use]
+    pub fn reason(&self) -> &NameError {
+        &self.source
+    }
+}
+
+macro_rules! define_name {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $max:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// The longest accepted name.
+            pub const MAX_LEN: usize = $max;
+
+            /// Validates and wraps a name.
+            ///
+            /// # Errors
+            /// If the name breaks the identifier rule or is too long.
+            pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
+                let name = name.into();
+                match check_identifier(&name, $max) {
+                    Ok(()) => Ok(Self(name)),
+                    Err(source) => Err(InvalidName { kind: $kind, value: name, source }),
+                }
+            }
+
+            /// The name as a string slice.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidName;
+
+            fn try_from(name: String) -> Result<Self, Self::Error> {
+                Self::new(name)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidName;
+
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                Self::new(name)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(name: $name) -> Self {
+                name.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+define_name!(
+    /// A task namespace, at most [`NAMESPACE_NAME_MAX_LEN`] characters.
+    NamespaceName,
+    "namespace name",
+    NAMESPACE_NAME_MAX_LEN
+);
+define_name!(
+    /// A task template name, at most [`TASK_NAME_MAX_LEN`] characters.
+    TaskName,
+    "task name",
+    TASK_NAME_MAX_LEN
+);
+define_name!(
+    /// A step name, at most [`STEP_NAME_MAX_LEN`] characters.
+    StepName,
+    "step name",
+    STEP_NAME_MAX_LEN
+);
+
+/// A template version: a semantic version (`MAJOR.MINOR.PATCH`, optionally with pre-release
+/// and build metadata), at most [`VERSION_MAX_LEN`] characters.
+///
+/// The original text is kept: `1.0.0` and `1.0.0+build` are different registrations.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TemplateVersion {
+    text: String,
+    parsed: semver::Version,
+}
+
+/// Why a string is not a valid template version.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidVersion {
+    /// Longer than [`VERSION_MAX_LEN`].
+    #[error("version {value:?} is {len} characters long; the limit is {VERSION_MAX_LEN}")]
+    TooLong {
+        /// The rejected text.
+        value: String,
+        /// Its length in characters.
+        len: usize,
+    },
+    /// Not a semantic version.
+    #[error("version {value:?} is not a semantic version (MAJOR.MINOR.PATCH)")]
+    NotSemver {
+        /// The rejected text.
+        value: String,
+        /// The parser's complaint.
+        #[source]
+        source: semver::Error,
+    },
+}
+
+impl TemplateVersion {
+    /// Parses a version.
+    ///
+    /// # Errors
+    /// If the text is too long or not a semantic version.
+    pub fn new(text: impl Into<String>) -> Result<Self, InvalidVersion> {
+        let text = text.into();
+        let len = text.chars().count();
+        if len > VERSION_MAX_LEN {
+            return Err(InvalidVersion::TooLong { value: text, len });
+        }
+        match semver::Version::parse(&text) {
+            Ok(parsed) => Ok(Self { text, parsed }),
+            Err(source) => Err(InvalidVersion::NotSemver {
+                value: text,
+                source,
+            }),
+        }
+    }
+
+    /// The version as written.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The parsed semantic version, for ordering and compatibility checks.
+    #[must_use]
+    pub fn semver(&self) -> &semver::Version {
+        &self.parsed
+    }
+}
+
+impl TryFrom<String> for TemplateVersion {
+    type Error = InvalidVersion;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        Self::new(text)
+    }
+}
+
+impl FromStr for TemplateVersion {
+    type Err = InvalidVersion;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::new(text)
+    }
+}
+
+impl From<TemplateVersion> for String {
+    fn from(version: TemplateVersion) -> Self {
+        version.text
+    }
+}
+
+impl fmt::Display for TemplateVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for TemplateVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.text, f)
+    }
+}
+
+#[cfg(test)]
+mod tests;
