@@ -41,7 +41,10 @@ impl ConfigProblem {
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: `{}`", self.source, self.key)?;
+        write!(f, "{}", self.source)?;
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
         if let Some(value) = &self.value {
             write!(f, " = {value}")?;
         }

@@ -21,7 +21,7 @@ pub use source::ConfigSource;
 use crate::{problem::ConfigProblem, provenance::Provenance, schema::SectionMeta};
 
 /// A loaded, validated configuration with what was learned while loading it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Loaded<C> {
     /// The validated configuration.
     pub config: C,
@@ -36,4 +36,17 @@ pub struct Loaded<C> {
     /// The merged raw tree after placeholder expansion, for [`Loaded::show`].
     pub(crate) resolved: toml::Table,
     pub(crate) meta: &'static SectionMeta,
+}
+
+/// Omits the raw merged tree: it holds secrets in clear text.
+impl<C: std::fmt::Debug> std::fmt::Debug for Loaded<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("config", &self.config)
+            .field("warnings", &self.warnings)
+            .field("provenance", &self.provenance)
+            .field("source", &self.source)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
 }
