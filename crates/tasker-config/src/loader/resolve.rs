@@ -318,21 +318,21 @@ impl Walker<'_> {
         let shown = value.clone();
         let mut toml_value = to_toml(value);
         let mut placeholders = Vec::new();
-        if !matches!(layer, Layer::EnvVar(_)) {
-            if let Err(error) = self.expand(&mut toml_value, &mut placeholders) {
-                let original = to_toml(shown);
-                let kind = match error {
-                    PlaceholderError::Unset { variable } => ProblemKind::UnsetVariable { variable },
-                    PlaceholderError::InvalidName { name } => ProblemKind::MalformedPlaceholder {
-                        reason: format!("`{name}` is not a variable name"),
-                    },
-                    PlaceholderError::Unterminated => ProblemKind::MalformedPlaceholder {
-                        reason: "`${` without a closing `}`".to_owned(),
-                    },
-                };
-                self.poison(key, layer, Some(render(&original, field)), kind);
-                return None;
-            }
+        if !matches!(layer, Layer::EnvVar(_))
+            && let Err(error) = self.expand(&mut toml_value, &mut placeholders)
+        {
+            let original = to_toml(shown);
+            let kind = match error {
+                PlaceholderError::Unset { variable } => ProblemKind::UnsetVariable { variable },
+                PlaceholderError::InvalidName { name } => ProblemKind::MalformedPlaceholder {
+                    reason: format!("`{name}` is not a variable name"),
+                },
+                PlaceholderError::Unterminated => ProblemKind::MalformedPlaceholder {
+                    reason: "`${` without a closing `}`".to_owned(),
+                },
+            };
+            self.poison(key, layer, Some(render(&original, field)), kind);
+            return None;
         }
         if let Err(error) = (field.decode)(&toml_value) {
             let expected = (field.type_name)();

@@ -267,7 +267,7 @@ fn missing_section(path: &Path, section: &str) -> ConfigProblem {
 /// reported.
 pub(crate) fn retain_loaded_sections(table: &mut toml::Table, sections: &[&'static str]) {
     let all = TaskerConfig::meta();
-    table.retain(|key, _| sections.iter().any(|s| *s == key) || all.field(key).is_none());
+    table.retain(|key, _| sections.contains(&key) || all.field(key).is_none());
 }
 
 /// Reads and parses a TOML file, dropping every `_docs` table (documentation carried by
