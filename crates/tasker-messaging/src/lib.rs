@@ -1,0 +1,33 @@
+//! Tasker's message queues: steps travel to workers and results travel back over them. A
+//! message may be delivered more than once, but it is never lost, and a dead connection heals
+//! itself.
+//!
+//! Entry points:
+//! - [`queue::MessageQueue`], the one narrow interface, with three backends:
+//!   [`pgmq::PgmqQueue`] (PostgreSQL with pgmq, the default), [`rabbitmq::RabbitMqQueue`] (AMQP
+//!   via lapin) and [`memory::InMemoryQueue`] (tests and the embedded mode). They pass one
+//!   conformance suite (`tests/it`).
+//! - [`queue_name::QueueName`] and the queue-name functions in [`queue_name`]
+//!   (`worker_<ns>_queue`, `orchestration_step_results`, ...): the only way a name reaches SQL
+//!   or AMQP.
+//! - [`envelope::Payload::encode`] and [`queue::ReceivedMessage::decode`]: the versioned JSON
+//!   envelope around the message types in [`messages`].
+//! - [`consumer::Consumer`]: receives, decodes and dispatches to a handler, acking only after
+//!   the handler succeeded and dead-lettering what cannot be decoded, in the deployment mode
+//!   (`polling`, `event_driven`, `hybrid`) from [`config::MessagingConfig`].
+//!
+//! Items are reached through their modules; the crate root re-exports nothing.
+//!
+//! This crate depends on no other workspace crate: the PGMQ backend takes a `PgPool` from its
+//! caller, and the composition root maps Tasker's configuration onto [`config`]'s types. Its
+//! only SQL is pgmq's functions and LISTEN/NOTIFY, confined to the PGMQ backend's `sql` module.
+
+pub mod config;
+pub mod consumer;
+pub mod envelope;
+pub mod error;
+pub mod memory;
+pub mod messages;
+pub mod queue;
+pub mod queue_name;
+pub mod signal;
