@@ -494,13 +494,18 @@ pub(crate) fn read_schema(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option
             let base = path.render();
             for issue in issues {
                 let at = super::pointer::append_pointer(&base, &json, &issue.pointer);
+                let hint = issue.pointer.ends_with("/type").then(|| {
+                    "JSON Schema types are: string, number, integer, boolean, object, array, null"
+                        .to_owned()
+                });
                 cx.push(
                     super::problem::Severity::Error,
                     Rule::JsonSchema,
                     at,
                     None,
                     format!("invalid JSON Schema: {}", issue.message),
-                );
+                )
+                .maybe_hint(hint);
             }
             None
         }

@@ -102,6 +102,11 @@ impl DraftStep<'_> {
     pub(crate) fn path(&self) -> String {
         format!("steps[{}]", self.index)
     }
+
+    /// The step's name, or its path when it has none.
+    pub(crate) fn label(&self) -> String {
+        self.name.map_or_else(|| self.path(), str::to_owned)
+    }
 }
 
 pub(crate) fn read_step<'v>(
@@ -326,7 +331,16 @@ fn read_retry_fields(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<Retr
         field(map, "retryable").and_then(|value| boolean(cx, &path.key("retryable"), value));
     let max_attempts = aliased_field(map, "max_attempts", "limit").and_then(|(key, value)| {
         let path = path.key(key);
-        let attempts = integer(cx, &path, value, 0, u64::from(MAX_ATTEMPTS_LIMIT))?;
+        let attempts = integer(cx, &path, value, 0, u64::MAX)?;
+        if attempts > u64::from(MAX_ATTEMPTS_LIMIT) {
+            cx.error(
+                Rule::Range,
+                &path,
+                Some(value),
+                format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
+            );
+            return None;
+        }
         if attempts == 0 {
             cx.strict_error(
                 Rule::Range,

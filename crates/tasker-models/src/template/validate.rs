@@ -157,7 +157,7 @@ fn resolve_dependencies(
                     Some(known) => format!("did you mean `{known}`?"),
                     None => "dependencies name other steps of this template".to_owned(),
                 };
-                let owner = step.name.unwrap_or("?");
+                let owner = step.label();
                 cx.push(
                     Severity::Error,
                     Rule::UnknownDependency,
@@ -235,7 +235,7 @@ fn check_step_types(
         }
     }
     for (position, step) in steps.iter().enumerate() {
-        let name = step.name.unwrap_or("?");
+        let name = step.label();
         let deps_path = || format!("{}.{}", step.path(), step.dependencies_key);
         match step.step_type {
             Some(StepType::Decision) => {
@@ -244,7 +244,7 @@ fn check_step_types(
                         .hint("a decision is made on the results of earlier steps: add the steps it decides on");
                 }
                 if children_count[position] == 0 {
-                    cx.push(Severity::Warning, Rule::Decision, step.path(), Some(quote(name)), format!("no step depends on decision step `{name}`, so its outcome can create nothing"))
+                    cx.push(Severity::Warning, Rule::Decision, step.path(), Some(quote(&name)), format!("no step depends on decision step `{name}`, so its outcome can create nothing"))
                         .hint("declare the steps it may create, each with a dependency on it");
                 }
             }
@@ -274,7 +274,7 @@ fn check_step_types(
                     Severity::Warning,
                     Rule::Batch,
                     step.path(),
-                    Some(quote(name)),
+                    Some(quote(&name)),
                     format!("no batch_worker step depends on batchable step `{name}`"),
                 )
                 .hint("add a batch_worker step that lists it as a dependency");
@@ -313,7 +313,7 @@ fn check_batch_config(
     index: &HashMap<&str, usize>,
     step: &DraftStep<'_>,
 ) {
-    let name = step.name.unwrap_or("?");
+    let name = step.label();
     if step.has_batch_config
         && !matches!(
             step.step_type,
