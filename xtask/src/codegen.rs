@@ -26,11 +26,17 @@ pub(crate) fn generated() -> Vec<Generated> {
             path: "docs/state-machine.md",
             contents: format!("{MARKDOWN_HEADER}{}", tasker_state::docs::state_machine_markdown()),
         },
-        Generated {
-            path: "docs/configuration.md",
-            contents: format!("{MARKDOWN_HEADER}{}", tasker_config::docs::configuration_markdown()),
-        },
     ]
+    .into_iter()
+    .chain(crate::config::generated().into_iter().map(|file| Generated {
+        contents: if file.path.ends_with(".md") {
+            format!("{MARKDOWN_HEADER}{}", file.contents)
+        } else {
+            file.contents
+        },
+        ..file
+    }))
+    .collect()
 }
 
 /// Writes (or with `check`, compares) every generated file.

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod ci;
 mod codegen;
+mod config;
 mod db;
 mod tidy;
 
@@ -34,6 +35,9 @@ enum Command {
     },
     /// Check the house rules: module docs, file sizes, layering, SQL placement, migrations.
     Tidy,
+    /// Show or check the layered configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
     /// Run the whole CI sequence locally, as `.ci/run` does.
     Ci,
 }
@@ -46,6 +50,7 @@ fn main() {
         Command::Codegen { check } => codegen::run(&root, check),
         Command::Tidy => tidy::run(&root),
         Command::Ci => ci::run(&root),
+        Command::Config(cmd) => config::run(cmd),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
