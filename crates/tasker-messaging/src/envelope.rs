@@ -113,14 +113,6 @@ impl Payload {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub(crate) fn into_string(self) -> String {
-        self.0
-    }
-
-    pub(crate) fn from_trusted_json(text: String) -> Self {
-        Self(text)
-    }
 }
 
 impl fmt::Debug for Payload {

@@ -28,6 +28,7 @@ pub mod envelope;
 pub mod error;
 pub mod memory;
 pub mod messages;
+pub mod pgmq;
 pub mod queue;
 pub mod queue_name;
 pub mod signal;

@@ -5,4 +5,6 @@
 //! fault tests. A missing service fails the tests; nothing is skipped.
 
 mod memory;
+mod pg_support;
+mod pgmq;
 mod suite;

@@ -1,0 +1,103 @@
+//! The SQL the PGMQ backend issues itself, kept in this one file.
+//!
+//! Everything else goes through the `pgmq` crate's API. These statements exist because that
+//! API lacks them:
+//! - sending and notifying in one statement (one round trip, one implicit transaction), so a
+//!   listener learns of a message exactly when it becomes visible, and the backend keeps pace
+//!   with raw pgmq;
+//! - `pgmq.set_vt` with an absolute deadline (the crate only offers seconds from now), so that
+//!   extending a visibility timeout adds to the deadline instead of resetting it;
+//! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
+//!
+//! Queue names are bound as parameters; pgmq's functions quote them as identifiers. The
+//! notification channel is derived from a validated [`QueueName`].
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::queue_name::QueueName;
+
+/// The prefix of the notification channel of a queue.
+pub(crate) const CHANNEL_PREFIX: &str = "tasker_queue_";
+
+/// The notification channel of `queue`: `tasker_queue_<queue>` (at most 60 characters, within
+/// PostgreSQL's 63).
+pub(crate) fn channel(queue: &QueueName) -> String {
+    format!("{CHANNEL_PREFIX}{queue}")
+}
+
+/// Sends `body` (JSON text) to `queue` and notifies the queue's channel with
+/// `{"queue":..,"msg_id":..,"count":1}` in the same statement; returns the message id.
+pub(crate) async fn send(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    body: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT sent.msg_id, \
+                pg_notify($3, json_build_object('queue', $1::text, 'msg_id', sent.msg_id, \
+                                                'count', 1)::text) \
+         FROM pgmq.send($1::text, $2::text::jsonb) AS sent(msg_id)",
+    )
+    .bind(queue.as_str())
+    .bind(body)
+    .bind(channel(queue))
+    .fetch_one(executor)
+    .await
+}
+
+/// Sends `bodies` (JSON texts) to `queue` in order and notifies the queue's channel once with
+/// the last id and the count, in the same statement; returns the ids in order.
+pub(crate) async fn send_batch(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    bodies: &[&str],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH sent AS MATERIALIZED ( \
+             SELECT batch.msg_id FROM pgmq.send_batch($1::text, $2::text[]::jsonb[]) \
+                 AS batch(msg_id) \
+         ), notified AS MATERIALIZED ( \
+             SELECT pg_notify($3, json_build_object('queue', $1::text, 'msg_id', max(msg_id), \
+                                                    'count', count(*))::text) \
+             FROM sent \
+         ) \
+         SELECT sent.msg_id FROM sent CROSS JOIN notified ORDER BY sent.msg_id",
+    )
+    .bind(queue.as_str())
+    .bind(bodies)
+    .bind(channel(queue))
+    .fetch_all(executor)
+    .await
+}
+
+/// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and
+/// new deadline, or `None` when the message does not exist.
+pub(crate) async fn set_deadline(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    msg_id: i64,
+    deadline: DateTime<Utc>,
+) -> Result<Option<(i32, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as("SELECT read_ct, vt FROM pgmq.set_vt($1::text, $2::bigint, $3::timestamptz)")
+        .bind(queue.as_str())
+        .bind(msg_id)
+        .bind(deadline)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Whether pgmq's functions are installed in the database.
+pub(crate) async fn pgmq_installed(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT to_regprocedure('pgmq.read(text,integer,integer,jsonb)') IS NOT NULL")
+        .fetch_one(executor)
+        .await
+}
+
+/// The process id of the server process behind a connection (the LISTEN connection's is
+/// reported in [`super::ListenerStatus`]).
+pub(crate) async fn backend_pid(executor: impl PgExecutor<'_>) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(executor)
+        .await
+}
