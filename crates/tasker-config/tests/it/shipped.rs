@@ -114,3 +114,25 @@ fn test_environment_is_small_and_fast() {
     );
     assert_eq!(config.common.backoff.default_backoff_seconds, vec![1, 2, 4]);
 }
+
+/// `show` prints every key with its layer, relative to the root, secrets redacted.
+#[test]
+fn show_lists_every_key_with_its_layer() {
+    let loaded = ConfigLoader::builder()
+        .env([
+            ("TASKER_ENV", "test"),
+            (
+                "DATABASE_URL",
+                "postgresql://tasker:pw-123@db:5432/tasker_test",
+            ),
+            ("TASKER__COMMON__DATABASE__POOL__MAX_CONNECTIONS", "8"),
+        ])
+        .root(shipped_root())
+        .load()
+        .expect("test environment loads");
+    let shown = loaded
+        .show()
+        .replace(&shipped_root().display().to_string(), "<root>");
+    assert!(!shown.contains("pw-123"));
+    insta::assert_snapshot!(shown);
+}
