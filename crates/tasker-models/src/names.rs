@@ -61,7 +61,11 @@ pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
     let Some(first) = chars.next() else {
         return Err(NameError::Empty);
     };
-    let len = name.chars().count();
+    let len = if name.is_ascii() {
+        name.len()
+    } else {
+        name.chars().count()
+    };
     if len > max {
         return Err(NameError::TooLong { len, max });
     }

@@ -377,7 +377,11 @@ pub(crate) fn check_keys(cx: &mut Cx, path: &Path<'_>, map: &Mapping, keys: &Key
 
 /// A present, non-null field.
 pub(crate) fn field<'v>(map: &'v Mapping, key: &str) -> Option<&'v Value> {
-    match map.get(key) {
+    // Template mappings have a handful of keys: a scan beats hashing the key.
+    let value = map.iter().find_map(|(candidate, value)| {
+        matches!(candidate, Value::String(text) if text == key).then_some(value)
+    });
+    match value {
         None | Some(Value::Null) => None,
         Some(value) => Some(value),
     }

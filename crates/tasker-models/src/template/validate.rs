@@ -11,6 +11,7 @@ use super::raw_step::{DraftStep, check_retry};
 use super::reader::{Cx, Path, did_you_mean, quote};
 use super::schema::CompiledSchema;
 use super::step::{RetryPolicy, StepDefinition, StepType};
+use crate::names::StepName;
 
 /// Most unknown names that get a "did you mean" search (each search is linear in the steps).
 const SUGGESTION_BUDGET: usize = 100;
@@ -32,31 +33,44 @@ pub(crate) fn finish(
         .iter()
         .map(|step| step.step_type.unwrap_or_default())
         .collect();
-    let graph = match graph::build(resolved.parents.clone(), &step_types) {
+    check_step_types(cx, &draft.steps, &index, &resolved);
+    check_overrides(cx, &draft, &index);
+    // Each step's dependencies as names, taken from the resolved (deduplicated) parents.
+    let dependencies: Option<Vec<Vec<StepName>>> = (!cx.has_errors()).then(|| {
+        resolved
+            .parents
+            .iter()
+            .map(|parents| {
+                parents
+                    .iter()
+                    .map(|&parent| draft.steps[parent].valid_name.clone())
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>()
+    })?;
+    let graph = match graph::build(resolved.parents, &step_types) {
         Ok(graph) => Some(graph),
         Err(cycles) => {
             report_cycles(cx, &draft.steps, &cycles);
             None
         }
     };
-    check_step_types(cx, &draft.steps, &index, &resolved);
-    check_overrides(cx, &draft, &index);
-
     if cx.has_errors() {
         return None;
     }
-    let graph = graph?;
+    let (graph, dependencies) = (graph?, dependencies?);
     let steps = draft
         .steps
         .into_iter()
-        .map(|step| {
+        .zip(dependencies)
+        .map(|(step, dependencies)| {
             Some(StepDefinition {
                 name: step.valid_name?,
                 description: step.description,
                 handler: step.handler?,
                 step_type: step.step_type?,
                 system_dependency: step.system_dependency,
-                dependencies: dedup_names(&step.dependencies)?,
+                dependencies,
                 retry: step.retry?,
                 timeout_seconds: step.timeout_seconds,
                 publishes_events: step.publishes_events,
@@ -89,16 +103,6 @@ pub(crate) fn finish(
         lifecycle: draft.lifecycle,
     };
     Some((template, graph, input_schema))
-}
-
-fn dedup_names(dependencies: &[(usize, &str)]) -> Option<Vec<crate::names::StepName>> {
-    let mut names: Vec<crate::names::StepName> = Vec::with_capacity(dependencies.len());
-    for (_, name) in dependencies {
-        if !names.iter().any(|known| known.as_str() == *name) {
-            names.push(crate::names::StepName::new(*name).ok()?);
-        }
-    }
-    Some(names)
 }
 
 fn index_steps<'v>(cx: &mut Cx, steps: &[DraftStep<'v>]) -> HashMap<&'v str, usize> {

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use super::graph::StepGraph;
 use super::load::Strictness;
@@ -16,7 +17,8 @@ pub struct ValidatedTemplate {
     template: TaskTemplate,
     graph: StepGraph,
     input_schema: Option<CompiledSchema>,
-    index: HashMap<String, usize>,
+    /// Step name → index, built on first use.
+    index: OnceLock<HashMap<String, usize>>,
 }
 
 impl ValidatedTemplate {
@@ -25,17 +27,11 @@ impl ValidatedTemplate {
         graph: StepGraph,
         input_schema: Option<CompiledSchema>,
     ) -> Self {
-        let index = template
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(position, step)| (step.name.as_str().to_owned(), position))
-            .collect();
         Self {
             template,
             graph,
             input_schema,
-            index,
+            index: OnceLock::new(),
         }
     }
 
@@ -75,7 +71,15 @@ impl ValidatedTemplate {
     /// The graph index of a step.
     #[must_use]
     pub fn step_index(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        let index = self.index.get_or_init(|| {
+            self.template
+                .steps
+                .iter()
+                .enumerate()
+                .map(|(position, step)| (step.name.as_str().to_owned(), position))
+                .collect()
+        });
+        index.get(name).copied()
     }
 
     /// A step by name.
