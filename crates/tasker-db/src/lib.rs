@@ -12,7 +12,17 @@
 //! Only this crate writes SQL. It must not depend on messaging, caching, web or service crates:
 //! it is an adapter for one external system, PostgreSQL.
 
+pub mod claim;
+pub mod context;
+pub mod dag;
+pub mod error;
+pub mod health;
 pub mod migrate;
 pub mod pool;
+pub mod readiness;
 pub mod schema;
+pub mod stale;
+pub mod step;
 pub mod target;
+pub mod task;
+pub mod template;

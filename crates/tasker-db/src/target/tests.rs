@@ -57,6 +57,12 @@ fn target_names_host_port_and_database() {
 #[test]
 fn scrubs_encoded_and_decoded_passwords() {
     let url = "postgres://u:p%40ss@db/x";
-    assert_eq!(scrub_password("auth failed for p@ss and p%40ss", url), "auth failed for *** and ***");
-    assert_eq!(scrub_password("nothing to hide", "postgres://u@db/x"), "nothing to hide");
+    assert_eq!(
+        scrub_password("auth failed for p@ss and p%40ss", url),
+        "auth failed for *** and ***"
+    );
+    assert_eq!(
+        scrub_password("nothing to hide", "postgres://u@db/x"),
+        "nothing to hide"
+    );
 }

@@ -68,6 +68,24 @@ fn server_options() -> anyhow::Result<PgConnectOptions> {
     Ok(PgConnectOptions::from_str(&url)?)
 }
 
+/// Drops another database of the test's server, closing any session still connected to it.
+pub(crate) async fn force_drop(db: &TestDb, name: &str) -> anyhow::Result<()> {
+    let mut admin = db.options_for("postgres").connect().await?;
+    drop_forcibly(&mut admin, name).await
+}
+
+async fn drop_forcibly(admin: &mut sqlx::PgConnection, name: &str) -> anyhow::Result<()> {
+    // Test database names are generated here (`tasker_it_<uuid>` plus a short suffix).
+    anyhow::ensure!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "unexpected database name {name}"
+    );
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(admin)
+        .await?;
+    Ok(())
+}
+
 /// Runs `test` against a fresh database, then drops the database (forcibly closing connections
 /// the test left open) and reports the test's outcome, re-raising its panic if it panicked.
 pub(crate) async fn run<F, Fut>(test: F) -> anyhow::Result<()>
@@ -86,9 +104,7 @@ where
     let outcome = tokio::spawn(test(db)).await;
 
     let mut admin = server.database("postgres").connect().await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    drop_forcibly(&mut admin, &name).await?;
     match outcome {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),

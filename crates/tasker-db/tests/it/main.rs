@@ -3,5 +3,11 @@
 //! Every test gets its own database from `#[sqlx::test(migrations = false)]` and migrates it
 //! with the crate's own migrator ([`harness::migrated`]), so tests never share data.
 
+mod claim;
+mod context;
+mod dag_health_stale;
+mod fixtures;
 mod harness;
 mod migrate;
+mod readiness;
+mod transitions;

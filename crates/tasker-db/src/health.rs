@@ -1,0 +1,83 @@
+//! System health counts: tasks and steps per state, from the indexed state columns.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgExecutor;
+use tasker_state::{StepState, TaskState};
+
+use crate::error::DbError;
+
+/// How many tasks and steps are in each state. Every state is present, zero included.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HealthCounts {
+    /// Tasks per state.
+    pub tasks: BTreeMap<TaskState, i64>,
+    /// Steps per state.
+    pub steps: BTreeMap<StepState, i64>,
+}
+
+impl HealthCounts {
+    /// All tasks.
+    pub fn total_tasks(&self) -> i64 {
+        self.tasks.values().sum()
+    }
+
+    /// All steps.
+    pub fn total_steps(&self) -> i64 {
+        self.steps.values().sum()
+    }
+
+    /// Tasks in `state`.
+    pub fn tasks_in(&self, state: TaskState) -> i64 {
+        self.tasks.get(&state).copied().unwrap_or(0)
+    }
+
+    /// Steps in `state`.
+    pub fn steps_in(&self, state: StepState) -> i64 {
+        self.steps.get(&state).copied().unwrap_or(0)
+    }
+}
+
+/// Why the counts could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    /// The database returned a state label this build does not know.
+    #[error("the database reports {entity} state `{state}`, which this build does not know")]
+    UnknownState {
+        /// `task` or `step`.
+        entity: String,
+        /// The label.
+        state: String,
+    },
+    /// The database failed.
+    #[error("failed to read health counts")]
+    Database(#[from] DbError),
+}
+
+/// Counts tasks and steps per state (`tasker.get_system_health_counts`).
+pub async fn counts<'c>(executor: impl PgExecutor<'c>) -> Result<HealthCounts, HealthError> {
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT entity, state, count FROM tasker.get_system_health_counts()")
+            .fetch_all(executor)
+            .await
+            .map_err(DbError::from)?;
+    let mut counts = HealthCounts::default();
+    for (entity, state, count) in rows {
+        let unknown = || HealthError::UnknownState {
+            entity: entity.clone(),
+            state: state.clone(),
+        };
+        match entity.as_str() {
+            "task" => {
+                let state: TaskState = state.parse().map_err(|_| unknown())?;
+                counts.tasks.insert(state, count);
+            }
+            "step" => {
+                let state: StepState = state.parse().map_err(|_| unknown())?;
+                counts.steps.insert(state, count);
+            }
+            _ => return Err(unknown()),
+        }
+    }
+    Ok(counts)
+}

@@ -1,0 +1,202 @@
+//! Template registration: upserts a namespace, a named task (one template version) and its
+//! named steps in one statement.
+
+use sqlx::PgExecutor;
+use tasker_models::ids::{NamedStepId, NamedTaskId, NamespaceId};
+use uuid::Uuid;
+
+use crate::error::DbError;
+
+/// How a named task deduplicates task requests. Stored as the enum `identity_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, sqlx::Type)]
+#[sqlx(type_name = "identity_strategy", rename_all = "snake_case")]
+pub enum IdentityStrategy {
+    /// A hash of the template identity and the canonical context.
+    #[default]
+    Strict,
+    /// The caller's idempotency key.
+    CallerProvided,
+    /// Every request creates a task.
+    AlwaysUnique,
+}
+
+/// Lifecycle limits a template may set; `None` means "use the configured default".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleLimits {
+    /// The longest a task of this template may live before it is considered stale.
+    pub max_duration_minutes: Option<i32>,
+    /// The longest a task may wait for dependencies.
+    pub max_waiting_for_dependencies_minutes: Option<i32>,
+    /// The longest a task may wait for a retry.
+    pub max_waiting_for_retry_minutes: Option<i32>,
+    /// The longest a task may have steps in process.
+    pub max_steps_in_process_minutes: Option<i32>,
+}
+
+/// A template version to register.
+#[derive(Debug, Clone)]
+pub struct TemplateRegistration<'a> {
+    /// The namespace's name (identifier rules, at most 29 characters).
+    pub namespace: &'a str,
+    /// The template's name.
+    pub name: &'a str,
+    /// The template's version.
+    pub version: &'a str,
+    /// What the template does.
+    pub description: Option<&'a str>,
+    /// How its tasks are deduplicated.
+    pub identity_strategy: IdentityStrategy,
+    /// The whole validated template as a JSON object.
+    pub configuration: &'a serde_json::Value,
+    /// Its lifecycle limits.
+    pub lifecycle: LifecycleLimits,
+    /// Its steps.
+    pub steps: &'a [StepRegistration<'a>],
+}
+
+/// A step of a template to register.
+#[derive(Debug, Clone)]
+pub struct StepRegistration<'a> {
+    /// The step's name, unique within the template.
+    pub name: &'a str,
+    /// What it does.
+    pub description: Option<&'a str>,
+    /// Its definition from the template, as a JSON object.
+    pub definition: &'a serde_json::Value,
+}
+
+/// The rows a registration created or updated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredTemplate {
+    /// The namespace.
+    pub namespace_id: NamespaceId,
+    /// The named task (this template version).
+    pub named_task_id: NamedTaskId,
+    /// Whether the named task was new (false: an existing version was updated).
+    pub created: bool,
+    /// Every registered step with its id, in the order given.
+    pub steps: Vec<(String, NamedStepId)>,
+}
+
+/// Why a registration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    /// Two steps of the registration share a name.
+    #[error("template {namespace}/{name}:{version} lists step `{step}` twice")]
+    DuplicateStep {
+        /// The namespace.
+        namespace: String,
+        /// The template's name.
+        name: String,
+        /// The template's version.
+        version: String,
+        /// The repeated step name.
+        step: String,
+    },
+    /// The database rejected the registration (for example a namespace name that breaks the
+    /// identifier rule: `task_namespaces_name_format`).
+    #[error("failed to register a template")]
+    Database(#[from] DbError),
+}
+
+/// Registers a template version: creates or updates its namespace, named task and named steps.
+///
+/// Idempotent: registering the same version again updates description, configuration,
+/// identity strategy, lifecycle and step definitions in place and keeps every id. Steps that a
+/// new registration no longer lists are kept, because existing tasks reference them.
+pub async fn register<'c>(
+    executor: impl PgExecutor<'c>,
+    template: &TemplateRegistration<'_>,
+) -> Result<RegisteredTemplate, RegisterError> {
+    let mut seen = std::collections::HashSet::new();
+    if let Some(step) = template.steps.iter().find(|step| !seen.insert(step.name)) {
+        return Err(RegisterError::DuplicateStep {
+            namespace: template.namespace.to_owned(),
+            name: template.name.to_owned(),
+            version: template.version.to_owned(),
+            step: step.name.to_owned(),
+        });
+    }
+    let step_ids: Vec<Uuid> = template.steps.iter().map(|_| Uuid::now_v7()).collect();
+    let step_names: Vec<&str> = template.steps.iter().map(|s| s.name).collect();
+    let step_descriptions: Vec<Option<&str>> =
+        template.steps.iter().map(|s| s.description).collect();
+    let step_definitions: Vec<&serde_json::Value> =
+        template.steps.iter().map(|s| s.definition).collect();
+
+    let row: (Uuid, Uuid, bool, Vec<String>, Vec<Uuid>) = sqlx::query_as(
+        "WITH ns AS ( \
+             INSERT INTO tasker.task_namespaces (task_namespace_uuid, name) \
+             VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET updated_at = tasker.task_namespaces.updated_at \
+             RETURNING task_namespace_uuid \
+         ), nt AS ( \
+             INSERT INTO tasker.named_tasks ( \
+                 named_task_uuid, task_namespace_uuid, name, version, description, \
+                 identity_strategy, configuration, max_duration_minutes, \
+                 max_waiting_for_dependencies_minutes, max_waiting_for_retry_minutes, \
+                 max_steps_in_process_minutes) \
+             SELECT $3, ns.task_namespace_uuid, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM ns \
+             ON CONFLICT (task_namespace_uuid, name, version) DO UPDATE SET \
+                 description = EXCLUDED.description, \
+                 identity_strategy = EXCLUDED.identity_strategy, \
+                 configuration = EXCLUDED.configuration, \
+                 max_duration_minutes = EXCLUDED.max_duration_minutes, \
+                 max_waiting_for_dependencies_minutes = EXCLUDED.max_waiting_for_dependencies_minutes, \
+                 max_waiting_for_retry_minutes = EXCLUDED.max_waiting_for_retry_minutes, \
+                 max_steps_in_process_minutes = EXCLUDED.max_steps_in_process_minutes, \
+                 updated_at = now() \
+             RETURNING named_task_uuid, (xmax = 0) AS created \
+         ), steps AS ( \
+             INSERT INTO tasker.named_steps (named_step_uuid, named_task_uuid, name, description, definition) \
+             SELECT s.id, nt.named_task_uuid, s.name, s.description, s.definition \
+             FROM nt, unnest($13::uuid[], $14::text[], $15::text[], $16::jsonb[]) \
+                 WITH ORDINALITY AS s (id, name, description, definition, ord) \
+             ON CONFLICT (named_task_uuid, name) DO UPDATE SET \
+                 description = EXCLUDED.description, \
+                 definition = EXCLUDED.definition, \
+                 updated_at = now() \
+             RETURNING named_step_uuid, name \
+         ) \
+         SELECT (SELECT task_namespace_uuid FROM ns), nt.named_task_uuid, nt.created, \
+                coalesce((SELECT array_agg(s.name ORDER BY s.name) FROM steps s), '{}'), \
+                coalesce((SELECT array_agg(s.named_step_uuid ORDER BY s.name) FROM steps s), '{}') \
+         FROM nt",
+    )
+    .bind(Uuid::now_v7())
+    .bind(template.namespace)
+    .bind(Uuid::now_v7())
+    .bind(template.name)
+    .bind(template.version)
+    .bind(template.description)
+    .bind(template.identity_strategy)
+    .bind(template.configuration)
+    .bind(template.lifecycle.max_duration_minutes)
+    .bind(template.lifecycle.max_waiting_for_dependencies_minutes)
+    .bind(template.lifecycle.max_waiting_for_retry_minutes)
+    .bind(template.lifecycle.max_steps_in_process_minutes)
+    .bind(&step_ids)
+    .bind(&step_names)
+    .bind(&step_descriptions)
+    .bind(&step_definitions)
+    .fetch_one(executor)
+    .await
+    .map_err(DbError::from)?;
+    let (namespace_id, named_task_id, created, names, ids) = row;
+    let by_name: std::collections::HashMap<String, Uuid> = names.into_iter().zip(ids).collect();
+    let steps = template
+        .steps
+        .iter()
+        .filter_map(|step| {
+            by_name
+                .get(step.name)
+                .map(|id| (step.name.to_owned(), NamedStepId::from_uuid(*id)))
+        })
+        .collect();
+    Ok(RegisteredTemplate {
+        namespace_id: NamespaceId::from_uuid(namespace_id),
+        named_task_id: NamedTaskId::from_uuid(named_task_id),
+        created,
+        steps,
+    })
+}

@@ -1,0 +1,133 @@
+-- Ready-task discovery and claiming.
+--
+-- A task can be processed when it is
+--   * pending (always),
+--   * waiting_for_retry and its next_retry_at has passed (or is unset),
+--   * waiting_for_dependencies, entered within the window (older ones are the staleness
+--     detector's business), and at least one of its steps is ready for execution.
+-- Candidates are taken in claim order: priority with age escalation, i.e. priority + 0.1 per
+-- hour of task age, which is the order of tasks.claim_rank (tasks_claimable_idx serves it).
+--
+-- Claiming locks candidates with FOR UPDATE SKIP LOCKED directly on the tasks rows (not on a
+-- CTE's output, which locks nothing) and performs the task transition in the same statement:
+--   pending                  --initialize-->          initializing
+--   waiting_for_dependencies --dependencies_ready--> evaluating_results
+--   waiting_for_retry        --retry_ready-->        enqueuing_steps
+-- with the same bookkeeping as every other transition (state_entered_at, the most_recent flip,
+-- the next sort_key, the event JSON and lifecycle event name tasker-state defines; a test checks
+-- they agree). Two claimers therefore never get the same task: the second one skips the locked
+-- row, and after the first commits the row no longer matches.
+CREATE FUNCTION tasker.claim_ready_tasks(
+    p_limit integer,
+    p_processor_uuid uuid DEFAULT NULL,
+    p_waiting_for_dependencies_window_minutes integer DEFAULT 60,
+    p_backoff_base_ms bigint DEFAULT 1000,
+    p_backoff_multiplier double precision DEFAULT 2.0,
+    p_backoff_max_ms bigint DEFAULT 60000,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS TABLE (
+    task_uuid uuid,
+    named_task_uuid uuid,
+    priority integer,
+    computed_priority double precision,
+    from_state tasker.task_state,
+    to_state tasker.task_state,
+    task_transition_uuid uuid,
+    sort_key integer,
+    lifecycle_event text,
+    claimed_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'claim_ready_tasks: p_limit must be at least 1, got %', p_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT t.task_uuid, t.state
+        FROM tasker.tasks t
+        WHERE t.state IN ('pending', 'waiting_for_dependencies', 'waiting_for_retry')
+          AND (t.state <> 'waiting_for_retry' OR t.next_retry_at IS NULL OR t.next_retry_at <= p_now)
+          AND (
+              t.state <> 'waiting_for_dependencies'
+              OR (
+                  t.state_entered_at > p_now - p_waiting_for_dependencies_window_minutes * interval '1 minute'
+                  AND EXISTS (
+                      SELECT 1
+                      FROM tasker.get_step_readiness_status(
+                          t.task_uuid, p_backoff_base_ms, p_backoff_multiplier, p_backoff_max_ms, p_now
+                      ) r
+                      WHERE r.ready_for_execution
+                  )
+              )
+          )
+        ORDER BY t.claim_rank DESC
+        LIMIT p_limit
+        FOR UPDATE OF t SKIP LOCKED
+    ),
+    moved AS (
+        UPDATE tasker.tasks t
+        SET state = CASE c.state
+                        WHEN 'pending' THEN 'initializing'::tasker.task_state
+                        WHEN 'waiting_for_dependencies' THEN 'evaluating_results'::tasker.task_state
+                        ELSE 'enqueuing_steps'::tasker.task_state
+                    END,
+            state_entered_at = now(),
+            next_retry_at = NULL,
+            updated_at = now()
+        FROM candidates c
+        WHERE t.task_uuid = c.task_uuid
+        RETURNING t.task_uuid, t.named_task_uuid, t.priority, t.claim_rank,
+                  c.state AS from_state, t.state AS to_state
+    ),
+    flipped AS (
+        UPDATE tasker.task_transitions tt
+        SET most_recent = false
+        FROM moved m
+        WHERE tt.task_uuid = m.task_uuid AND tt.most_recent
+        RETURNING tt.task_uuid, tt.sort_key
+    ),
+    inserted AS (
+        INSERT INTO tasker.task_transitions (
+            task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state,
+            event, lifecycle_event, processor_uuid, metadata, created_at
+        )
+        -- Every task has its initial transition; if one were missing, sort_key 1 with a
+        -- from_state would violate task_transitions_initial_has_no_from and fail the claim.
+        SELECT tasker.uuid_generate_v7(), m.task_uuid, coalesce(f.sort_key, 0) + 1, true,
+               m.from_state, m.to_state,
+               jsonb_build_object('type', CASE m.from_state
+                                              WHEN 'pending' THEN 'initialize'
+                                              WHEN 'waiting_for_dependencies' THEN 'dependencies_ready'
+                                              ELSE 'retry_ready'
+                                          END),
+               CASE m.from_state
+                   WHEN 'pending' THEN 'task.initialize_requested'
+                   WHEN 'waiting_for_dependencies' THEN 'task.dependencies_satisfied'
+                   ELSE 'task.retry_backoff_completed'
+               END,
+               p_processor_uuid,
+               jsonb_build_object('claimed_by', 'claim_ready_tasks'),
+               now()
+        FROM moved m
+        LEFT JOIN flipped f ON f.task_uuid = m.task_uuid
+        RETURNING task_transitions.task_uuid, task_transitions.task_transition_uuid,
+                  task_transitions.sort_key, task_transitions.lifecycle_event,
+                  task_transitions.created_at
+    )
+    SELECT m.task_uuid, m.named_task_uuid, m.priority,
+           m.claim_rank + 0.1 * tasker.epoch_hours(p_now),
+           m.from_state, m.to_state, i.task_transition_uuid, i.sort_key, i.lifecycle_event,
+           i.created_at
+    FROM moved m
+    JOIN inserted i ON i.task_uuid = m.task_uuid
+    ORDER BY m.claim_rank DESC, m.task_uuid;
+END
+$$;
+COMMENT ON FUNCTION tasker.claim_ready_tasks(integer, uuid, integer, bigint, double precision, bigint, timestamptz) IS
+    'Claims up to p_limit processable tasks in priority order (SKIP LOCKED) and performs their claim transition';
