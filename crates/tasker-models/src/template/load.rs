@@ -312,16 +312,37 @@ fn collect(
             }
         };
         let path = entry.path();
-        let Ok(file_type) = entry.file_type() else {
-            continue;
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            Err(source) => {
+                failures.push(read_failure(path, source));
+                continue;
+            }
         };
         if file_type.is_dir() {
             collect(&path, files, failures, false)?;
-        } else if is_template_file(&path)
-            && (file_type.is_file() || fs::metadata(&path).is_ok_and(|meta| meta.is_file()))
-        {
-            files.push(path);
+        } else if is_template_file(&path) {
+            if file_type.is_file() {
+                files.push(path);
+            } else {
+                // A symbolic link: follow it to a file, report it when it is broken.
+                match fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => files.push(path),
+                    Ok(_) => {}
+                    Err(source) => failures.push(read_failure(path, source)),
+                }
+            }
         }
     }
     Ok(())
+}
+
+fn read_failure(path: PathBuf, source: io::Error) -> FileOutcome {
+    FileOutcome {
+        result: Err(TemplateError::Read {
+            path: path.clone(),
+            source,
+        }),
+        path,
+    }
 }
