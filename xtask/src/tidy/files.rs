@@ -18,8 +18,10 @@ const SQL_MARKERS: [&str; 3] =
     [concat!("sqlx::", "query"), concat!("sqlx::", "raw_sql"), concat!("query_as", "!(")];
 
 /// Where SQL may be written besides `tasker-db`: the pgmq backend speaks pgmq's own SQL API
-/// (its queue functions, `pg_notify`, `LISTEN`) and never touches the `tasker` schema.
-const SQL_EXEMPT_DIRS: [&str; 1] = ["crates/tasker-messaging/src/pgmq/"];
+/// (its queue functions, `pg_notify`, `LISTEN`) and never touches the `tasker` schema, and its
+/// tests create and drop their own databases.
+const SQL_EXEMPT_DIRS: [&str; 2] =
+    ["crates/tasker-messaging/src/pgmq/", "crates/tasker-messaging/tests/"];
 
 /// Directories that hold data rather than code.
 const SKIPPED_DIRS: [&str; 4] = ["target", "fixtures", "snapshots", "test_data"];
