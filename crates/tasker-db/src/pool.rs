@@ -9,8 +9,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 use crate::target::{DatabaseTarget, InvalidUrl, parse_url};
 
@@ -190,13 +190,24 @@ impl PoolConfig {
     /// reachable.
     pub async fn connect(&self) -> Result<PgPool, PoolError> {
         self.validate()?;
-        self.pool_options()
-            .connect_with(self.connect_options())
+        let options = self.connect_options();
+        let connect_error = |source| PoolError::Connect {
+            target: self.target(),
+            source,
+        };
+        // One direct connection first: the pool retries failed connects until its acquire
+        // timeout and then reports only "pool timed out", hiding "connection refused" or
+        // "database does not exist".
+        let probe = tokio_timeout(self.acquire_timeout, PgConnection::connect_with(&options))
             .await
-            .map_err(|source| PoolError::Connect {
-                target: self.target(),
-                source,
-            })
+            .map_err(connect_error)?;
+        if let Err(err) = probe.close().await {
+            tracing::debug!(error = %err, "closing the probe connection failed");
+        }
+        self.pool_options()
+            .connect_with(options)
+            .await
+            .map_err(connect_error)
     }
 
     /// Validates the configuration and returns a pool that connects on first use.
@@ -236,5 +247,16 @@ pub fn stats(pool: &PgPool) -> PoolStats {
         max_connections: pool.options().get_max_connections(),
         min_connections: pool.options().get_min_connections(),
         closed: pool.is_closed(),
+    }
+}
+
+/// Runs a connect attempt with a deadline, reporting an expired one as sqlx's pool timeout.
+async fn tokio_timeout<T>(
+    limit: Duration,
+    attempt: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(limit, attempt).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
     }
 }
