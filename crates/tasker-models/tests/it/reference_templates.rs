@@ -1,4 +1,4 @@
-//! Every template of the predecessor's fixtures (copied to `tests/fixtures/reference/`) loads
+//! Every template of the predecessor's fixtures (`../shared/fixtures/reference/templates`) loads
 //! in lenient mode; the warnings are snapshot so that any change in what is tolerated gets
 //! reviewed. In strict mode the same files are rejected for exactly those warnings.
 
@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use tasker_models::template::{Severity, Strictness, load_directory};
 
 fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference")
+    // The shared fixtures sit beside the repository, in CI as on a development machine.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/reference/templates")
 }
 
 fn relative(path: &Path) -> String {
