@@ -13,6 +13,7 @@ mod ci;
 mod codegen;
 mod config;
 mod db;
+mod template;
 mod tidy;
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,9 @@ enum Command {
     /// Show or check the layered configuration.
     #[command(subcommand)]
     Config(config::ConfigCmd),
+    /// Validate task templates.
+    #[command(subcommand)]
+    Template(template::TemplateCmd),
     /// Run the whole CI sequence locally, as `.ci/run` does.
     Ci,
 }
@@ -51,6 +55,7 @@ fn main() {
         Command::Tidy => tidy::run(&root),
         Command::Ci => ci::run(&root),
         Command::Config(cmd) => config::run(cmd),
+        Command::Template(cmd) => template::run(cmd),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
