@@ -74,6 +74,9 @@ pub enum BackendError {
     /// The AMQP client.
     #[error("amqp error")]
     Amqp(#[from] lapin::Error),
+    /// The broker refused a published message (a negative publisher confirm).
+    #[error("the broker refused the message (negative publisher confirm)")]
+    Refused,
     /// A stored message could not be read back (e.g. a dead-letter record that is not ours).
     #[error("stored message is malformed")]
     Malformed(#[source] serde_json::Error),

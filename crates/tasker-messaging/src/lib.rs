@@ -31,4 +31,5 @@ pub mod messages;
 pub mod pgmq;
 pub mod queue;
 pub mod queue_name;
+pub mod rabbitmq;
 pub mod signal;

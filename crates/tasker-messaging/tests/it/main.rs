@@ -7,4 +7,5 @@
 mod memory;
 mod pg_support;
 mod pgmq;
+mod rabbitmq;
 mod suite;

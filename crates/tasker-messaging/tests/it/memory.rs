@@ -11,7 +11,7 @@ use crate::suite::{Harness, conformance};
 struct NoCleanup;
 
 impl NoCleanup {
-    async fn finish(self) -> anyhow::Result<()> {
+    async fn finish(self, _: &Harness) -> anyhow::Result<()> {
         Ok(())
     }
 }
@@ -21,6 +21,7 @@ async fn setup() -> anyhow::Result<(Harness, NoCleanup)> {
         backend: Arc::new(InMemoryQueue::new(&Harness::config())),
         prefix: String::new(),
         vt_unit: Duration::from_secs(1),
+        created: Default::default(),
     };
     Ok((harness, NoCleanup))
 }

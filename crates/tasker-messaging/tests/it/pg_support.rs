@@ -63,8 +63,13 @@ impl TestDb {
             .context("terminating a backend")
     }
 
+    /// Cleans up after a conformance test: drops the database.
+    pub(crate) async fn finish(self, _: &crate::suite::Harness) -> anyhow::Result<()> {
+        self.drop_database().await
+    }
+
     /// Closes the pool and drops the database.
-    pub(crate) async fn finish(self) -> anyhow::Result<()> {
+    pub(crate) async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let mut conn = self.admin.connect().await?;
         sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))

@@ -29,6 +29,7 @@ async fn setup() -> anyhow::Result<(Harness, TestDb)> {
         backend: backend(&db).await,
         prefix: String::new(),
         vt_unit: Duration::from_secs(1),
+        created: Default::default(),
     };
     Ok((harness, db))
 }
@@ -114,6 +115,6 @@ async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
         Ok(())
     }
     .await;
-    db.finish().await?;
+    db.drop_database().await?;
     result
 }

@@ -33,6 +33,8 @@ pub(crate) struct Harness {
     pub(crate) prefix: String,
     /// The backend's visibility-timeout granularity (pgmq counts whole seconds).
     pub(crate) vt_unit: Duration,
+    /// Queues the test ensured, for cleanup on brokers shared between tests.
+    pub(crate) created: std::sync::Mutex<Vec<QueueName>>,
 }
 
 impl Harness {
@@ -50,6 +52,10 @@ impl Harness {
     pub(crate) async fn queue(&self, name: &str) -> anyhow::Result<QueueName> {
         let queue = self.name(name);
         self.backend.ensure_queue(&queue).await?;
+        self.created
+            .lock()
+            .expect("not poisoned")
+            .push(queue.clone());
         Ok(queue)
     }
 }
@@ -393,8 +399,8 @@ pub(crate) async fn health_is_reported(h: &Harness) -> anyhow::Result<()> {
 }
 
 /// Instantiates every suite function as a test. `$setup` is an async expression producing
-/// `anyhow::Result<(Harness, Guard)>`; the guard lives until the test ends (e.g. to drop a
-/// database) and is cleaned up by its `finish` method.
+/// `anyhow::Result<(Harness, Guard)>`; the guard lives until the test ends and cleans up (drops
+/// a database, deletes queues) in its `finish(&Harness)` method, whatever the outcome.
 macro_rules! conformance {
     ($attr:meta ; $setup:expr) => {
         conformance!(@tests [$attr] $setup;
@@ -419,9 +425,9 @@ macro_rules! conformance {
             async fn $name() -> anyhow::Result<()> {
                 let (harness, guard) = $setup.await?;
                 let result = $crate::suite::$name(&harness).await;
+                let cleanup = guard.finish(&harness).await;
                 drop(harness);
-                guard.finish().await?;
-                result
+                result.and(cleanup)
             }
         )*
     };
