@@ -105,8 +105,12 @@ impl Consumer {
         Ok(report)
     }
 
-    async fn handle<M, H, F>(&self, message: &ReceivedMessage, handler: &mut H, report: &mut BatchReport)
-    where
+    async fn handle<M, H, F>(
+        &self,
+        message: &ReceivedMessage,
+        handler: &mut H,
+        report: &mut BatchReport,
+    ) where
         M: QueueMessage,
         H: FnMut(M, Delivery) -> F,
         F: Future<Output = Outcome>,
@@ -194,9 +198,11 @@ impl Consumer {
         let mode = self.config.deployment_mode;
         let mut subscription = match mode {
             DeploymentMode::Polling => None,
-            DeploymentMode::EventDriven | DeploymentMode::Hybrid => {
-                Some(self.backend.subscribe(std::slice::from_ref(&self.queue)).await?)
-            }
+            DeploymentMode::EventDriven | DeploymentMode::Hybrid => Some(
+                self.backend
+                    .subscribe(std::slice::from_ref(&self.queue))
+                    .await?,
+            ),
         };
         let poll_every = match mode {
             DeploymentMode::Polling => Some(self.config.poll_interval),

@@ -73,7 +73,7 @@ struct EnvelopeIn<'a> {
 }
 
 /// A JSON document ready to send: normally an encoded envelope. Backends refuse payloads over
-/// their configured maximum size with [`crate::QueueError::TooLarge`].
+/// their configured maximum size with [`crate::error::QueueError::TooLarge`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Payload(String);
 
@@ -186,7 +186,9 @@ pub enum DecodeError {
         supported: u16,
     },
     /// The envelope holds another kind of message than the consumer expects.
-    #[error("expected a {expected} message but the envelope holds kind {found:?}; was it sent to the wrong queue?")]
+    #[error(
+        "expected a {expected} message but the envelope holds kind {found:?}; was it sent to the wrong queue?"
+    )]
     WrongKind {
         /// The kind the consumer expects.
         expected: MessageKind,

@@ -1,4 +1,4 @@
-//! The error of every [`crate::MessageQueue`] operation.
+//! The error of every [`crate::queue::MessageQueue`] operation.
 //!
 //! One enum serves the whole interface because callers handle the same few cases whatever the
 //! operation (a missing queue, an oversized message, a receipt that no longer holds its
@@ -82,7 +82,7 @@ pub enum BackendError {
     Malformed(#[source] serde_json::Error),
 }
 
-/// A [`crate::MessageQueue`] operation failed.
+/// A [`crate::queue::MessageQueue`] operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The queue does not exist.
@@ -118,7 +118,9 @@ pub enum QueueError {
         id: MessageId,
     },
     /// Dead-lettering was asked of a dead-letter queue.
-    #[error("queue `{queue}` is a dead-letter queue and has no dead-letter queue of its own; acknowledge or requeue instead")]
+    #[error(
+        "queue `{queue}` is a dead-letter queue and has no dead-letter queue of its own; acknowledge or requeue instead"
+    )]
     NoDeadLetterQueue {
         /// The dead-letter queue.
         queue: QueueName,

@@ -26,8 +26,8 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use tokio::sync::{Mutex, watch};
 
-pub use self::listener::{LISTENER_APPLICATION_NAME, ListenerStatus};
 use self::listener::Listener;
+pub use self::listener::{LISTENER_APPLICATION_NAME, ListenerStatus};
 use crate::config::{AckMode, PgmqConfig};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
@@ -128,7 +128,10 @@ impl PgmqQueue {
     ) -> Result<ReceivedMessage, QueueError> {
         let (body, dead_letter) = if queue.is_dead_letter() {
             match serde_json::from_str::<DeadLetterIn>(message.message.get()) {
-                Ok(wrapped) => (wrapped.message.get().as_bytes().to_vec(), Some(wrapped.dead_letter)),
+                Ok(wrapped) => (
+                    wrapped.message.get().as_bytes().to_vec(),
+                    Some(wrapped.dead_letter),
+                ),
                 // Sent to the DLQ by someone else: deliver it as it is.
                 Err(_) => (message.message.get().as_bytes().to_vec(), None),
             }
@@ -193,7 +196,14 @@ impl PgmqQueue {
             dead_letter: &info,
             message: &row.message,
         })
-        .map_err(|e| QueueError::backend(BackendKind::Pgmq, op, Some(queue), BackendError::Malformed(e)))?;
+        .map_err(|e| {
+            QueueError::backend(
+                BackendKind::Pgmq,
+                op,
+                Some(queue),
+                BackendError::Malformed(e),
+            )
+        })?;
         sql::send(&mut *tx, &dlq, &wrapped)
             .await
             .map_err(|e| self.error(op, &dlq, e))?;

@@ -243,8 +243,11 @@ pub trait MessageQueue: Send + Sync + fmt::Debug {
 
     /// Keeps a message invisible for `by` longer than its current deadline, and returns the
     /// receipt to use from now on.
-    async fn extend_visibility(&self, receipt: &Receipt, by: Duration)
-    -> Result<Receipt, QueueError>;
+    async fn extend_visibility(
+        &self,
+        receipt: &Receipt,
+        by: Duration,
+    ) -> Result<Receipt, QueueError>;
 
     /// How many messages `queue` holds.
     async fn depth(&self, queue: &QueueName) -> Result<QueueDepth, QueueError>;

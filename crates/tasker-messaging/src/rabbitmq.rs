@@ -93,10 +93,11 @@ impl RabbitMqQueue {
     /// Connects to the broker at `config.url` and starts the supervisor and the reaper; fails
     /// when no connection is up within `config.reconnect_wait`.
     pub async fn connect(config: RabbitMqConfig) -> Result<Self, ConnectError> {
-        let mut uri = AMQPUri::from_str(&config.url).map_err(|reason| ConnectError::InvalidUrl {
-            url: redact_url(&config.url),
-            reason,
-        })?;
+        let mut uri =
+            AMQPUri::from_str(&config.url).map_err(|reason| ConnectError::InvalidUrl {
+                url: redact_url(&config.url),
+                reason,
+            })?;
         uri.query.heartbeat = Some(u16::try_from(config.heartbeat.as_secs()).unwrap_or(u16::MAX));
         let (broken_tx, broken_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
@@ -315,13 +316,28 @@ impl RabbitMqQueue {
         let moved = async {
             let link = self.link(op).await?;
             let header = serde_json::to_string(&info).map_err(|e| {
-                QueueError::backend(BackendKind::RabbitMq, op, Some(queue), BackendError::Malformed(e))
+                QueueError::backend(
+                    BackendKind::RabbitMq,
+                    op,
+                    Some(queue),
+                    BackendError::Malformed(e),
+                )
             })?;
             let mut headers = held.properties.headers().clone().unwrap_or_default();
-            headers.insert(DEAD_LETTER_HEADER.into(), AMQPValue::LongString(header.into()));
+            headers.insert(
+                DEAD_LETTER_HEADER.into(),
+                AMQPValue::LongString(header.into()),
+            );
             let properties = held.properties.clone().with_headers(headers);
             let confirm = self
-                .publish(&link, &dead_letter_exchange(queue), queue, &held.body, properties, op)
+                .publish(
+                    &link,
+                    &dead_letter_exchange(queue),
+                    queue,
+                    &held.body,
+                    properties,
+                    op,
+                )
                 .await?;
             self.confirmed(&link, confirm, queue, op).await
         }
@@ -336,7 +352,13 @@ impl RabbitMqQueue {
         }
     }
 
-    fn to_received(&self, queue: &QueueName, generation: u64, delivery: lapin::message::Delivery, visibility: Duration) -> ReceivedMessage {
+    fn to_received(
+        &self,
+        queue: &QueueName,
+        generation: u64,
+        delivery: lapin::message::Delivery,
+        visibility: Duration,
+    ) -> ReceivedMessage {
         let properties = delivery.properties;
         let headers = properties.headers().clone().unwrap_or_default();
         let id = properties
@@ -351,10 +373,13 @@ impl RabbitMqQueue {
             .and_then(as_u64)
             .unwrap_or(u64::from(delivery.redelivered));
         let read_count = u32::try_from(redeliveries.saturating_add(1)).unwrap_or(u32::MAX);
-        let dead_letter = headers.inner().get(DEAD_LETTER_HEADER).and_then(|value| match value {
-            AMQPValue::LongString(text) => serde_json::from_slice(text.as_bytes()).ok(),
-            _ => None,
-        });
+        let dead_letter = headers
+            .inner()
+            .get(DEAD_LETTER_HEADER)
+            .and_then(|value| match value {
+                AMQPValue::LongString(text) => serde_json::from_slice(text.as_bytes()).ok(),
+                _ => None,
+            });
         let enqueued_at = properties
             .timestamp()
             .and_then(|seconds| i64::try_from(seconds).ok())
@@ -445,12 +470,23 @@ impl MessageQueue for RabbitMqQueue {
     }
 
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
-        check_size(queue, payload, self.shared.config.messaging.max_message_bytes)?;
+        check_size(
+            queue,
+            payload,
+            self.shared.config.messaging.max_message_bytes,
+        )?;
         let op = Operation::Send;
         let link = self.link(op).await?;
         let id = Uuid::now_v7();
         let confirm = self
-            .publish(&link, "", queue, payload.as_str().as_bytes(), message_properties(id), op)
+            .publish(
+                &link,
+                "",
+                queue,
+                payload.as_str().as_bytes(),
+                message_properties(id),
+                op,
+            )
             .await?;
         self.confirmed(&link, confirm, queue, op).await?;
         Ok(MessageId::Uuid(id))
@@ -462,7 +498,11 @@ impl MessageQueue for RabbitMqQueue {
         payloads: &[Payload],
     ) -> Result<Vec<MessageId>, QueueError> {
         for payload in payloads {
-            check_size(queue, payload, self.shared.config.messaging.max_message_bytes)?;
+            check_size(
+                queue,
+                payload,
+                self.shared.config.messaging.max_message_bytes,
+            )?;
         }
         if payloads.is_empty() {
             return Ok(Vec::new());
@@ -473,7 +513,14 @@ impl MessageQueue for RabbitMqQueue {
         for payload in payloads {
             let id = Uuid::now_v7();
             let confirm = self
-                .publish(&link, "", queue, payload.as_str().as_bytes(), message_properties(id), op)
+                .publish(
+                    &link,
+                    "",
+                    queue,
+                    payload.as_str().as_bytes(),
+                    message_properties(id),
+                    op,
+                )
                 .await?;
             pending.push((id, confirm));
         }
@@ -494,9 +541,7 @@ impl MessageQueue for RabbitMqQueue {
         let op = Operation::Receive;
         self.consume(std::slice::from_ref(queue), op).await?;
         let link = self.link(op).await?;
-        let deliveries = self
-            .shared
-            .take(queue, link.generation, usize::from(max));
+        let deliveries = self.shared.take(queue, link.generation, usize::from(max));
         let received: Vec<ReceivedMessage> = deliveries
             .into_iter()
             .map(|delivery| self.to_received(queue, link.generation, delivery, visibility_timeout))
@@ -510,7 +555,8 @@ impl MessageQueue for RabbitMqQueue {
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError> {
         let key = Self::held(receipt)?;
         let held = self.shared.claim(key).ok_or_else(|| invalid(receipt))?;
-        self.settle(receipt, &held.queue, Operation::Ack, None).await
+        self.settle(receipt, &held.queue, Operation::Ack, None)
+            .await
     }
 
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {
@@ -570,10 +616,14 @@ impl MessageQueue for RabbitMqQueue {
     }
 
     async fn subscribe(&self, queues: &[QueueName]) -> Result<Subscription, QueueError> {
-        let subscription = self.shared.hub.subscribe(queues).ok_or(QueueError::Closed {
-            backend: BackendKind::RabbitMq,
-            operation: Operation::Subscribe,
-        })?;
+        let subscription = self
+            .shared
+            .hub
+            .subscribe(queues)
+            .ok_or(QueueError::Closed {
+                backend: BackendKind::RabbitMq,
+                operation: Operation::Subscribe,
+            })?;
         self.consume(queues, Operation::Subscribe).await?;
         Ok(subscription)
     }

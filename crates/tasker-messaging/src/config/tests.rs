@@ -23,7 +23,14 @@ fn backoff_doubles_up_to_the_cap() {
         initial: Duration::from_millis(100),
         max: Duration::from_secs(1),
     };
-    for (attempt, base_ms) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (40, 1000)] {
+    for (attempt, base_ms) in [
+        (0, 100),
+        (1, 200),
+        (2, 400),
+        (3, 800),
+        (4, 1000),
+        (40, 1000),
+    ] {
         let delay = backoff.delay(attempt);
         let base = Duration::from_millis(base_ms);
         assert!(
@@ -36,7 +43,10 @@ fn backoff_doubles_up_to_the_cap() {
 #[test]
 fn urls_are_redacted() {
     let cases = [
-        ("amqp://guest:secret@host:5672/%2f", "amqp://guest:***@host:5672/%2f"),
+        (
+            "amqp://guest:secret@host:5672/%2f",
+            "amqp://guest:***@host:5672/%2f",
+        ),
         ("amqp://user@host/vh", "amqp://user:***@host/vh"),
         ("amqp://host:5672", "amqp://host:5672"),
         ("not a url", "***"),

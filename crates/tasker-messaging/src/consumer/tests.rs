@@ -81,7 +81,10 @@ async fn outcomes_settle_messages() {
 async fn a_poison_message_is_dead_lettered_and_the_consumer_goes_on() {
     let (backend, queue, consumer) = setup(DeploymentMode::Polling).await;
     backend
-        .send(&queue, &Payload::from_json(&serde_json::json!({"poison": true})))
+        .send(
+            &queue,
+            &Payload::from_json(&serde_json::json!({"poison": true})),
+        )
         .await
         .unwrap();
     backend

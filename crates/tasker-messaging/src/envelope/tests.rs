@@ -46,7 +46,10 @@ fn decode_failures() {
         (format!(r#"{{"version":2,"kind":"step","body":{body}}}"#)),
         (format!(r#"{{"version":1,"kind":"step_result","body":{body}}}"#)),
         (r#"{"version":1,"kind":"step","body":{"task_uuid":"nope"}}"#.to_owned()),
-        (format!(r#"{{"version":1,"kind":"step","body":{{"extra":1,{}}}}}"#, &body[1..body.len() - 1])),
+        (format!(
+            r#"{{"version":1,"kind":"step","body":{{"extra":1,{}}}}}"#,
+            &body[1..body.len() - 1]
+        )),
     ];
     let reasons: Vec<String> = cases
         .iter()

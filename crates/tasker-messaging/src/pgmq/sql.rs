@@ -89,9 +89,11 @@ pub(crate) async fn set_deadline(
 
 /// Whether pgmq's functions are installed in the database.
 pub(crate) async fn pgmq_installed(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT to_regprocedure('pgmq.read(text,integer,integer,jsonb)') IS NOT NULL")
-        .fetch_one(executor)
-        .await
+    sqlx::query_scalar(
+        "SELECT to_regprocedure('pgmq.read(text,integer,integer,jsonb)') IS NOT NULL",
+    )
+    .fetch_one(executor)
+    .await
 }
 
 /// The process id of the server process behind a connection (the LISTEN connection's is

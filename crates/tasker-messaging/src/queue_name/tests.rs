@@ -93,7 +93,10 @@ fn derived_names() {
     assert_eq!(worker_queue(&ns).as_str(), "worker_payments_queue");
     assert_eq!(domain_events_queue(&ns).as_str(), "payments_domain_events");
     assert_eq!(step_results_queue().as_str(), "orchestration_step_results");
-    assert_eq!(task_requests_queue().as_str(), "orchestration_task_requests");
+    assert_eq!(
+        task_requests_queue().as_str(),
+        "orchestration_task_requests"
+    );
     assert_eq!(
         task_finalizations_queue().as_str(),
         "orchestration_task_finalizations"

@@ -63,7 +63,10 @@ pub(super) fn is_not_found(error: &lapin::Error) -> bool {
 
 fn quorum() -> FieldTable {
     let mut arguments = FieldTable::default();
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     arguments
 }
 

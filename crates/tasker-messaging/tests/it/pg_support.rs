@@ -72,10 +72,13 @@ impl TestDb {
     pub(crate) async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;
         let mut conn = self.admin.connect().await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
-            .execute(&mut conn)
-            .await
-            .with_context(|| format!("dropping database {}", self.name))?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("dropping database {}", self.name))?;
         Ok(())
     }
 }

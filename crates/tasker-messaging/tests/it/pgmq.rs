@@ -77,8 +77,14 @@ async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
         let first = receive_n(&*backend, &queue, 1, Duration::from_secs(30)).await?;
         backend.ack(first[0].receipt()).await?;
 
-        let pid = status.borrow().backend_pid.context("connected listener has a pid")?;
-        ensure!(db.terminate_backend(pid).await?, "pg_terminate_backend({pid}) failed");
+        let pid = status
+            .borrow()
+            .backend_pid
+            .context("connected listener has a pid")?;
+        ensure!(
+            db.terminate_backend(pid).await?,
+            "pg_terminate_backend({pid}) failed"
+        );
         let killed_at = Instant::now();
         // Sent while the listener is down or reconnecting: their notifications may reach nobody.
         for n in 1..=5 {

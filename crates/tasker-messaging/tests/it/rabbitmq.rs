@@ -86,7 +86,10 @@ fn force_close(connection_name: &str) -> anyhow::Result<()> {
         .args(["list_connections", "pid", "client_properties", "-q"])
         .output()
         .context("running rabbitmqctl (needed to force-close a connection)")?;
-    ensure!(output.status.success(), "rabbitmqctl list_connections failed: {output:?}");
+    ensure!(
+        output.status.success(),
+        "rabbitmqctl list_connections failed: {output:?}"
+    );
     let listing = String::from_utf8_lossy(&output.stdout);
     // One line per connection: the pid (`<rabbit@host.1.2.3>`), a tab, the client properties.
     let pid = listing
@@ -100,7 +103,10 @@ fn force_close(connection_name: &str) -> anyhow::Result<()> {
         .args(["close_connection", &pid, "forced by the fault test"])
         .output()
         .context("running rabbitmqctl close_connection")?;
-    ensure!(closed.status.success(), "rabbitmqctl close_connection failed: {closed:?}");
+    ensure!(
+        closed.status.success(),
+        "rabbitmqctl close_connection failed: {closed:?}"
+    );
     Ok(())
 }
 
@@ -146,7 +152,11 @@ async fn reconnects_after_a_forced_close() -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut receive_errors = 0;
         loop {
-            ensure!(Instant::now() < deadline, "did not finish; seen {}", seen.len());
+            ensure!(
+                Instant::now() < deadline,
+                "did not finish; seen {}",
+                seen.len()
+            );
             if closed_at_confirmed.is_none() && seen.len() >= 50 {
                 force_close(&connection_name)?;
                 tokio::time::timeout(
@@ -158,10 +168,10 @@ async fn reconnects_after_a_forced_close() -> anyhow::Result<()> {
                 closed_at_confirmed = Some(confirmed_count.load(Ordering::SeqCst));
             }
             // Publishing resumed: 200 more confirmed sends after the reconnect, then stop.
-            if let Some(at) = closed_at_confirmed {
-                if confirmed_count.load(Ordering::SeqCst) >= at + 200 {
-                    stop.store(true, Ordering::SeqCst);
-                }
+            if let Some(at) = closed_at_confirmed
+                && confirmed_count.load(Ordering::SeqCst) >= at + 200
+            {
+                stop.store(true, Ordering::SeqCst);
             }
             let batch = match backend.receive(&queue, 20, Duration::from_secs(30)).await {
                 Ok(batch) => batch,
@@ -188,12 +198,18 @@ async fn reconnects_after_a_forced_close() -> anyhow::Result<()> {
             }
         }
         let (confirmed, unconfirmed) = producer.await?;
-        ensure!(closed_at_confirmed.is_some(), "the connection was never closed");
+        ensure!(
+            closed_at_confirmed.is_some(),
+            "the connection was never closed"
+        );
         ensure!(receive_errors < 1000, "{receive_errors} receive errors");
         // Drain what is still in flight, until every confirmed message was consumed.
         let drain_deadline = Instant::now() + Duration::from_secs(30);
         while confirmed.iter().any(|(index, _)| !seen.contains_key(index)) {
-            ensure!(Instant::now() < drain_deadline, "confirmed messages missing");
+            ensure!(
+                Instant::now() < drain_deadline,
+                "confirmed messages missing"
+            );
             for message in backend.receive(&queue, 50, Duration::from_secs(30)).await? {
                 backend.ack(message.receipt()).await?;
                 *seen.entry(index_of(&message)?).or_default() += 1;
@@ -210,7 +226,10 @@ async fn reconnects_after_a_forced_close() -> anyhow::Result<()> {
             ensure!(ids.get(index) == Some(id), "message {index} has another id");
         }
         for index in &unconfirmed {
-            ensure!(seen.get(index).copied().unwrap_or(0) <= 1, "unconfirmed {index} twice");
+            ensure!(
+                seen.get(index).copied().unwrap_or(0) <= 1,
+                "unconfirmed {index} twice"
+            );
         }
         ensure!(backend.depth(&queue).await?.ready == 0);
         Ok(())

@@ -106,7 +106,10 @@ pub(crate) async fn receive_n(
 /// Asserts that nothing can be received from `queue` now.
 async fn assert_empty(backend: &dyn MessageQueue, queue: &QueueName) -> anyhow::Result<()> {
     let got = backend.receive(queue, 10, Duration::from_secs(30)).await?;
-    ensure!(got.is_empty(), "expected {queue} to be empty, received {got:?}");
+    ensure!(
+        got.is_empty(),
+        "expected {queue} to be empty, received {got:?}"
+    );
     Ok(())
 }
 
@@ -123,7 +126,10 @@ pub(crate) async fn per_queue_order(h: &Harness) -> anyhow::Result<()> {
             h.backend.ack(message.receipt()).await?;
         }
     }
-    ensure!(seen == (0..20).collect::<Vec<_>>(), "out of order: {seen:?}");
+    ensure!(
+        seen == (0..20).collect::<Vec<_>>(),
+        "out of order: {seen:?}"
+    );
     assert_empty(&*h.backend, &queue).await
 }
 
@@ -301,16 +307,26 @@ pub(crate) async fn concurrent_consumers_each_message_once(h: &Harness) -> anyho
             *counts.entry(index).or_default() += 1;
         }
     }
-    ensure!(counts.len() == MESSAGES, "{} distinct messages", counts.len());
+    ensure!(
+        counts.len() == MESSAGES,
+        "{} distinct messages",
+        counts.len()
+    );
     let duplicates: Vec<_> = counts.iter().filter(|(_, count)| **count != 1).collect();
-    ensure!(duplicates.is_empty(), "received more than once: {duplicates:?}");
+    ensure!(
+        duplicates.is_empty(),
+        "received more than once: {duplicates:?}"
+    );
     assert_empty(&*h.backend, &queue).await
 }
 
 pub(crate) async fn poison_message_is_dead_lettered(h: &Harness) -> anyhow::Result<()> {
     let queue = h.queue("poison").await?;
     h.backend
-        .send(&queue, &Payload::from_json(&serde_json::json!({"not": "an envelope"})))
+        .send(
+            &queue,
+            &Payload::from_json(&serde_json::json!({"not": "an envelope"})),
+        )
         .await?;
     h.backend.send(&queue, &payload(1)).await?;
     let consumer = Consumer::new(Arc::clone(&h.backend), queue.clone(), Harness::config());
@@ -322,7 +338,10 @@ pub(crate) async fn poison_message_is_dead_lettered(h: &Harness) -> anyhow::Resu
     let deadline = Instant::now() + PATIENCE;
     let mut dead = 0;
     while handled.lock().expect("not poisoned").is_empty() || dead == 0 {
-        ensure!(Instant::now() < deadline, "consumer did not get both messages");
+        ensure!(
+            Instant::now() < deadline,
+            "consumer did not get both messages"
+        );
         let report = consumer.run_once(&mut handler).await?;
         dead += report.dead_lettered;
         ensure!(report.settle_failures == 0, "{report:?}");
@@ -341,7 +360,8 @@ pub(crate) async fn poison_message_is_dead_lettered(h: &Harness) -> anyhow::Resu
 
 pub(crate) async fn oversized_message_is_refused(h: &Harness) -> anyhow::Result<()> {
     let queue = h.queue("oversized").await?;
-    let big = Payload::from_json(&serde_json::json!({ "blob": "x".repeat(TEST_MAX_MESSAGE_BYTES) }));
+    let big =
+        Payload::from_json(&serde_json::json!({ "blob": "x".repeat(TEST_MAX_MESSAGE_BYTES) }));
     let refused = h.backend.send(&queue, &big).await;
     let Err(QueueError::TooLarge { size, limit, .. }) = &refused else {
         anyhow::bail!("expected TooLarge, got {refused:?}");
@@ -353,7 +373,10 @@ pub(crate) async fn oversized_message_is_refused(h: &Harness) -> anyhow::Result<
         "{message}"
     );
     let batch = h.backend.send_batch(&queue, &[payload(1), big]).await;
-    ensure!(matches!(batch, Err(QueueError::TooLarge { .. })), "{batch:?}");
+    ensure!(
+        matches!(batch, Err(QueueError::TooLarge { .. })),
+        "{batch:?}"
+    );
     assert_empty(&*h.backend, &queue).await
 }
 
