@@ -1,7 +1,10 @@
-//! Tasks: creation (set-based, idempotent by identity hash) and atomic state transitions.
+//! Tasks: creation (set-based, idempotent by identity hash), atomic state transitions, rows,
+//! histories and the composable task scope.
 
 mod create;
+mod record;
 mod transition;
 
 pub use create::{CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation, create};
+pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
 pub use transition::{AppliedTaskTransition, TaskTransition, TaskTransitionError, transition};

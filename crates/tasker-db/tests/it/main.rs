@@ -5,9 +5,11 @@
 
 mod claim;
 mod context;
+mod create;
 mod dag_health_stale;
 mod fixtures;
 mod harness;
 mod migrate;
 mod readiness;
+mod scopes;
 mod transitions;

@@ -1,0 +1,217 @@
+//! Task creation (set-based, idempotent under concurrency) and template registration.
+
+use std::sync::Arc;
+
+use tasker_db::task::{self, CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation};
+use tasker_db::template::{
+    self, IdentityStrategy, LifecycleLimits, RegisterError, StepRegistration, TemplateRegistration,
+};
+use tasker_models::ids::{CorrelationId, NamedStepId, NamedTaskId};
+use tasker_state::{StepState, TaskState};
+use tokio::sync::Barrier;
+
+use crate::fixtures::{self, Dag};
+use crate::harness;
+
+fn new_task<'a>(
+    named_task_id: NamedTaskId,
+    identity_hash: &'a str,
+    context: &'a serde_json::Value,
+) -> NewTask<'a> {
+    NewTask {
+        named_task_id,
+        identity_hash,
+        context,
+        tags: &[],
+        priority: 0,
+        initiator: None,
+        source_system: None,
+        reason: None,
+        correlation_id: CorrelationId::new_v7(),
+        parent_correlation_id: None,
+        requested_at: None,
+        processor_id: None,
+    }
+}
+
+#[tokio::test]
+async fn creates_a_thousand_step_task_in_one_statement() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::layered(50, 20);
+        let template = fixtures::template(&pool, "big", &dag).await?;
+        let (task, steps) = fixtures::task(&pool, &template, &dag, "big").await?;
+        assert_eq!(steps.len(), 1_000);
+        let (n_steps, n_edges, n_step_transitions, n_task_transitions): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1), \
+                    (SELECT count(*) FROM tasker.workflow_step_edges WHERE task_uuid = $1), \
+                    (SELECT count(*) FROM tasker.workflow_step_transitions \
+                      WHERE task_uuid = $1 AND most_recent AND sort_key = 1 AND to_state = 'pending'), \
+                    (SELECT count(*) FROM tasker.task_transitions \
+                      WHERE task_uuid = $1 AND most_recent AND sort_key = 1 AND to_state = 'pending')",
+        )
+        .bind(task.into_uuid())
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!((n_steps, n_edges, n_step_transitions, n_task_transitions), (1_000, dag.edges.len() as i64, 1_000, 1));
+        let record = task::get(&pool, task).await?.expect("task");
+        assert_eq!(record.state, TaskState::Pending);
+        let first = tasker_db::step::get(&pool, steps[0]).await?.expect("step");
+        assert_eq!((first.state, first.attempts, first.max_attempts), (StepState::Pending, 0, 3));
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_identical_requests_create_one_task() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::diamond();
+        let template = fixtures::template(&pool, "dup", &dag).await?;
+        let template = Arc::new(template);
+        for round in 0..10 {
+            let barrier = Arc::new(Barrier::new(16));
+            let mut handles = Vec::new();
+            for _ in 0..16 {
+                let pool = pool.clone();
+                let barrier = barrier.clone();
+                let template = template.clone();
+                let dag = dag.clone();
+                handles.push(tokio::spawn(async move {
+                    let context = serde_json::json!({ "order": round });
+                    let steps: Vec<NewStep<'_>> = template
+                        .steps
+                        .iter()
+                        .map(|(_, id)| NewStep { named_step_id: *id, retryable: true, max_attempts: 3, inputs: None })
+                        .collect();
+                    let edges: Vec<NewEdge> = dag.edges.iter().map(|&(from, to)| NewEdge { from, to }).collect();
+                    let hash = format!("identity-{round}");
+                    let mut conn = pool.acquire().await?;
+                    barrier.wait().await;
+                    let created = task::create(&mut conn, &new_task(template.named_task_id, &hash, &context), &steps, &edges).await?;
+                    anyhow::Ok(created)
+                }));
+            }
+            let mut outcomes = Vec::new();
+            for handle in handles {
+                outcomes.push(handle.await??);
+            }
+            let created: Vec<&TaskCreation> = outcomes.iter().filter(|o| !o.is_existing()).collect();
+            assert_eq!(created.len(), 1, "round {round}: exactly one creates");
+            let id = created[0].task_id();
+            assert!(outcomes.iter().all(|o| o.task_id() == id), "round {round}: all get the same task");
+            assert!(outcomes.iter().filter(|o| o.is_existing()).all(|o| matches!(o, TaskCreation::Existing { state: TaskState::Pending, .. })));
+        }
+        let (tasks, steps): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM tasker.tasks), (SELECT count(*) FROM tasker.workflow_steps)")
+            .fetch_one(&pool)
+            .await?;
+        assert_eq!((tasks, steps), (10, 40), "no partial rows from the losers");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn rejects_malformed_graphs_before_writing() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let context = serde_json::json!({});
+        let named = NamedTaskId::new_v7();
+        let step = |n: u128| NewStep {
+            named_step_id: NamedStepId::from_uuid(uuid::Uuid::from_u128(n)),
+            retryable: true,
+            max_attempts: 3,
+            inputs: None,
+        };
+        let three = [step(1), step(2), step(3)];
+        let edge = |from, to| NewEdge { from, to };
+        let mut conn = pool.acquire().await?;
+        let mut messages = Vec::new();
+        let cases: Vec<(&str, Vec<NewStep<'_>>, Vec<NewEdge>)> = vec![
+            (
+                "cycle",
+                three.to_vec(),
+                vec![edge(0, 1), edge(1, 2), edge(2, 1)],
+            ),
+            ("self edge", three.to_vec(), vec![edge(1, 1)]),
+            ("out of range", three.to_vec(), vec![edge(0, 3)]),
+            (
+                "duplicate edge",
+                three.to_vec(),
+                vec![edge(0, 1), edge(0, 1)],
+            ),
+            ("duplicate step", vec![step(1), step(1)], vec![]),
+        ];
+        for (name, steps, edges) in cases {
+            let err = task::create(&mut conn, &new_task(named, name, &context), &steps, &edges)
+                .await
+                .unwrap_err();
+            assert!(
+                !matches!(err, CreateTaskError::Database(_)),
+                "{name}: rejected before the database"
+            );
+            messages.push(format!("{name}: {err}"));
+        }
+        let array = serde_json::json!([1, 2]);
+        let err = task::create(&mut conn, &new_task(named, "array", &array), &[], &[])
+            .await
+            .unwrap_err();
+        messages.push(format!("array context: {err}"));
+        insta::assert_snapshot!(
+            "create_task_errors",
+            messages
+                .join("\n")
+                .replace("00000000-0000-0000-0000-000000000001", "<named step 1>")
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn template_registration_upserts_and_keeps_ids() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let v1 = serde_json::json!({ "rev": 1 });
+        let v2 = serde_json::json!({ "rev": 2 });
+        let definition = serde_json::json!({ "handler": { "callable": "X" } });
+        let steps = [
+            StepRegistration { name: "fetch", description: None, definition: &definition },
+            StepRegistration { name: "store", description: Some("writes"), definition: &definition },
+        ];
+        let registration = |configuration, steps| TemplateRegistration {
+            namespace: "payments",
+            name: "refund",
+            version: "2.1.0",
+            description: Some("refunds"),
+            identity_strategy: IdentityStrategy::CallerProvided,
+            configuration,
+            lifecycle: LifecycleLimits { max_duration_minutes: Some(90), ..LifecycleLimits::default() },
+            steps,
+        };
+        let first = template::register(&pool, &registration(&v1, &steps)).await?;
+        assert!(first.created);
+        assert_eq!(first.steps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["fetch", "store"]);
+        let again = template::register(&pool, &registration(&v2, &steps[1..])).await?;
+        assert!(!again.created);
+        assert_eq!((again.namespace_id, again.named_task_id), (first.namespace_id, first.named_task_id));
+        assert_eq!(again.steps, vec![first.steps[1].clone()], "same step id");
+        let (configuration, strategy, duration, step_count): (serde_json::Value, IdentityStrategy, Option<i32>, i64) = sqlx::query_as(
+            "SELECT configuration, identity_strategy, max_duration_minutes, \
+                    (SELECT count(*) FROM tasker.named_steps s WHERE s.named_task_uuid = nt.named_task_uuid) \
+             FROM tasker.named_tasks nt WHERE named_task_uuid = $1",
+        )
+        .bind(first.named_task_id.into_uuid())
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!((configuration, strategy, duration, step_count), (v2.clone(), IdentityStrategy::CallerProvided, Some(90), 2));
+
+        let twice = [steps[0].clone(), steps[0].clone()];
+        let err = template::register(&pool, &registration(&v2, &twice)).await.unwrap_err();
+        assert!(matches!(err, RegisterError::DuplicateStep { .. }));
+        insta::assert_snapshot!("duplicate_template_step", err.to_string());
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,279 @@
+//! Repositories and scopes: rows by id, histories, composable filters, preloading, and
+//! SQLSTATE classification of errors.
+
+use chrono::{TimeDelta, Utc};
+use tasker_db::error::DbError;
+use tasker_db::step::{self, StepScope};
+use tasker_db::task::{self, CreateTaskError, NewStep, NewTask, TaskOrder, TaskScope};
+use tasker_db::template::{
+    self, IdentityStrategy, LifecycleLimits, RegisterError, TemplateRegistration,
+};
+use tasker_models::ids::{CorrelationId, NamedTaskId, StepId, TaskId};
+use tasker_state::{StepState, TaskState};
+
+use crate::fixtures::{self, Dag, StepSetup};
+use crate::harness;
+
+#[tokio::test]
+async fn task_and_step_scopes_compose() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let diamond = Dag::diamond();
+        let linear = Dag::linear(3);
+        let t_diamond = fixtures::template(&pool, "diamond", &diamond).await?;
+        let t_linear = fixtures::template(&pool, "linear", &linear).await?;
+        let (d1, d1_steps) = fixtures::task(&pool, &t_diamond, &diamond, "d1").await?;
+        let (d2, _) = fixtures::task(&pool, &t_diamond, &diamond, "d2").await?;
+        let (l1, l1_steps) = fixtures::task(&pool, &t_linear, &linear, "l1").await?;
+        fixtures::force_task_state(&pool, d2, TaskState::Error, Utc::now(), None).await?;
+        sqlx::query(
+            "UPDATE tasker.tasks SET created_at = now() - interval '2 days' WHERE task_uuid = $1",
+        )
+        .bind(l1.into_uuid())
+        .execute(&pool)
+        .await?;
+
+        let ids = |tasks: &[task::TaskRecord]| tasks.iter().map(|t| t.task_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&TaskScope::new().all(&pool).await?),
+            vec![d2, d1, l1],
+            "newest first"
+        );
+        assert_eq!(
+            ids(&TaskScope::new()
+                .order(TaskOrder::OldestFirst)
+                .all(&pool)
+                .await?),
+            vec![l1, d1, d2]
+        );
+        assert_eq!(
+            ids(&TaskScope::new()
+                .with_task_name("diamond")
+                .in_state(TaskState::Pending)
+                .all(&pool)
+                .await?),
+            vec![d1]
+        );
+        assert_eq!(
+            ids(&TaskScope::new()
+                .in_state(TaskState::Error)
+                .in_state(TaskState::Pending)
+                .with_task_name("linear")
+                .all(&pool)
+                .await?),
+            vec![l1]
+        );
+        assert_eq!(
+            ids(&TaskScope::new().active().all(&pool).await?),
+            vec![d1, l1]
+        );
+        let yesterday = Utc::now() - TimeDelta::days(1);
+        assert_eq!(
+            ids(&TaskScope::new().created_since(yesterday).all(&pool).await?),
+            vec![d2, d1]
+        );
+        assert_eq!(
+            ids(&TaskScope::new()
+                .created_before(yesterday)
+                .all(&pool)
+                .await?),
+            vec![l1]
+        );
+        assert_eq!(
+            TaskScope::new()
+                .in_namespace("it")
+                .with_version("1.0.0")
+                .count(&pool)
+                .await?,
+            3
+        );
+        assert_eq!(
+            TaskScope::new()
+                .in_namespace("elsewhere")
+                .count(&pool)
+                .await?,
+            0
+        );
+        assert!(
+            !TaskScope::new()
+                .in_namespace("elsewhere")
+                .exists(&pool)
+                .await?
+        );
+        assert_eq!(
+            TaskScope::new().limit(1).count(&pool).await?,
+            3,
+            "count ignores the limit"
+        );
+        let first = TaskScope::new().first(&pool).await?.expect("a task");
+        assert_eq!(
+            (
+                first.task_id,
+                first.namespace_name.as_str(),
+                first.task_name.as_str()
+            ),
+            (d2, "it", "diamond")
+        );
+        let by_correlation = TaskScope::new()
+            .with_correlation_id(first.correlation_id)
+            .all(&pool)
+            .await?;
+        assert_eq!(ids(&by_correlation), vec![d2]);
+
+        // Preloading: two queries, steps grouped per task in id order.
+        let mut conn = pool.acquire().await?;
+        let loaded = TaskScope::new()
+            .with_task_name("diamond")
+            .all_with_steps(&mut conn)
+            .await?;
+        drop(conn);
+        assert_eq!(loaded.len(), 2);
+        assert!(loaded.iter().all(|(_, steps)| steps.len() == 4));
+        let (_, d1_loaded) = loaded.iter().find(|(t, _)| t.task_id == d1).expect("d1");
+        let mut sorted = d1_steps.clone();
+        sorted.sort();
+        assert_eq!(
+            d1_loaded.iter().map(|s| s.step_id).collect::<Vec<_>>(),
+            sorted
+        );
+
+        // Step scopes.
+        fixtures::set_step(
+            &pool,
+            d1_steps[0],
+            StepSetup {
+                results: Some(serde_json::json!({"success": true})),
+                ..StepSetup::new(StepState::Complete)
+            },
+        )
+        .await?;
+        fixtures::set_step(&pool, d1_steps[1], StepSetup::failed(1, Utc::now())).await?;
+        fixtures::set_step(&pool, l1_steps[0], StepSetup::failed(3, Utc::now())).await?;
+        let step_ids =
+            |steps: &[step::StepRecord]| steps.iter().map(|s| s.step_id).collect::<Vec<StepId>>();
+        assert_eq!(StepScope::new().for_task(d1).count(&pool).await?, 4);
+        assert_eq!(
+            step_ids(&StepScope::new().for_task(d1).completed().all(&pool).await?),
+            vec![d1_steps[0]]
+        );
+        assert_eq!(StepScope::new().failed().count(&pool).await?, 2);
+        assert_eq!(
+            step_ids(&StepScope::new().failed().retryable().all(&pool).await?),
+            vec![d1_steps[1]]
+        );
+        assert_eq!(
+            StepScope::new().for_task(d1).pending().count(&pool).await?,
+            2
+        );
+        assert_eq!(
+            step_ids(&StepScope::new().with_results().all(&pool).await?),
+            vec![d1_steps[0]]
+        );
+        assert_eq!(
+            StepScope::new()
+                .for_tasks_created_since(yesterday)
+                .count(&pool)
+                .await?,
+            8
+        );
+        assert!(!StepScope::new().in_progress().exists(&pool).await?);
+        let named = t_linear.steps[0].1;
+        assert_eq!(
+            step_ids(&StepScope::new().for_named_step(named).all(&pool).await?),
+            vec![l1_steps[0]]
+        );
+
+        // Rows by id and histories.
+        let record = task::get(&pool, d2).await?.expect("d2");
+        assert_eq!(
+            (record.state, record.task_version.as_str()),
+            (TaskState::Error, "1.0.0")
+        );
+        assert!(task::get(&pool, TaskId::new_v7()).await?.is_none());
+        let history = task::history(&pool, d2).await?;
+        assert_eq!(
+            history.iter().map(|h| h.to_state).collect::<Vec<_>>(),
+            vec![TaskState::Pending, TaskState::Error]
+        );
+        assert!(history[1].most_recent && !history[0].most_recent);
+        let step_record = step::get(&pool, d1_steps[3]).await?.expect("step");
+        assert_eq!(
+            (step_record.name.as_str(), step_record.state),
+            ("d", StepState::Pending)
+        );
+        assert_eq!(step::history(&pool, d1_steps[3]).await?.len(), 1);
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn database_errors_are_classified_by_sqlstate() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let configuration = serde_json::json!({});
+        let registration = |namespace| TemplateRegistration {
+            namespace,
+            name: "t",
+            version: "1.0.0",
+            description: None,
+            identity_strategy: IdentityStrategy::AlwaysUnique,
+            configuration: &configuration,
+            lifecycle: LifecycleLimits::default(),
+            steps: &[],
+        };
+        // A namespace breaking the identifier rule: a check violation naming the constraint.
+        let err = template::register(&pool, &registration("bad-name")).await.unwrap_err();
+        match err {
+            RegisterError::Database(db_error @ DbError::CheckViolation { .. }) => {
+                assert_eq!(db_error.constraint(), Some("task_namespaces_name_format"));
+            }
+            other => anyhow::bail!("expected a check violation, got {other:?}"),
+        }
+        // A task for an unknown template: a foreign key violation.
+        let context = serde_json::json!({});
+        let mut conn = pool.acquire().await?;
+        let new_task = |named_task_id| NewTask {
+            named_task_id,
+            identity_hash: "fk",
+            context: &context,
+            tags: &[],
+            priority: 0,
+            initiator: None,
+            source_system: None,
+            reason: None,
+            correlation_id: CorrelationId::new_v7(),
+            parent_correlation_id: None,
+            requested_at: None,
+            processor_id: None,
+        };
+        let err = task::create(&mut conn, &new_task(NamedTaskId::new_v7()), &[], &[]).await.unwrap_err();
+        assert!(matches!(&err, CreateTaskError::Database(DbError::ForeignKeyViolation { constraint, .. }) if constraint == "tasks_named_task_uuid_fkey"), "{err:?}");
+        // A step whose template step does not exist.
+        let registered = template::register(&pool, &registration("ok")).await?;
+        let err = task::create(
+            &mut conn,
+            &new_task(registered.named_task_id),
+            &[NewStep { named_step_id: tasker_models::ids::NamedStepId::new_v7(), retryable: true, max_attempts: 3, inputs: None }],
+            &[],
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(&err, CreateTaskError::Database(DbError::ForeignKeyViolation { .. })), "{err:?}");
+        // A unique violation outside the idempotent path: a second namespace row by hand.
+        let err = sqlx::query("INSERT INTO tasker.task_namespaces (name) VALUES ('ok')")
+            .execute(&pool)
+            .await
+            .map_err(DbError::from)
+            .unwrap_err();
+        assert!(matches!(&err, DbError::UniqueViolation { constraint, .. } if constraint == "task_namespaces_name_key"));
+        assert!(!err.is_transient());
+        // A statement timeout is QueryCanceled.
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET LOCAL statement_timeout = '10ms'").execute(&mut *tx).await?;
+        let err = sqlx::query("SELECT pg_sleep(1)").execute(&mut *tx).await.map_err(DbError::from).unwrap_err();
+        assert!(matches!(err, DbError::QueryCanceled(_)), "{err:?}");
+        Ok(())
+    })
+    .await
+}
