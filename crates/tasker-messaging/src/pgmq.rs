@@ -80,6 +80,22 @@ impl PgmqQueue {
         }
     }
 
+    /// Sends inside the caller's transaction (or on any connection): the message becomes
+    /// visible, and its notification is delivered, only when that transaction commits; a
+    /// rollback leaves no trace. Lets a state change and its message commit together.
+    pub async fn send_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        queue: &QueueName,
+        payload: &Payload,
+    ) -> Result<MessageId, QueueError> {
+        check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+        sql::send(&mut *connection, queue, payload.as_str())
+            .await
+            .map(MessageId::Sequence)
+            .map_err(|e| self.error(Operation::Send, queue, e))
+    }
+
     /// The LISTEN connection's status, once a subscription started it.
     pub async fn listener_status(&self) -> Option<watch::Receiver<ListenerStatus>> {
         self.listener.lock().await.as_ref().map(Listener::status)

@@ -36,6 +36,42 @@ async fn setup() -> anyhow::Result<(Harness, TestDb)> {
 
 conformance!(tokio::test(flavor = "multi_thread", worker_threads = 2); setup());
 
+/// A message sent inside a transaction appears only if the transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_in_follows_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("outbox")?;
+        backend.ensure_queue(&queue).await?;
+        let mut tx = db.pool.begin().await?;
+        backend.send_in(&mut tx, &queue, &payload(1)).await?;
+        tx.rollback().await?;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty()
+        );
+        let mut tx = db.pool.begin().await?;
+        backend.send_in(&mut tx, &queue, &payload(2)).await?;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty(),
+            "invisible before commit"
+        );
+        tx.commit().await?;
+        let got = receive_n(&*backend, &queue, 1, Duration::from_secs(30)).await?;
+        ensure!(crate::suite::index_of(&got[0])? == 2);
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
 /// Waits up to `within` for a signal for `queue`, skipping others.
 async fn signal_for(
     subscription: &mut Subscription,
