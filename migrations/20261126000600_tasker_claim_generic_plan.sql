@@ -1,0 +1,153 @@
+-- Claiming with a plan that stays good when cached.
+--
+-- PL/pgSQL caches a generic plan for claim_ready_tasks' statement after a few calls. With
+-- `LIMIT p_limit` unknown at planning time the planner assumed a tenth of the table would be
+-- claimed and chose a hash join over a sequential scan of tasks, so plan_cache_mode = auto kept
+-- re-planning the statement on every call (about 1 ms) and a forced generic plan took hundreds
+-- of milliseconds. The claim now runs as two statements in the same transaction: the
+-- candidates are locked and collected into arrays (an index scan in claim order, whatever the
+-- limit), then the transitions are applied to exactly those rows through the arrays, which the
+-- planner sizes small and joins by primary key. The rows stay locked in between, so nothing can
+-- change them; the behaviour is unchanged. At 5,000 tasks this halves a claim of 10.
+--
+-- epoch_hours is also rewritten with IMMUTABLE operations only (timestamptz minus a constant,
+-- then the epoch of the interval): extract(epoch FROM timestamptz) is STABLE, which kept the
+-- IMMUTABLE wrapper from being inlined.
+
+CREATE OR REPLACE FUNCTION tasker.epoch_hours(ts timestamptz) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$ SELECT extract(epoch FROM (ts - timestamptz '1970-01-01 00:00:00+00'))::double precision / 3600.0 $$;
+
+CREATE OR REPLACE FUNCTION tasker.claim_ready_tasks(
+    p_limit integer,
+    p_processor_uuid uuid DEFAULT NULL,
+    p_waiting_for_dependencies_window_minutes integer DEFAULT 60,
+    p_backoff_base_ms bigint DEFAULT 1000,
+    p_backoff_multiplier double precision DEFAULT 2.0,
+    p_backoff_max_ms bigint DEFAULT 60000,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS TABLE (
+    task_uuid uuid,
+    named_task_uuid uuid,
+    priority integer,
+    computed_priority double precision,
+    from_state tasker.task_state,
+    to_state tasker.task_state,
+    task_transition_uuid uuid,
+    sort_key integer,
+    lifecycle_event text,
+    claimed_at timestamptz
+)
+LANGUAGE plpgsql VOLATILE
+-- Both statements are good as generic plans (an index scan in claim order; primary-key joins
+-- over the arrays), so plan them once per session instead of on every call. The generic plan's
+-- cost estimate assumes a tenth of the table is claimed, which would cross jit_above_cost and
+-- spend ~15 ms compiling a plan that runs in well under one.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_ids uuid[];
+    v_states tasker.task_state[];
+BEGIN
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'claim_ready_tasks: p_limit must be at least 1, got %', p_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT array_agg(c.task_uuid ORDER BY c.claim_rank DESC), array_agg(c.state ORDER BY c.claim_rank DESC)
+    INTO v_ids, v_states
+    FROM (
+        SELECT t.task_uuid, t.state, t.claim_rank
+        FROM tasker.tasks t
+        WHERE t.state IN ('pending', 'waiting_for_dependencies', 'waiting_for_retry')
+          AND (t.state <> 'waiting_for_retry' OR t.next_retry_at IS NULL OR t.next_retry_at <= p_now)
+          AND (
+              t.state <> 'waiting_for_dependencies'
+              OR (
+                  t.state_entered_at > p_now - p_waiting_for_dependencies_window_minutes * interval '1 minute'
+                  AND EXISTS (
+                      SELECT 1
+                      FROM tasker.get_step_readiness_status(
+                          t.task_uuid, p_backoff_base_ms, p_backoff_multiplier, p_backoff_max_ms, p_now
+                      ) r
+                      WHERE r.ready_for_execution
+                  )
+              )
+          )
+        ORDER BY t.claim_rank DESC
+        LIMIT p_limit
+        FOR UPDATE OF t SKIP LOCKED
+    ) c;
+
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT i.task_uuid, i.state
+        FROM unnest(v_ids, v_states) AS i (task_uuid, state)
+    ),
+    moved AS (
+        UPDATE tasker.tasks t
+        SET state = CASE c.state
+                        WHEN 'pending' THEN 'initializing'::tasker.task_state
+                        WHEN 'waiting_for_dependencies' THEN 'evaluating_results'::tasker.task_state
+                        ELSE 'enqueuing_steps'::tasker.task_state
+                    END,
+            state_entered_at = now(),
+            next_retry_at = NULL,
+            updated_at = now()
+        FROM candidates c
+        WHERE t.task_uuid = c.task_uuid
+          AND t.state = c.state
+        RETURNING t.task_uuid, t.named_task_uuid, t.priority, t.claim_rank,
+                  c.state AS from_state, t.state AS to_state
+    ),
+    flipped AS (
+        UPDATE tasker.task_transitions tt
+        SET most_recent = false
+        FROM moved m
+        WHERE tt.task_uuid = m.task_uuid AND tt.most_recent
+        RETURNING tt.task_uuid, tt.sort_key
+    ),
+    inserted AS (
+        INSERT INTO tasker.task_transitions (
+            task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state,
+            event, lifecycle_event, processor_uuid, metadata, created_at
+        )
+        -- Every task has its initial transition; if one were missing, sort_key 1 with a
+        -- from_state would violate task_transitions_initial_has_no_from and fail the claim.
+        SELECT tasker.uuid_generate_v7(), m.task_uuid, coalesce(f.sort_key, 0) + 1, true,
+               m.from_state, m.to_state,
+               jsonb_build_object('type', CASE m.from_state
+                                              WHEN 'pending' THEN 'initialize'
+                                              WHEN 'waiting_for_dependencies' THEN 'dependencies_ready'
+                                              ELSE 'retry_ready'
+                                          END),
+               CASE m.from_state
+                   WHEN 'pending' THEN 'task.initialize_requested'
+                   WHEN 'waiting_for_dependencies' THEN 'task.dependencies_satisfied'
+                   ELSE 'task.retry_backoff_completed'
+               END,
+               p_processor_uuid,
+               jsonb_build_object('claimed_by', 'claim_ready_tasks'),
+               now()
+        FROM moved m
+        LEFT JOIN flipped f ON f.task_uuid = m.task_uuid
+        RETURNING task_transitions.task_uuid, task_transitions.task_transition_uuid,
+                  task_transitions.sort_key, task_transitions.lifecycle_event,
+                  task_transitions.created_at
+    )
+    SELECT m.task_uuid, m.named_task_uuid, m.priority,
+           m.claim_rank + 0.1 * tasker.epoch_hours(p_now),
+           m.from_state, m.to_state, i.task_transition_uuid, i.sort_key, i.lifecycle_event,
+           i.created_at
+    FROM moved m
+    JOIN inserted i ON i.task_uuid = m.task_uuid
+    ORDER BY m.claim_rank DESC, m.task_uuid;
+END
+$$;
