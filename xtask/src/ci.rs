@@ -15,7 +15,10 @@ use anyhow::Context;
 #[derive(Debug)]
 enum Step {
     /// An external command: program and arguments, plus extra environment.
-    Cargo { args: &'static [&'static str], env: &'static [(&'static str, &'static str)] },
+    Cargo {
+        args: &'static [&'static str],
+        env: &'static [(&'static str, &'static str)],
+    },
     Codegen,
     Tidy,
 }
@@ -24,26 +27,61 @@ enum Step {
 fn steps(nextest: bool) -> Vec<(&'static str, Step)> {
     let tests = if nextest {
         Step::Cargo {
-            args: &["nextest", "run", "--workspace", "--all-features", "--profile", "ci"],
+            args: &[
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--profile",
+                "ci",
+            ],
             env: &[],
         }
     } else {
-        Step::Cargo { args: &["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"], env: &[] }
+        Step::Cargo {
+            args: &[
+                "test",
+                "--workspace",
+                "--all-features",
+                "--lib",
+                "--bins",
+                "--tests",
+            ],
+            env: &[],
+        }
     };
     vec![
-        ("format", Step::Cargo { args: &["fmt", "--all", "--check"], env: &[] }),
+        (
+            "format",
+            Step::Cargo {
+                args: &["fmt", "--all", "--check"],
+                env: &[],
+            },
+        ),
         (
             "clippy",
             Step::Cargo {
                 args: &[
-                    "clippy", "--workspace", "--all-targets", "--all-features", "--locked", "--",
-                    "-D", "warnings",
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--all-features",
+                    "--locked",
+                    "--",
+                    "-D",
+                    "warnings",
                 ],
                 env: &[],
             },
         ),
         ("tests", tests),
-        ("doctests", Step::Cargo { args: &["test", "--doc", "--workspace", "--all-features"], env: &[] }),
+        (
+            "doctests",
+            Step::Cargo {
+                args: &["test", "--doc", "--workspace", "--all-features"],
+                env: &[],
+            },
+        ),
         (
             "docs",
             Step::Cargo {
@@ -83,7 +121,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         }
         println!("    {name}: ok in {}", human(step_started.elapsed()));
     }
-    println!("\nci: all {total} steps passed in {}", human(started.elapsed()));
+    println!(
+        "\nci: all {total} steps passed in {}",
+        human(started.elapsed())
+    );
     Ok(())
 }
 

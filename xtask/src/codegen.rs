@@ -21,21 +21,26 @@ const MARKDOWN_HEADER: &str =
 
 /// Everything `codegen` writes, in the order it writes it.
 pub(crate) fn generated() -> Vec<Generated> {
-    vec![
-        Generated {
-            path: "docs/state-machine.md",
-            contents: format!("{MARKDOWN_HEADER}{}", tasker_state::docs::state_machine_markdown()),
-        },
-    ]
+    vec![Generated {
+        path: "docs/state-machine.md",
+        contents: format!(
+            "{MARKDOWN_HEADER}{}",
+            tasker_state::docs::state_machine_markdown()
+        ),
+    }]
     .into_iter()
-    .chain(crate::config::generated().into_iter().map(|file| Generated {
-        contents: if file.path.ends_with(".md") {
-            format!("{MARKDOWN_HEADER}{}", file.contents)
-        } else {
-            file.contents
-        },
-        ..file
-    }))
+    .chain(
+        crate::config::generated()
+            .into_iter()
+            .map(|file| Generated {
+                contents: if file.path.ends_with(".md") {
+                    format!("{MARKDOWN_HEADER}{}", file.contents)
+                } else {
+                    file.contents
+                },
+                ..file
+            }),
+    )
     .collect()
 }
 

@@ -3,7 +3,11 @@
 //! Run `cargo xtask --help` for the list. Every command works from any directory inside the
 //! repository; failures print one clear paragraph and exit non-zero.
 
-#![expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask is a command-line tool")]
+#![expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask is a command-line tool"
+)]
 
 use std::path::PathBuf;
 
@@ -17,7 +21,10 @@ mod template;
 mod tidy;
 
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", about = "Development tasks for the Tasker workspace")]
+#[command(
+    name = "cargo xtask",
+    about = "Development tasks for the Tasker workspace"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,5 +73,8 @@ fn main() {
 /// The repository root: the parent of this crate's directory.
 pub(crate) fn workspace_root() -> PathBuf {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().map(PathBuf::from).unwrap_or(manifest_dir)
+    manifest_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(manifest_dir)
 }

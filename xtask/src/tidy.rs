@@ -14,7 +14,6 @@ use anyhow::Context;
 pub(crate) mod edges;
 mod files;
 
-
 /// Longest `.rs` file tidy accepts outside generated code.
 pub(crate) const MAX_LINES: usize = 800;
 
@@ -112,7 +111,10 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     for violation in &violations {
         eprintln!("{violation}");
     }
-    anyhow::bail!("tidy found {} problem(s); fix them or update docs/ARCHITECTURE.md", violations.len())
+    anyhow::bail!(
+        "tidy found {} problem(s); fix them or update docs/ARCHITECTURE.md",
+        violations.len()
+    )
 }
 
 /// Reads `crates/*/Cargo.toml` and `xtask/Cargo.toml`.
@@ -120,7 +122,9 @@ pub(crate) fn members(root: &Path) -> anyhow::Result<Vec<Member>> {
     let mut dirs = Vec::new();
     let crates = root.join("crates");
     if crates.is_dir() {
-        for entry in std::fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))? {
+        for entry in
+            std::fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))?
+        {
             let path = entry?.path();
             if path.join("Cargo.toml").is_file() {
                 dirs.push(path);
@@ -164,7 +168,11 @@ pub(crate) fn members(root: &Path) -> anyhow::Result<Vec<Member>> {
     Ok(parsed
         .into_iter()
         .map(|(name, dir, is_library, all_deps, normal_deps)| Member {
-            workspace_deps: all_deps.iter().filter(|dep| names.contains(*dep)).cloned().collect(),
+            workspace_deps: all_deps
+                .iter()
+                .filter(|dep| names.contains(*dep))
+                .cloned()
+                .collect(),
             name,
             dir,
             is_library,
@@ -180,7 +188,10 @@ fn relative(root: &Path, path: &Path) -> PathBuf {
 
 /// Groups members by name, for lookups.
 fn by_name(members: &[Member]) -> BTreeMap<&str, &Member> {
-    members.iter().map(|member| (member.name.as_str(), member)).collect()
+    members
+        .iter()
+        .map(|member| (member.name.as_str(), member))
+        .collect()
 }
 
 #[cfg(test)]

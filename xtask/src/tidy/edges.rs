@@ -17,7 +17,11 @@ const FACADE: &str = "tasker-shared";
 const UNRESTRICTED: [&str; 2] = [FACADE, "xtask"];
 
 /// Dependencies only a binary may initialise.
-const SUBSCRIBER_CRATES: [&str; 3] = ["tracing-subscriber", "opentelemetry_sdk", "console-subscriber"];
+const SUBSCRIBER_CRATES: [&str; 3] = [
+    "tracing-subscriber",
+    "opentelemetry_sdk",
+    "console-subscriber",
+];
 
 const START: &str = "<!-- tidy:edges:start -->";
 const END: &str = "<!-- tidy:edges:end -->";
@@ -27,8 +31,12 @@ pub(crate) type AllowList = BTreeMap<String, BTreeSet<String>>;
 
 /// Parses the lines `crate -> dep, dep` (or `crate -> (none)`) between the tidy markers.
 pub(crate) fn parse_allow_list(text: &str) -> anyhow::Result<AllowList> {
-    let start = text.find(START).with_context(|| format!("no `{START}` marker"))?;
-    let end = text.find(END).with_context(|| format!("no `{END}` marker"))?;
+    let start = text
+        .find(START)
+        .with_context(|| format!("no `{START}` marker"))?;
+    let end = text
+        .find(END)
+        .with_context(|| format!("no `{END}` marker"))?;
     anyhow::ensure!(start < end, "`{END}` comes before `{START}`");
     let mut allow = AllowList::new();
     for line in text[start + START.len()..end].lines() {

@@ -14,14 +14,19 @@ const UNFINISHED_MARKERS: [&str; 3] = [
 ];
 
 /// Spelled in pieces for the same reason.
-const SQL_MARKERS: [&str; 3] =
-    [concat!("sqlx::", "query"), concat!("sqlx::", "raw_sql"), concat!("query_as", "!(")];
+const SQL_MARKERS: [&str; 3] = [
+    concat!("sqlx::", "query"),
+    concat!("sqlx::", "raw_sql"),
+    concat!("query_as", "!("),
+];
 
 /// Where SQL may be written besides `tasker-db`: the pgmq backend speaks pgmq's own SQL API
 /// (its queue functions, `pg_notify`, `LISTEN`) and never touches the `tasker` schema, and its
 /// tests create and drop their own databases.
-const SQL_EXEMPT_DIRS: [&str; 2] =
-    ["crates/tasker-messaging/src/pgmq/", "crates/tasker-messaging/tests/"];
+const SQL_EXEMPT_DIRS: [&str; 2] = [
+    "crates/tasker-messaging/src/pgmq/",
+    "crates/tasker-messaging/tests/",
+];
 
 /// Directories that hold data rather than code.
 const SKIPPED_DIRS: [&str; 4] = ["target", "fixtures", "snapshots", "test_data"];
@@ -45,7 +50,10 @@ pub(super) fn check_sources(
 
 fn check_file(path: &Path, crate_name: &str, text: &str, violations: &mut Vec<Violation>) {
     let generated = text.lines().take(5).any(|line| line.contains("@generated"));
-    let first = text.lines().find(|line| !line.trim().is_empty()).unwrap_or("");
+    let first = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
     if !first.trim_start().starts_with("//!") {
         violations.push(Violation {
             rule: Rule::ModuleDoc,
@@ -80,7 +88,9 @@ fn check_file(path: &Path, crate_name: &str, text: &str, violations: &mut Vec<Vi
             }
         }
         let sql_allowed = crate_name == "tasker-db"
-            || SQL_EXEMPT_DIRS.iter().any(|dir| path.to_string_lossy().starts_with(dir));
+            || SQL_EXEMPT_DIRS
+                .iter()
+                .any(|dir| path.to_string_lossy().starts_with(dir));
         if !sql_allowed {
             for marker in SQL_MARKERS {
                 if line.contains(marker) {
@@ -158,6 +168,8 @@ fn migration_version(name: &str) -> Option<&str> {
     let well_formed = version.len() == 14
         && version.bytes().all(|byte| byte.is_ascii_digit())
         && !what.is_empty()
-        && what.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+        && what
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
     well_formed.then_some(version)
 }
