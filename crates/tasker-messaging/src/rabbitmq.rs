@@ -628,3 +628,6 @@ impl MessageQueue for RabbitMqQueue {
         Ok(subscription)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,7 +101,7 @@ async fn run(
             connected = connect(&pool, &hub) => connected,
         };
         match connected {
-            Ok((listener, listening, version, pid)) => {
+            Ok((listener, listening, changes, version, pid)) => {
                 attempt = 0;
                 status.send_modify(|status| {
                     status.connected = true;
@@ -112,7 +112,7 @@ async fn run(
                 });
                 tracing::debug!(pid, queues = listening.len(), "LISTEN connection up");
                 hub.notify_all(SignalCause::CatchUp);
-                let ended = serve(listener, listening, &hub, &status, &mut shutdown).await;
+                let ended = serve(listener, listening, changes, &hub, &status, &mut shutdown).await;
                 status.send_modify(|status| {
                     status.connected = false;
                     status.backend_pid = None;
@@ -145,33 +145,42 @@ async fn run(
     }
 }
 
-/// Connects and LISTENs on every subscribed queue's channel; returns the listener, the queues,
-/// the subscription version they reflect and the server process id.
-async fn connect(
-    pool: &PgPool,
-    hub: &SignalHub,
-) -> Result<(PgListener, BTreeSet<QueueName>, u64, i32), sqlx::Error> {
+/// A connected listener: the LISTENed queues, the watch of subscription changes (marked seen up
+/// to the version the queues reflect), that version, and the server process id.
+type Connected = (
+    PgListener,
+    BTreeSet<QueueName>,
+    watch::Receiver<u64>,
+    u64,
+    i32,
+);
+
+/// Connects and LISTENs on every subscribed queue's channel.
+async fn connect(pool: &PgPool, hub: &SignalHub) -> Result<Connected, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.eager_reconnect(false);
     listener.ignore_pool_close_event(true);
     let pid = sql::backend_pid(&mut listener).await?;
-    let version = *hub.changes().borrow();
+    // Take the version before reading the queues: a subscription arriving in between shows up
+    // as a change in `serve`, never as a missed one.
+    let mut changes = hub.changes();
+    let version = *changes.borrow_and_update();
     let queues = hub.subscribed_queues();
     let channels: Vec<String> = queues.iter().map(sql::channel).collect();
     listener
         .listen_all(channels.iter().map(String::as_str))
         .await?;
-    Ok((listener, queues, version, pid))
+    Ok((listener, queues, changes, version, pid))
 }
 
 async fn serve(
     mut listener: PgListener,
     mut listening: BTreeSet<QueueName>,
+    mut changes: watch::Receiver<u64>,
     hub: &SignalHub,
     status: &watch::Sender<ListenerStatus>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
-    let mut changes = hub.changes();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return Ended::Shutdown,

@@ -47,7 +47,8 @@ pub(crate) async fn send(
 }
 
 /// Sends `bodies` (JSON texts) to `queue` in order and notifies the queue's channel once with
-/// the last id and the count, in the same statement; returns the ids in order.
+/// the last id and the count, in the same statement; returns the ids in order (sorted here
+/// rather than by the server: cheaper, and ids grow in insertion order).
 pub(crate) async fn send_batch(
     executor: impl PgExecutor<'_>,
     queue: &QueueName,
@@ -62,13 +63,17 @@ pub(crate) async fn send_batch(
                                                     'count', count(*))::text) \
              FROM sent \
          ) \
-         SELECT sent.msg_id FROM sent CROSS JOIN notified ORDER BY sent.msg_id",
+         SELECT sent.msg_id FROM sent CROSS JOIN notified",
     )
     .bind(queue.as_str())
     .bind(bodies)
     .bind(channel(queue))
     .fetch_all(executor)
     .await
+    .map(|mut ids: Vec<i64>| {
+        ids.sort_unstable();
+        ids
+    })
 }
 
 /// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and
