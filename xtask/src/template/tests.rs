@@ -8,9 +8,14 @@ fn fixtures(dir: &str) -> PathBuf {
         .join(dir)
 }
 
+/// The predecessor's templates, beside the repository (`../shared/fixtures/reference/templates`).
+fn reference_templates() -> PathBuf {
+    crate::workspace_root().join("../shared/fixtures/reference/templates")
+}
+
 #[test]
 fn reference_templates_pass_leniently_except_the_duplicate_registration() {
-    let summary = validate(&[fixtures("reference")], Strictness::Lenient);
+    let summary = validate(&[reference_templates()], Strictness::Lenient);
     assert_eq!(summary.files, 36);
     // Two files register payments/credit_card_payment:1.0.0.
     assert_eq!((summary.failed, summary.errors), (1, 1));
@@ -35,7 +40,7 @@ fn invalid_templates_fail_with_every_problem_counted() {
 
 #[test]
 fn a_valid_file_passes_and_a_missing_one_fails() {
-    let good = fixtures("reference").join("rust/diamond_pattern.yaml");
+    let good = reference_templates().join("rust/diamond_pattern.yaml");
     let summary = validate(std::slice::from_ref(&good), Strictness::Lenient);
     assert_eq!(
         summary,
