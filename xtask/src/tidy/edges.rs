@@ -60,19 +60,41 @@ pub(crate) fn parse_allow_list(text: &str) -> anyhow::Result<AllowList> {
     Ok(allow)
 }
 
+/// Library crates never depend on the facade. A binary may (that is what the facade is for), but
+/// then it uses the facade only, never the facade and sub-crates side by side.
 pub(super) fn check_facade(members: &[Member], root: &Path, violations: &mut Vec<Violation>) {
     for member in members {
-        if member.name != FACADE && member.all_deps.contains(FACADE) {
-            violations.push(Violation {
-                rule: Rule::FacadeDependency,
-                path: relative(root, &member.dir.join("Cargo.toml")),
-                line: None,
-                message: format!(
-                    "`{}` depends on the facade `{FACADE}`; depend on the sub-crates it needs",
-                    member.name
-                ),
-            });
+        if member.name == FACADE || !member.all_deps.contains(FACADE) {
+            continue;
         }
+        let message = if member.is_library {
+            format!(
+                "library `{}` depends on the facade `{FACADE}`; depend on the sub-crates it needs",
+                member.name
+            )
+        } else {
+            let others: Vec<&str> = member
+                .workspace_deps
+                .iter()
+                .map(String::as_str)
+                .filter(|dep| *dep != FACADE)
+                .collect();
+            if others.is_empty() {
+                continue;
+            }
+            format!(
+                "`{}` uses the facade `{FACADE}` and the sub-crates {} side by side; use one or \
+                 the other",
+                member.name,
+                others.join(", ")
+            )
+        };
+        violations.push(Violation {
+            rule: Rule::FacadeDependency,
+            path: relative(root, &member.dir.join("Cargo.toml")),
+            line: None,
+            message,
+        });
     }
 }
 
