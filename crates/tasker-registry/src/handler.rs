@@ -3,7 +3,7 @@
 //!
 //! A handler never reports failure through a Rust `Result`: whether a failure may be retried is
 //! a decision only the handler can make, so it is part of the outcome. A handler that panics is
-//! a bug; the worker that runs it turns a panic into a permanent failure.
+//! a bug; whoever runs handlers should catch the panic and record it as a permanent failure.
 
 use std::collections::BTreeMap;
 use std::fmt;

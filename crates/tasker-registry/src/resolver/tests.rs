@@ -535,3 +535,14 @@ fn mistyped_hints_get_a_suggestion() {
         assert_eq!(closest(hint, &names).as_deref(), expected, "hint {hint:?}");
     }
 }
+
+#[test]
+fn chains_and_their_results_are_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<ResolverChain>();
+    shared::<ExplicitMapping>();
+    shared::<ResolvedHandler>();
+    shared::<TemplateHandlers>();
+    shared::<ResolveError>();
+    shared::<UnresolvedHandlers>();
+}
