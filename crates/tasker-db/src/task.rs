@@ -3,8 +3,10 @@
 
 mod create;
 mod record;
+mod request;
 mod transition;
 
 pub use create::{CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation, create};
 pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
+pub use request::create_from_request;
 pub use transition::{AppliedTaskTransition, TaskTransition, TaskTransitionError, transition};

@@ -2,23 +2,12 @@
 //! named steps in one statement.
 
 use sqlx::PgExecutor;
+use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::{NamedStepId, NamedTaskId, NamespaceId};
+use tasker_models::template::ValidatedTemplate;
 use uuid::Uuid;
 
 use crate::error::DbError;
-
-/// How a named task deduplicates task requests. Stored as the enum `identity_strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, sqlx::Type)]
-#[sqlx(type_name = "identity_strategy", rename_all = "snake_case")]
-pub enum IdentityStrategy {
-    /// A hash of the template identity and the canonical context.
-    #[default]
-    Strict,
-    /// The caller's idempotency key.
-    CallerProvided,
-    /// Every request creates a task.
-    AlwaysUnique,
-}
 
 /// Lifecycle limits a template may set; `None` means "use the configured default".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,6 +88,58 @@ pub enum RegisterError {
     Database(#[from] DbError),
 }
 
+/// Registers a validated template from tasker-models: its identity, description, identity
+/// strategy, lifecycle limits, the whole template as JSON and every step's definition.
+pub async fn register_validated<'c>(
+    executor: impl PgExecutor<'c>,
+    validated: &ValidatedTemplate,
+) -> Result<RegisteredTemplate, RegisterError> {
+    let template = validated.template();
+    let configuration = validated.to_json();
+    let definitions: Vec<serde_json::Value> = template
+        .steps
+        .iter()
+        .map(|step| serde_json::to_value(step).unwrap_or_else(|_| serde_json::json!({})))
+        .collect();
+    let steps: Vec<StepRegistration<'_>> = template
+        .steps
+        .iter()
+        .zip(&definitions)
+        .map(|(step, definition)| StepRegistration {
+            name: step.name.as_str(),
+            description: step.description.as_deref(),
+            definition,
+        })
+        .collect();
+    let minutes = |value: Option<u32>| value.map(|m| i32::try_from(m).unwrap_or(i32::MAX));
+    let lifecycle = template
+        .lifecycle
+        .as_ref()
+        .map(|lifecycle| LifecycleLimits {
+            max_duration_minutes: minutes(lifecycle.max_duration_minutes),
+            max_waiting_for_dependencies_minutes: minutes(
+                lifecycle.max_waiting_for_dependencies_minutes,
+            ),
+            max_waiting_for_retry_minutes: minutes(lifecycle.max_waiting_for_retry_minutes),
+            max_steps_in_process_minutes: minutes(lifecycle.max_steps_in_process_minutes),
+        })
+        .unwrap_or_default();
+    register(
+        executor,
+        &TemplateRegistration {
+            namespace: template.namespace_name.as_str(),
+            name: template.name.as_str(),
+            version: template.version.as_str(),
+            description: template.description.as_deref(),
+            identity_strategy: template.identity_strategy,
+            configuration: &configuration,
+            lifecycle,
+            steps: &steps,
+        },
+    )
+    .await
+}
+
 /// Registers a template version: creates or updates its namespace, named task and named steps.
 ///
 /// Idempotent: registering the same version again updates description, configuration,
@@ -136,7 +177,8 @@ pub async fn register<'c>(
                  identity_strategy, configuration, max_duration_minutes, \
                  max_waiting_for_dependencies_minutes, max_waiting_for_retry_minutes, \
                  max_steps_in_process_minutes) \
-             SELECT $3, ns.task_namespace_uuid, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM ns \
+             SELECT $3, ns.task_namespace_uuid, $4, $5, $6, $7::tasker.identity_strategy, $8, $9, \
+                    $10, $11, $12 FROM ns \
              ON CONFLICT (task_namespace_uuid, name, version) DO UPDATE SET \
                  description = EXCLUDED.description, \
                  identity_strategy = EXCLUDED.identity_strategy, \
@@ -169,7 +211,7 @@ pub async fn register<'c>(
     .bind(template.name)
     .bind(template.version)
     .bind(template.description)
-    .bind(template.identity_strategy)
+    .bind(template.identity_strategy.as_str())
     .bind(template.configuration)
     .bind(template.lifecycle.max_duration_minutes)
     .bind(template.lifecycle.max_waiting_for_dependencies_minutes)

@@ -154,6 +154,20 @@ pub enum CreateTaskError {
         /// The hash.
         identity_hash: String,
     },
+    /// The request's identity could not be computed (a `caller_provided` template without an
+    /// idempotency key).
+    #[error("cannot deduplicate the request")]
+    Identity(#[from] tasker_models::identity::IdentityError),
+    /// A step of the template was not registered with it.
+    #[error(
+        "template {template} has step `{step}`, which is not registered (register the template first)"
+    )]
+    UnregisteredStep {
+        /// The template's routing key.
+        template: String,
+        /// The step's name.
+        step: String,
+    },
     /// The database rejected the task (unknown template: a foreign key; invariant: a check).
     #[error("failed to create a task")]
     Database(#[from] DbError),

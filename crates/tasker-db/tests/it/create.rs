@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use tasker_db::task::{self, CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation};
 use tasker_db::template::{
-    self, IdentityStrategy, LifecycleLimits, RegisterError, StepRegistration, TemplateRegistration,
+    self, LifecycleLimits, RegisterError, StepRegistration, TemplateRegistration,
 };
+use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::{CorrelationId, NamedStepId, NamedTaskId};
 use tasker_state::{StepState, TaskState};
 use tokio::sync::Barrier;
@@ -197,20 +198,105 @@ async fn template_registration_upserts_and_keeps_ids() -> anyhow::Result<()> {
         assert!(!again.created);
         assert_eq!((again.namespace_id, again.named_task_id), (first.namespace_id, first.named_task_id));
         assert_eq!(again.steps, vec![first.steps[1].clone()], "same step id");
-        let (configuration, strategy, duration, step_count): (serde_json::Value, IdentityStrategy, Option<i32>, i64) = sqlx::query_as(
-            "SELECT configuration, identity_strategy, max_duration_minutes, \
+        let (configuration, strategy, duration, step_count): (serde_json::Value, String, Option<i32>, i64) = sqlx::query_as(
+            "SELECT configuration, identity_strategy::text, max_duration_minutes, \
                     (SELECT count(*) FROM tasker.named_steps s WHERE s.named_task_uuid = nt.named_task_uuid) \
              FROM tasker.named_tasks nt WHERE named_task_uuid = $1",
         )
         .bind(first.named_task_id.into_uuid())
         .fetch_one(&pool)
         .await?;
-        assert_eq!((configuration, strategy, duration, step_count), (v2.clone(), IdentityStrategy::CallerProvided, Some(90), 2));
+        assert_eq!((configuration, strategy, duration, step_count), (v2.clone(), "caller_provided".to_owned(), Some(90), 2));
 
         let twice = [steps[0].clone(), steps[0].clone()];
         let err = template::register(&pool, &registration(&v2, &twice)).await.unwrap_err();
         assert!(matches!(err, RegisterError::DuplicateStep { .. }));
         insta::assert_snapshot!("duplicate_template_step", err.to_string());
+        Ok(())
+    })
+    .await
+}
+
+const ORDER_TEMPLATE: &str = r#"
+name: process_order
+namespace_name: orders
+version: 1.2.0
+description: Validates, charges and ships an order
+steps:
+  - name: validate
+    handler:
+      callable: Orders::Validate
+      initialization:
+        strict: true
+    retry:
+      retryable: false
+      max_attempts: 1
+  - name: charge
+    handler:
+      callable: Orders::Charge
+    dependencies: [validate]
+    retry:
+      retryable: true
+      max_attempts: 5
+  - name: reserve
+    handler:
+      callable: Orders::Reserve
+    dependencies: [validate]
+  - name: ship
+    handler:
+      callable: Orders::Ship
+    dependencies: [charge, reserve]
+lifecycle:
+  max_waiting_for_retry_minutes: 15
+"#;
+
+#[tokio::test]
+async fn creates_tasks_from_validated_templates_and_requests() -> anyhow::Result<()> {
+    use tasker_models::request::{JsonLimits, TaskRequest};
+    use tasker_models::template::{Strictness, ValidatedTemplate};
+
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let loaded = ValidatedTemplate::from_yaml_str(ORDER_TEMPLATE, Strictness::Strict)?;
+        let validated = loaded.template;
+        let registered = template::register_validated(&pool, &validated).await?;
+        assert_eq!(registered.steps.len(), 4);
+        let lifecycle: Option<i32> = sqlx::query_scalar(
+            "SELECT max_waiting_for_retry_minutes FROM tasker.named_tasks WHERE named_task_uuid = $1",
+        )
+        .bind(registered.named_task_id.into_uuid())
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(lifecycle, Some(15));
+
+        let request = TaskRequest::new("orders", "process_order", "1.2.0", serde_json::json!({ "order_id": 7 }))
+            .validate(&JsonLimits::default())?;
+        let mut conn = pool.acquire().await?;
+        let created = task::create_from_request(&mut conn, &validated, &registered, &request, None).await?;
+        let TaskCreation::Created { task_id, step_ids } = created else {
+            anyhow::bail!("expected a new task");
+        };
+        assert_eq!(step_ids.len(), 4);
+        // The same context is the same task under the strict strategy.
+        let again = task::create_from_request(&mut conn, &validated, &registered, &request, None).await?;
+        assert_eq!(again, TaskCreation::Existing { task_id, state: TaskState::Pending });
+        drop(conn);
+
+        let record = task::get(&pool, task_id).await?.expect("task");
+        assert_eq!((record.namespace_name.as_str(), record.task_name.as_str()), ("orders", "process_order"));
+        assert_eq!(record.context, serde_json::json!({ "order_id": 7 }));
+        assert_eq!(record.correlation_id, request.correlation_id);
+        let steps = tasker_db::step::StepScope::new().for_task(task_id).all(&pool).await?;
+        let by_name: std::collections::HashMap<&str, &tasker_db::step::StepRecord> =
+            steps.iter().map(|s| (s.name.as_str(), s)).collect();
+        assert_eq!((by_name["validate"].retryable, by_name["validate"].max_attempts), (false, 1));
+        assert_eq!(by_name["charge"].max_attempts, 5);
+        assert_eq!(by_name["validate"].inputs, Some(serde_json::json!({ "strict": true })));
+        let readiness = tasker_db::readiness::for_task(&pool, task_id, tasker_db::readiness::BackoffParams::DEFAULT, None).await?;
+        let ready: Vec<&str> = readiness.iter().filter(|r| r.ready_for_execution).map(|r| r.name.as_str()).collect();
+        assert_eq!(ready, vec!["validate"]);
+        let ship = readiness.iter().find(|r| r.name == "ship").expect("ship");
+        assert_eq!(ship.total_parents, 2);
         Ok(())
     })
     .await

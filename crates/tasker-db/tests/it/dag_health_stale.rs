@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{SubsecRound as _, TimeDelta, Utc};
 use tasker_db::stale::{self, Exceeded, StalenessThresholds};
-use tasker_db::template::{
-    self, IdentityStrategy, LifecycleLimits, StepRegistration, TemplateRegistration,
-};
+use tasker_db::template::{self, LifecycleLimits, StepRegistration, TemplateRegistration};
 use tasker_db::{dag, health};
+use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::StepId;
 use tasker_state::{StepState, TaskState};
 

@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tasker_db::task::{self, NewEdge, NewStep, NewTask, TaskCreation};
 use tasker_db::template::{
-    self, IdentityStrategy, LifecycleLimits, RegisteredTemplate, StepRegistration,
-    TemplateRegistration,
+    self, LifecycleLimits, RegisteredTemplate, StepRegistration, TemplateRegistration,
 };
+use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use tasker_state::{StepState, TaskState};
 

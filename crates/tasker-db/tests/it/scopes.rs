@@ -5,9 +5,8 @@ use chrono::{TimeDelta, Utc};
 use tasker_db::error::DbError;
 use tasker_db::step::{self, StepScope};
 use tasker_db::task::{self, CreateTaskError, NewStep, NewTask, TaskOrder, TaskScope};
-use tasker_db::template::{
-    self, IdentityStrategy, LifecycleLimits, RegisterError, TemplateRegistration,
-};
+use tasker_db::template::{self, LifecycleLimits, RegisterError, TemplateRegistration};
+use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::{CorrelationId, NamedTaskId, StepId, TaskId};
 use tasker_state::{StepState, TaskState};
 
