@@ -28,6 +28,9 @@ pub const MAX_LIFETIME_DEFAULT: Option<Duration> = Some(Duration::from_secs(1800
 pub const APPLICATION_NAME_DEFAULT: &str = "tasker";
 /// The search path of every Tasker connection: Tasker's schema first, then `public`.
 pub const SEARCH_PATH: &str = "tasker,public";
+/// Whether pooled connections plan prepared statements once (`plan_cache_mode =
+/// force_generic_plan`), unless configured.
+pub const GENERIC_PLANS_DEFAULT: bool = true;
 
 /// How to build a pool: the server and the pool's limits.
 ///
@@ -51,6 +54,12 @@ pub struct PoolConfig {
     pub statement_timeout: Option<Duration>,
     /// Shown in `pg_stat_activity` and server logs.
     pub application_name: String,
+    /// Plan each prepared statement once per connection (`plan_cache_mode =
+    /// force_generic_plan`). Tasker's statements are written to be planned generically (index
+    /// lookups by key, arrays of ids); left to `auto`, PostgreSQL keeps re-planning the ones that
+    /// take arrays (step transitions, task creation), because it cannot know the arrays are
+    /// short, and the planning costs more than the execution.
+    pub generic_plans: bool,
 }
 
 impl fmt::Debug for PoolConfig {
@@ -64,6 +73,7 @@ impl fmt::Debug for PoolConfig {
             .field("max_lifetime", &self.max_lifetime)
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
+            .field("generic_plans", &self.generic_plans)
             .finish()
     }
 }
@@ -129,6 +139,7 @@ impl PoolConfig {
             max_lifetime: MAX_LIFETIME_DEFAULT,
             statement_timeout: None,
             application_name: APPLICATION_NAME_DEFAULT.to_owned(),
+            generic_plans: GENERIC_PLANS_DEFAULT,
         }
     }
 
@@ -163,13 +174,16 @@ impl PoolConfig {
     }
 
     /// The connect options every pooled connection uses: the URL's, plus the search path, the
-    /// application name and the statement timeout.
+    /// application name, the statement timeout and the plan cache mode.
     pub fn connect_options(&self) -> PgConnectOptions {
         let mut options = self
             .options
             .clone()
             .application_name(&self.application_name)
             .options([("search_path", SEARCH_PATH)]);
+        if self.generic_plans {
+            options = options.options([("plan_cache_mode", "force_generic_plan")]);
+        }
         if let Some(timeout) = self.statement_timeout {
             options =
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);

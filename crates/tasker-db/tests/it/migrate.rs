@@ -298,3 +298,42 @@ fn pool_limits_are_validated() {
     config.application_name = "tasker-orchestration".to_owned();
     config.validate().unwrap();
 }
+
+#[tokio::test]
+async fn pooled_connections_carry_tasker_settings_and_report_stats() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let mut config = PoolConfig::from_options(db.options());
+        config.statement_timeout = Some(Duration::from_millis(2_500));
+        config.application_name = "tasker-it".to_owned();
+        config.max_connections = 3;
+        config.min_connections = 1;
+        let pool = config.connect().await?;
+        let settings: (String, String, String, String) = sqlx::query_as(
+            "SELECT current_setting('search_path'), current_setting('plan_cache_mode'), \
+                    current_setting('statement_timeout'), current_setting('application_name')",
+        )
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(
+            settings,
+            (
+                "tasker,public".to_owned(),
+                "force_generic_plan".to_owned(),
+                "2500ms".to_owned(),
+                "tasker-it".to_owned()
+            )
+        );
+        let held = pool.acquire().await?;
+        let stats = tasker_db::pool::stats(&pool);
+        assert_eq!((stats.max_connections, stats.min_connections), (3, 1));
+        assert!(
+            stats.in_use >= 1 && stats.size >= stats.in_use && !stats.closed,
+            "{stats:?}"
+        );
+        drop(held);
+        pool.close().await;
+        assert!(tasker_db::pool::stats(&pool).closed);
+        Ok(())
+    })
+    .await
+}
