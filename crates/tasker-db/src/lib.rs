@@ -15,6 +15,7 @@
 pub mod claim;
 pub mod context;
 pub mod dag;
+pub mod dlq;
 pub mod error;
 pub mod health;
 pub mod migrate;

@@ -1,7 +1,8 @@
 //! Template registration: upserts a namespace, a named task (one template version) and its
 //! named steps in one statement.
 
-use sqlx::PgExecutor;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
 use tasker_models::identity::IdentityStrategy;
 use tasker_models::ids::{NamedStepId, NamedTaskId, NamespaceId};
 use tasker_models::template::ValidatedTemplate;
@@ -241,4 +242,87 @@ pub async fn register<'c>(
         created,
         steps,
     })
+}
+
+/// A registered template version.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TemplateRecord {
+    /// Its namespace.
+    #[sqlx(rename = "task_namespace_uuid", try_from = "Uuid")]
+    pub namespace_id: NamespaceId,
+    /// The named task (this template version).
+    #[sqlx(rename = "named_task_uuid", try_from = "Uuid")]
+    pub named_task_id: NamedTaskId,
+    /// The namespace's name.
+    pub namespace_name: String,
+    /// The template's name.
+    pub name: String,
+    /// The template's version.
+    pub version: String,
+    /// What the template does.
+    pub description: Option<String>,
+    /// The whole template as registered (a JSON object).
+    pub configuration: serde_json::Value,
+    /// When the version was first registered.
+    pub created_at: DateTime<Utc>,
+    /// When it was last written.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The registered template `namespace/name:version`, if there is one.
+pub async fn get<'c>(
+    executor: impl PgExecutor<'c>,
+    namespace: &str,
+    name: &str,
+    version: &str,
+) -> Result<Option<TemplateRecord>, DbError> {
+    Ok(sqlx::query_as::<_, TemplateRecord>(
+        "SELECT ns.task_namespace_uuid, nt.named_task_uuid, ns.name AS namespace_name, nt.name, \
+                nt.version, nt.description, nt.configuration, nt.created_at, nt.updated_at \
+         FROM tasker.named_tasks nt \
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid \
+         WHERE ns.name = $1 AND nt.name = $2 AND nt.version = $3",
+    )
+    .bind(namespace)
+    .bind(name)
+    .bind(version)
+    .fetch_optional(executor)
+    .await?)
+}
+
+/// Every registered version of `namespace/name`, oldest registration first. Versions are
+/// returned as stored; callers order them by semantic-version precedence.
+pub async fn versions<'c>(
+    executor: impl PgExecutor<'c>,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT nt.version \
+         FROM tasker.named_tasks nt \
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid \
+         WHERE ns.name = $1 AND nt.name = $2 \
+         ORDER BY nt.created_at, nt.version",
+    )
+    .bind(namespace)
+    .bind(name)
+    .fetch_all(executor)
+    .await?)
+}
+
+/// Takes a transaction-scoped advisory lock on the identity `namespace/name:version`: other
+/// transactions locking the same identity wait until this one commits or rolls back. Lets a
+/// caller compare the stored template with a new one and write it atomically. Outside a
+/// transaction the lock is released at once: call it inside one.
+pub async fn lock_identity(
+    connection: &mut PgConnection,
+    namespace: &str,
+    name: &str,
+    version: &str,
+) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("tasker.named_task:{namespace}/{name}:{version}"))
+        .execute(connection)
+        .await?;
+    Ok(())
 }

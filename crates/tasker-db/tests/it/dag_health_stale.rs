@@ -231,3 +231,94 @@ async fn template_lifecycle_limits_override_the_defaults() -> anyhow::Result<()>
     })
     .await
 }
+
+#[tokio::test]
+async fn dlq_entries_open_once_and_resolve_once() -> anyhow::Result<()> {
+    use tasker_db::dlq::{self, DlqError, DlqReason, DlqResolutionStatus};
+
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let shape = Dag::linear(2);
+        let template = fixtures::template(&pool, "dlq", &shape).await?;
+        let (task, _) = fixtures::task(&pool, &template, &shape, "dlq").await?;
+        let mut conn = pool.acquire().await?;
+        let metadata = serde_json::json!({ "ticket": "OPS-1" });
+        let entry = dlq::open(&mut conn, task, DlqReason::ManualDlq, &metadata).await?;
+        assert_eq!(
+            (entry.task_id, entry.original_state, entry.resolution_status),
+            (task, TaskState::Pending, DlqResolutionStatus::Pending)
+        );
+        assert_eq!(
+            entry.task_snapshot["task"]["task_uuid"],
+            serde_json::json!(task.to_string())
+        );
+        let again = dlq::open(&mut conn, task, DlqReason::ManualDlq, &metadata)
+            .await
+            .unwrap_err();
+        assert!(matches!(again, DlqError::AlreadyOpen { .. }));
+        let missing = dlq::open(
+            &mut conn,
+            tasker_models::ids::TaskId::new_v7(),
+            DlqReason::ManualDlq,
+            &metadata,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(missing, DlqError::TaskNotFound { .. }));
+        drop(conn);
+        assert_eq!(dlq::pending(&pool, 10).await?.len(), 1);
+
+        let err = dlq::resolve(
+            &pool,
+            entry.entry_id,
+            DlqResolutionStatus::Pending,
+            None,
+            "ops",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, DlqError::PendingIsNotAResolution));
+        let resolved = dlq::resolve(
+            &pool,
+            entry.entry_id,
+            DlqResolutionStatus::ManuallyResolved,
+            Some("retried by hand"),
+            "ops",
+        )
+        .await?;
+        assert_eq!(
+            resolved.resolution_status,
+            DlqResolutionStatus::ManuallyResolved
+        );
+        assert!(resolved.resolution_timestamp.is_some());
+        let twice = dlq::resolve(
+            &pool,
+            entry.entry_id,
+            DlqResolutionStatus::Cancelled,
+            None,
+            "ops",
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(twice, DlqError::NotOpen { .. }));
+        assert!(dlq::pending(&pool, 10).await?.is_empty());
+
+        // History is kept; a new entry may be opened once the previous one is resolved.
+        let mut conn = pool.acquire().await?;
+        dlq::open(&mut conn, task, DlqReason::WorkerUnavailable, &metadata).await?;
+        drop(conn);
+        let history = dlq::for_task(&pool, task).await?;
+        assert_eq!(
+            history
+                .iter()
+                .map(|e| e.resolution_status)
+                .collect::<Vec<_>>(),
+            vec![
+                DlqResolutionStatus::Pending,
+                DlqResolutionStatus::ManuallyResolved
+            ]
+        );
+        Ok(())
+    })
+    .await
+}
