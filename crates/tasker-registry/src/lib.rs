@@ -64,10 +64,5 @@
 //! way round.
 
 pub mod handler;
-// FIXME: declare `pub mod registry;` here. The template registry (src/registry.rs and
-// src/registry/, tested by tests/it/register.rs and tests/it/lookup.rs) is complete, but it
-// calls three read functions tasker-db does not have yet: `template::get`,
-// `template::versions` and `template::lock_identity`, all from src/registry/store.rs.
-// Once tasker-db has them, declare the module here and `harness`, `lookup` and `register` in
-// tests/it/main.rs.
+pub mod registry;
 pub mod resolver;

@@ -7,6 +7,7 @@
 //!   afterwards, and writes its template files to a scratch directory of its own. A missing
 //!   server fails the test; it never skips.
 
-// FIXME: declare `mod harness; mod lookup; mod register;` with `pub mod registry;` in
-// src/lib.rs, once tasker-db has the template read functions the registry needs.
+mod harness;
+mod lookup;
+mod register;
 mod templates;
