@@ -301,3 +301,89 @@ async fn creates_tasks_from_validated_templates_and_requests() -> anyhow::Result
     })
     .await
 }
+
+#[tokio::test]
+async fn stored_templates_are_read_back_and_identities_lock_per_transaction() -> anyhow::Result<()>
+{
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let definition = serde_json::json!({});
+        let steps = [StepRegistration {
+            name: "only",
+            description: None,
+            definition: &definition,
+        }];
+        for (version, rev) in [("1.0.0", 1), ("1.10.0", 2), ("1.2.0", 3)] {
+            let configuration = serde_json::json!({ "rev": rev });
+            template::register(
+                &pool,
+                &TemplateRegistration {
+                    namespace: "reports",
+                    name: "daily",
+                    version,
+                    description: Some("daily report"),
+                    identity_strategy: IdentityStrategy::Strict,
+                    configuration: &configuration,
+                    lifecycle: LifecycleLimits::default(),
+                    steps: &steps,
+                },
+            )
+            .await?;
+        }
+        let record = template::get(&pool, "reports", "daily", "1.10.0")
+            .await?
+            .expect("registered");
+        assert_eq!(
+            (
+                record.namespace_name.as_str(),
+                record.name.as_str(),
+                record.version.as_str()
+            ),
+            ("reports", "daily", "1.10.0")
+        );
+        assert_eq!(record.configuration, serde_json::json!({ "rev": 2 }));
+        assert_eq!(record.description.as_deref(), Some("daily report"));
+        assert!(
+            template::get(&pool, "reports", "daily", "9.9.9")
+                .await?
+                .is_none()
+        );
+        assert_eq!(
+            template::versions(&pool, "reports", "daily").await?,
+            ["1.0.0", "1.10.0", "1.2.0"]
+        );
+        assert!(
+            template::versions(&pool, "reports", "weekly")
+                .await?
+                .is_empty()
+        );
+
+        // The lock is transaction-scoped and keyed by the identity.
+        let key = "tasker.named_task:reports/daily:1.0.0";
+        let try_lock = "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))";
+        let mut holder = pool.begin().await?;
+        template::lock_identity(&mut holder, "reports", "daily", "1.0.0").await?;
+        let mut other = pool.begin().await?;
+        let free: bool = sqlx::query_scalar(try_lock)
+            .bind(key)
+            .fetch_one(&mut *other)
+            .await?;
+        assert!(!free, "held by the first transaction");
+        let other_version: bool = sqlx::query_scalar(try_lock)
+            .bind("tasker.named_task:reports/daily:1.2.0")
+            .fetch_one(&mut *other)
+            .await?;
+        assert!(other_version, "another identity is not blocked");
+        other.rollback().await?;
+        holder.commit().await?;
+        let mut after = pool.begin().await?;
+        let free: bool = sqlx::query_scalar(try_lock)
+            .bind(key)
+            .fetch_one(&mut *after)
+            .await?;
+        assert!(free, "released at commit");
+        after.rollback().await?;
+        Ok(())
+    })
+    .await
+}
