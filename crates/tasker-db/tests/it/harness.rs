@@ -103,8 +103,17 @@ where
 
     let outcome = tokio::spawn(test(db)).await;
 
+    // The test's database and any it derived from its name (`<name>_…`).
     let mut admin = server.database("postgres").connect().await?;
-    drop_forcibly(&mut admin, &name).await?;
+    let databases: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_catalog.pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_')",
+    )
+    .bind(&name)
+    .fetch_all(&mut admin)
+    .await?;
+    for database in databases {
+        drop_forcibly(&mut admin, &database).await?;
+    }
     match outcome {
         Ok(result) => result,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
