@@ -11,6 +11,8 @@
 //! | [`config`] | `tasker-config` |
 //! | [`models`] | `tasker-models` |
 //! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
+//! | [`messaging`] | `tasker-messaging` |
+//! | [`registry`] | `tasker-registry` |
 //!
 //! # Feature flags
 //!
@@ -24,5 +26,7 @@
 pub use tasker_config as config;
 #[cfg(feature = "postgres")]
 pub use tasker_db as database;
+pub use tasker_messaging as messaging;
 pub use tasker_models as models;
+pub use tasker_registry as registry;
 pub use tasker_state as state_machine;

@@ -1,0 +1,181 @@
+//! The in-process orchestrator: turns task requests into tasks, claims ready tasks, enqueues
+//! their ready steps, applies the step results workers report, and finalizes tasks.
+//!
+//! Its loops, each owned by the engine's `JoinSet` and stopped by the shutdown signal:
+//! - [`intake`]: consumes task requests (creating tasks) and finalization requests (giving up
+//!   on tasks blocked by permanent failures);
+//! - [`claim`]: claims ready tasks (new ones, retries that are due, waits that are over) and
+//!   settles them;
+//! - [`results`]: consumes step results, routes them by task to shards, and in one transaction
+//!   per batch records the results and settles each task;
+//! - [`settle`]: the decision shared by all of them: from the task's execution context, move it
+//!   to its next resting state, enqueueing its ready steps on the way.
+//!
+//! A task is only ever moved inside a transaction that holds its row lock (the compare-and-set
+//! of its first transition takes it), and every transaction leaves it in a resting state
+//! (`steps_in_process`, `waiting_for_*`, `blocked_by_failures` or terminal), so intermediate
+//! states are never visible to other transactions.
+
+pub(crate) mod claim;
+pub(crate) mod intake;
+pub(crate) mod results;
+pub(crate) mod settle;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::database::task::{self, TaskRecord};
+use tasker_shared::messaging::config::MessagingConfig;
+use tasker_shared::models::ids::{ProcessorId, TaskId};
+use tasker_shared::state_machine::TaskState;
+use tokio::sync::Notify;
+
+use crate::catalog::Catalog;
+use crate::outbox::Messaging;
+use crate::tracker::Tracker;
+
+use self::settle::Settled;
+
+/// How the orchestrator works.
+#[derive(Debug, Clone)]
+pub(crate) struct OrchestratorSettings {
+    /// The backoff policy of retried steps (the SQL functions' parameters).
+    pub(crate) backoff: BackoffParams,
+    /// Tasks claimed per claim transaction.
+    pub(crate) claim_batch: i32,
+    /// Step results taken per receive.
+    pub(crate) result_batch: u16,
+    /// Result shards: results of one task always go to the same shard.
+    pub(crate) shards: usize,
+    /// Consumer settings (deployment mode, visibility timeout, poll intervals).
+    pub(crate) messaging: MessagingConfig,
+    /// A step `enqueued` for longer than this has its message sent again (backends that cannot
+    /// send inside the transaction only).
+    pub(crate) redrive_after: Duration,
+}
+
+/// Tasks' rows, read once per task: context, template and correlation id never change.
+#[derive(Debug, Default)]
+pub(crate) struct TaskCache {
+    tasks: Mutex<HashMap<TaskId, Arc<TaskRecord>>>,
+}
+
+/// Entries kept at most; the cache is cleared when it would grow beyond.
+const TASK_CACHE_LIMIT: usize = 50_000;
+
+impl TaskCache {
+    fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskRecord>>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The task's row, from the cache or the database.
+    pub(crate) async fn get(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+    ) -> anyhow::Result<Arc<TaskRecord>> {
+        if let Some(task) = self.lock().get(&task_id) {
+            return Ok(Arc::clone(task));
+        }
+        let task = task::get(&mut *conn, task_id)
+            .await
+            .with_context(|| format!("reading task {task_id}"))?
+            .with_context(|| format!("task {task_id} does not exist"))?;
+        let task = Arc::new(task);
+        let mut tasks = self.lock();
+        if tasks.len() >= TASK_CACHE_LIMIT {
+            tasks.clear();
+        }
+        tasks.insert(task_id, Arc::clone(&task));
+        Ok(task)
+    }
+
+    /// Forgets a finished task.
+    pub(crate) fn forget(&self, task_id: TaskId) {
+        self.lock().remove(&task_id);
+    }
+}
+
+/// The orchestrator's state, shared by its loops.
+#[derive(Debug)]
+pub(crate) struct Orchestrator {
+    pub(crate) pool: PgPool,
+    pub(crate) messaging: Messaging,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) tasks: Arc<TaskCache>,
+    pub(crate) settings: OrchestratorSettings,
+    /// Recorded on every transition the orchestrator applies.
+    pub(crate) processor_id: ProcessorId,
+    /// Wakes the claim loop (new tasks).
+    wake_claimer: Notify,
+    /// When tasks waiting for a retry become due.
+    retries: Mutex<BTreeSet<DateTime<Utc>>>,
+}
+
+impl Orchestrator {
+    /// An orchestrator over its adapters.
+    pub(crate) fn new(
+        pool: PgPool,
+        messaging: Messaging,
+        catalog: Arc<Catalog>,
+        tracker: Arc<Tracker>,
+        tasks: Arc<TaskCache>,
+        settings: OrchestratorSettings,
+    ) -> Self {
+        Self {
+            pool,
+            messaging,
+            catalog,
+            tracker,
+            tasks,
+            settings,
+            processor_id: ProcessorId::new_v7(),
+            wake_claimer: Notify::new(),
+            retries: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn retries(&self) -> MutexGuard<'_, BTreeSet<DateTime<Utc>>> {
+        self.retries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the claim loop that tasks may be ready.
+    pub(crate) fn wake_claimer(&self) {
+        self.wake_claimer.notify_one();
+    }
+
+    /// Reports what committed transactions did to their tasks.
+    pub(crate) fn committed(&self, settled: &[(TaskId, Settled)]) {
+        let mut wake = false;
+        for (task_id, settled) in settled {
+            match settled {
+                Settled::Finished(state) => {
+                    self.tasks.forget(*task_id);
+                    self.tracker.finished(*task_id, *state);
+                }
+                Settled::Blocked => self.tracker.blocked(*task_id),
+                Settled::WaitingForRetry(at) => {
+                    self.retries().insert(*at);
+                    wake = true;
+                }
+                Settled::InProcess | Settled::WaitingForDependencies => {}
+            }
+        }
+        if wake {
+            // The claim loop re-arms its timer for the earliest retry.
+            self.wake_claimer();
+        }
+    }
+
+    /// Finishes a task outside a settle (the finalizer's give-up).
+    pub(crate) fn finished(&self, task_id: TaskId, state: TaskState) {
+        self.tasks.forget(task_id);
+        self.tracker.finished(task_id, state);
+    }
+}

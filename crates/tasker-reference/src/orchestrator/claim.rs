@@ -1,0 +1,150 @@
+//! The claim loop: claims ready tasks (new tasks, retries that are due, tasks whose
+//! dependencies are satisfied) and settles each in the claiming transaction. It wakes when
+//! tasks are created, when the earliest retry is due, and on the safety-net poll; on backends
+//! that send after the commit it also redrives steps left `enqueued` without a message.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::Utc;
+use tasker_shared::database::claim::{ClaimRequest, claim_ready_tasks};
+use tasker_shared::database::step::StepScope;
+use tasker_shared::messaging::messages::StepMessage;
+use tasker_shared::state_machine::StepState;
+
+use super::Orchestrator;
+use crate::tracker::Shutdown;
+
+/// Steps redriven per pass at most.
+const REDRIVE_LIMIT: i64 = 500;
+
+impl Orchestrator {
+    /// Claims and settles ready tasks until shutdown.
+    pub(crate) async fn run_claims(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let poll = self.settings.messaging.fallback_poll_interval;
+        let mut last_redrive = Instant::now();
+        loop {
+            if let Err(error) = self.claim_all().await {
+                tracing::warn!(error = format!("{error:#}"), "claiming ready tasks failed");
+            }
+            if !self.messaging.is_transactional()
+                && last_redrive.elapsed() >= self.settings.redrive_after / 2
+            {
+                last_redrive = Instant::now();
+                if let Err(error) = self.redrive().await {
+                    tracing::warn!(error = format!("{error:#}"), "redriving stale steps failed");
+                }
+            }
+            let wake_at = self.next_wake(poll);
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                () = self.wake_claimer.notified() => {}
+                () = tokio::time::sleep_until(wake_at.into()) => {}
+            }
+        }
+    }
+
+    /// The earliest pending retry, or the next safety-net poll.
+    fn next_wake(&self, poll: Duration) -> Instant {
+        let now = Instant::now();
+        let mut retries = self.retries();
+        let wall = Utc::now();
+        // Retries due now are claimed by the pass that follows this wake.
+        while let Some(first) = retries.first().copied() {
+            if first > wall {
+                break;
+            }
+            retries.pop_first();
+        }
+        let retry = retries.first().map(|at| {
+            // A millisecond late: the claim compares with the database's clock.
+            now + (*at - wall).to_std().unwrap_or_default() + Duration::from_millis(1)
+        });
+        match retry {
+            Some(at) if at < now + poll => at,
+            _ => now + poll,
+        }
+    }
+
+    /// Claims batches until fewer than a batch are ready.
+    async fn claim_all(&self) -> anyhow::Result<usize> {
+        let mut total = 0;
+        loop {
+            let claimed = self.claim_once().await?;
+            total += claimed;
+            if claimed < usize::try_from(self.settings.claim_batch).unwrap_or(1) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Claims one batch and settles it in the claiming transaction.
+    async fn claim_once(&self) -> anyhow::Result<usize> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a claim transaction")?;
+        let mut request = ClaimRequest::new(self.settings.claim_batch, Some(self.processor_id));
+        request.backoff = self.settings.backoff;
+        let claimed = claim_ready_tasks(&mut *tx, request, None)
+            .await
+            .context("claiming ready tasks")?;
+        if claimed.is_empty() {
+            tx.rollback().await.context("ending an empty claim")?;
+            return Ok(0);
+        }
+        let mut outbox = self.messaging.outbox();
+        let mut settled = Vec::with_capacity(claimed.len());
+        for task in &claimed {
+            let rest = self
+                .settle(&mut tx, task.task_id, task.to_state, &mut outbox)
+                .await
+                .with_context(|| format!("settling claimed task {}", task.task_id))?;
+            settled.push((task.task_id, rest));
+        }
+        tx.commit().await.context("committing claimed tasks")?;
+        outbox.flush().await?;
+        self.committed(&settled);
+        Ok(claimed.len())
+    }
+
+    /// Sends the step message again for steps `enqueued` longer than `redrive_after`: their
+    /// message was lost between the commit and the send. Duplicates are harmless (a worker's
+    /// start is a compare-and-set).
+    async fn redrive(&self) -> anyhow::Result<()> {
+        let stale_before = Utc::now()
+            - chrono::Duration::from_std(self.settings.redrive_after).unwrap_or_default();
+        let steps = StepScope::new()
+            .in_state(StepState::Enqueued)
+            .limit(REDRIVE_LIMIT)
+            .all(&self.pool)
+            .await
+            .context("finding enqueued steps")?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .context("acquiring a connection")?;
+        for step in steps
+            .into_iter()
+            .filter(|step| step.state_entered_at < stale_before)
+        {
+            let task = self.tasks.get(&mut conn, step.task_id).await?;
+            let Some(entry) = self.catalog.get(task.named_task_id) else {
+                continue;
+            };
+            let message = StepMessage {
+                task_uuid: step.task_id.into_uuid(),
+                step_uuid: step.step_id.into_uuid(),
+                correlation_id: task.correlation_id.into_uuid(),
+            };
+            let mut outbox = self.messaging.outbox();
+            outbox.push(&mut conn, &entry.queue, &message).await?;
+            outbox.flush().await?;
+            tracing::info!(step_id = %step.step_id, task_id = %step.task_id, "redrove a step message");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! Step results: a dispatcher receives them (on signals, with a poll as safety net) and routes
+//! each to the shard of its task, so one task's results are never processed concurrently; each
+//! shard records a batch of results and settles their tasks in one transaction, then
+//! acknowledges the messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde_json::Value;
+use tasker_shared::database::step::{self, StepRecord, transition_batch};
+use tasker_shared::database::task::TaskTransitionError;
+use tasker_shared::messaging::messages::StepResultMessage;
+use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
+use tasker_shared::messaging::queue_name::step_results_queue;
+use tasker_shared::models::ids::{StepId, TaskId};
+use tasker_shared::state_machine::{StepError, StepEvent, StepState, TaskEvent, TaskState};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use super::Orchestrator;
+use super::settle::step_transition;
+use crate::tracker::Shutdown;
+
+/// A decoded result message with its delivery.
+#[derive(Debug)]
+struct Delivery {
+    message: StepResultMessage,
+    received: ReceivedMessage,
+}
+
+/// Deliveries a shard's channel holds before the dispatcher waits.
+const SHARD_BUFFER: usize = 256;
+
+impl Orchestrator {
+    /// Receives step results until shutdown, routing them to the shards.
+    pub(crate) async fn run_results(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let queue = step_results_queue();
+        let backend = self.messaging.consumer(&queue);
+        let mut subscription = backend
+            .subscribe(std::slice::from_ref(&queue))
+            .await
+            .context("subscribing to step results")?;
+        let mut shards = JoinSet::new();
+        let mut senders = Vec::with_capacity(self.settings.shards.max(1));
+        for _ in 0..self.settings.shards.max(1) {
+            let (sender, receiver) = mpsc::channel(SHARD_BUFFER);
+            senders.push(sender);
+            shards.spawn(Arc::clone(&self).run_shard(receiver));
+        }
+        let poll = self.settings.messaging.fallback_poll_interval;
+        let visibility = self.settings.messaging.visibility_timeout;
+        loop {
+            // Drain what is visible, then wait for a signal, the safety-net poll or shutdown.
+            loop {
+                let received = match backend
+                    .receive(&queue, self.settings.result_batch, visibility)
+                    .await
+                {
+                    Ok(received) => received,
+                    Err(error) => {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            "receiving step results failed"
+                        );
+                        break;
+                    }
+                };
+                let count = received.len();
+                for message in received {
+                    match message.decode::<StepResultMessage>() {
+                        Ok(decoded) => {
+                            let shard = shard_of(decoded.task_uuid, senders.len());
+                            let delivery = Delivery {
+                                message: decoded,
+                                received: message,
+                            };
+                            if senders[shard].send(delivery).await.is_err() {
+                                anyhow::bail!("result shard {shard} stopped");
+                            }
+                        }
+                        Err(error) => {
+                            let reason = error.reason();
+                            tracing::warn!(%reason, "dead-lettering an undecodable step result");
+                            if let Err(error) = backend
+                                .nack(message.receipt(), Nack::DeadLetter { reason })
+                                .await
+                            {
+                                tracing::warn!(
+                                    error = &error as &dyn std::error::Error,
+                                    "dead-lettering failed"
+                                );
+                            }
+                        }
+                    }
+                }
+                if count < usize::from(self.settings.result_batch) {
+                    break;
+                }
+            }
+            tokio::select! {
+                () = shutdown.wait() => break,
+                signal = subscription.recv() => {
+                    if signal.is_none() {
+                        anyhow::bail!("the messaging backend closed the step result subscription");
+                    }
+                }
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        drop(senders);
+        while let Some(joined) = shards.join_next().await {
+            joined.context("a result shard panicked")?;
+        }
+        Ok(())
+    }
+
+    /// Processes the deliveries routed to one shard until the dispatcher stops.
+    async fn run_shard(self: Arc<Self>, mut receiver: mpsc::Receiver<Delivery>) {
+        let max = usize::from(self.settings.result_batch).max(1);
+        while let Some(first) = receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < max {
+                match receiver.try_recv() {
+                    Ok(delivery) => batch.push(delivery),
+                    Err(_) => break,
+                }
+            }
+            let backend = self.messaging.consumer(&step_results_queue());
+            match self.process_results(&batch).await {
+                Ok(()) => {
+                    for delivery in &batch {
+                        if let Err(error) = backend.ack(delivery.received.receipt()).await {
+                            tracing::warn!(
+                                error = &error as &dyn std::error::Error,
+                                "acknowledging a step result failed; it will be redelivered"
+                            );
+                        }
+                    }
+                }
+                // Not acknowledged: the messages come back after their visibility timeout.
+                Err(error) => tracing::warn!(
+                    error = format!("{error:#}"),
+                    "processing step results failed; they will be redelivered"
+                ),
+            }
+        }
+    }
+
+    /// Records the results of a batch and settles their tasks, in one transaction.
+    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let mut reported: BTreeMap<TaskId, BTreeSet<StepId>> = BTreeMap::new();
+        for delivery in batch {
+            reported
+                .entry(TaskId::from_uuid(delivery.message.task_uuid))
+                .or_default()
+                .insert(StepId::from_uuid(delivery.message.step_uuid));
+        }
+        let task_ids: Vec<TaskId> = reported.keys().copied().collect();
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a result transaction")?;
+        let steps = step::for_tasks(&mut *tx, &task_ids)
+            .await
+            .context("reading the steps of reported tasks")?;
+
+        // Every result awaiting orchestration in these tasks is recorded, whichever message
+        // announced it (a lost result message is covered by a later one of the same task).
+        let mut recordings = Vec::new();
+        let mut evaluations = Vec::new();
+        for (task_id, reported_steps) in &reported {
+            let Some(task_steps) = steps.get(task_id) else {
+                tracing::warn!(%task_id, "a step result names a task that does not exist");
+                continue;
+            };
+            let awaiting: Vec<&StepRecord> = task_steps
+                .iter()
+                .filter(|step| step.state == StepState::EnqueuedForOrchestration)
+                .collect();
+            // A step a worker declared lost (its holder died mid-step) is already in `error`.
+            let lost = task_steps.iter().find(|step| {
+                reported_steps.contains(&step.step_id) && step.state == StepState::Error
+            });
+            if awaiting.is_empty() && lost.is_none() {
+                continue; // a duplicate: the result was processed already
+            }
+            let failed = awaiting
+                .iter()
+                .copied()
+                .find(|step| !succeeded(step))
+                .or(lost);
+            let event = match (failed, awaiting.first()) {
+                (Some(step), _) => TaskEvent::StepFailed {
+                    step_id: step.step_id.into_uuid(),
+                },
+                (None, Some(step)) => TaskEvent::StepCompleted {
+                    step_id: step.step_id.into_uuid(),
+                },
+                (None, None) => continue,
+            };
+            for step in awaiting {
+                let transition = if succeeded(step) {
+                    step_transition(
+                        step.step_id,
+                        StepState::EnqueuedForOrchestration,
+                        StepEvent::Complete,
+                    )
+                } else {
+                    step_transition(
+                        step.step_id,
+                        StepState::EnqueuedForOrchestration,
+                        StepEvent::Fail {
+                            error: failure_of(step),
+                        },
+                    )
+                };
+                recordings.push(transition);
+            }
+            evaluations.push((*task_id, event));
+        }
+        if !recordings.is_empty() {
+            let outcomes = transition_batch(
+                &mut tx,
+                recordings,
+                Some(self.processor_id),
+                self.settings.backoff,
+            )
+            .await
+            .context("recording step results")?;
+            for outcome in outcomes {
+                if let Err(error) = outcome {
+                    tracing::warn!(error = %error, "a step result could not be recorded");
+                }
+            }
+        }
+
+        let mut outbox = self.messaging.outbox();
+        let mut settled = Vec::with_capacity(evaluations.len());
+        for (task_id, event) in evaluations {
+            match self
+                .move_task(&mut tx, task_id, TaskState::StepsInProcess, event)
+                .await
+            {
+                Ok(state) => {
+                    let rest = self.settle(&mut tx, task_id, state, &mut outbox).await?;
+                    settled.push((task_id, rest));
+                }
+                // Blocked, given up or cancelled meanwhile: the result is recorded, and the
+                // task's state is someone else's decision.
+                Err(TaskTransitionError::Conflict { actual, .. }) => {
+                    tracing::debug!(%task_id, %actual, "step results recorded; the task is not in process");
+                }
+                Err(error) => {
+                    return Err(error).with_context(|| format!("evaluating task {task_id}"));
+                }
+            }
+        }
+        tx.commit().await.context("committing step results")?;
+        outbox.flush().await?;
+        self.committed(&settled);
+        Ok(())
+    }
+}
+
+fn shard_of(task: uuid::Uuid, shards: usize) -> usize {
+    // UUID v7 ends in random bits: a good spread without hashing.
+    let bits = task.as_u128() as u64;
+    (bits % shards.max(1) as u64) as usize
+}
+
+/// Whether a stored result reports success.
+pub(crate) fn succeeded(step: &StepRecord) -> bool {
+    step.results
+        .as_ref()
+        .and_then(|results| results.get("success"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The failure a stored result reports, as the step's error.
+fn failure_of(step: &StepRecord) -> StepError {
+    let error = step
+        .results
+        .as_ref()
+        .and_then(|results| results.get("error"));
+    let message = error
+        .and_then(|error| error.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("the step failed without a message")
+        .to_owned();
+    let retryable = error
+        .and_then(|error| error.get("retryable"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let requested_backoff = error
+        .and_then(|error| error.get("requested_backoff_ms"))
+        .and_then(Value::as_u64)
+        .map(Duration::from_millis);
+    StepError {
+        message,
+        retryable,
+        requested_backoff,
+    }
+}

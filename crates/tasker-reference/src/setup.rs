@@ -1,0 +1,202 @@
+//! The composition root's first half: the configuration for `TASKER_ENV`, mapped onto each
+//! adapter's own settings; the database (created if missing, migrated, pooled); and the
+//! messaging backend.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::PgPool;
+use tasker_shared::config::ConfigLoader;
+use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
+use tasker_shared::config::tasker::TaskerConfig;
+use tasker_shared::database::migrate;
+use tasker_shared::database::pool::PoolConfig;
+use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::messaging::config::{
+    DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
+};
+use tasker_shared::messaging::memory::InMemoryQueue;
+use tasker_shared::messaging::pgmq::PgmqQueue;
+use tasker_shared::messaging::queue::MessageQueue;
+use tasker_shared::messaging::queue_name::QueueName;
+use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
+
+use crate::outbox::Messaging;
+
+/// The messaging backends the reference workflow can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Backend {
+    /// PostgreSQL with pgmq: messages commit with the state changes they announce.
+    Pgmq,
+    /// RabbitMQ (quorum queues).
+    Rabbitmq,
+    /// In this process's memory.
+    InMemory,
+}
+
+impl Backend {
+    /// The spelling on the command line.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Backend::Pgmq => "pgmq",
+            Backend::Rabbitmq => "rabbitmq",
+            Backend::InMemory => "in-memory",
+        }
+    }
+}
+
+/// Loads the configuration for `TASKER_ENV` (default `development`).
+pub(crate) fn load_config() -> anyhow::Result<(TaskerConfig, String)> {
+    let loaded = ConfigLoader::builder()
+        .load()
+        .context("loading the Tasker configuration (see `cargo xtask config check`)")?;
+    Ok((loaded.config, loaded.environment))
+}
+
+/// The backend the configuration names.
+pub(crate) fn configured_backend(config: &TaskerConfig) -> Backend {
+    use tasker_shared::config::common::MessagingBackend;
+    match config.common.queues.backend {
+        MessagingBackend::Pgmq => Backend::Pgmq,
+        MessagingBackend::RabbitMq => Backend::Rabbitmq,
+    }
+}
+
+/// The database's pool settings from the configuration, with at least `min_connections`
+/// connections allowed (every worker and loop of the engine holds one at times).
+pub(crate) fn pool_config(
+    config: &TaskerConfig,
+    min_connections: u32,
+) -> anyhow::Result<PoolConfig> {
+    let database = &config.common.database;
+    let mut pool = PoolConfig::from_url(database.url.expose())
+        .with_context(|| format!("common.database.url {}", database.url.redacted()))?;
+    pool.max_connections = database.pool.max_connections.max(min_connections);
+    pool.min_connections = database.pool.min_connections.min(pool.max_connections);
+    pool.acquire_timeout = Duration::from_secs(u64::from(database.pool.acquire_timeout_seconds));
+    pool.idle_timeout = Some(Duration::from_secs(u64::from(
+        database.pool.idle_timeout_seconds,
+    )));
+    pool.max_lifetime = Some(Duration::from_secs(u64::from(
+        database.pool.max_lifetime_seconds,
+    )));
+    pool.statement_timeout = (database.statement_timeout_ms > 0)
+        .then(|| Duration::from_millis(database.statement_timeout_ms));
+    pool.application_name = database.application_name.clone();
+    Ok(pool)
+}
+
+/// Creates the database if it is missing, connects and applies the migrations (which install
+/// pgmq's SQL too).
+pub(crate) async fn database(pool: &PoolConfig, url: &str) -> anyhow::Result<PgPool> {
+    let target = pool.target();
+    if migrate::create_database_if_missing(url)
+        .await
+        .with_context(|| format!("creating {target}"))?
+    {
+        tracing::info!(%target, "created the database");
+    }
+    let connected = pool
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {target}"))?;
+    let report = migrate::run(&connected)
+        .await
+        .with_context(|| format!("migrating {target}"))?;
+    for migration in &report.applied {
+        tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
+    }
+    Ok(connected)
+}
+
+/// The consumer settings from the configuration.
+pub(crate) fn messaging_config(config: &TaskerConfig) -> MessagingConfig {
+    let system = &config.orchestration.event_systems.orchestration;
+    MessagingConfig {
+        deployment_mode: match system.deployment_mode {
+            ConfiguredMode::Polling => DeploymentMode::Polling,
+            ConfiguredMode::EventDriven => DeploymentMode::EventDriven,
+            ConfiguredMode::Hybrid => DeploymentMode::Hybrid,
+        },
+        visibility_timeout: Duration::from_secs(u64::from(
+            config.common.queues.default_visibility_timeout_seconds,
+        )),
+        poll_interval: Duration::from_millis(u64::from(config.common.queues.pgmq.poll_interval_ms)),
+        fallback_poll_interval: Duration::from_secs(u64::from(
+            system.timing.fallback_polling_interval_seconds,
+        )),
+        ..MessagingConfig::default()
+    }
+}
+
+/// The retry backoff from the configuration, as the SQL functions take it.
+pub(crate) fn backoff(config: &TaskerConfig) -> BackoffParams {
+    let backoff = &config.common.backoff;
+    let base_seconds = backoff
+        .default_backoff_seconds
+        .first()
+        .copied()
+        .unwrap_or(1);
+    BackoffParams {
+        base_ms: i64::from(base_seconds) * 1000,
+        multiplier: backoff.backoff_multiplier,
+        max_ms: i64::from(backoff.max_backoff_seconds) * 1000,
+    }
+}
+
+/// Connects the messaging backend. On RabbitMQ every queue in `consumed` gets a connection of
+/// its own: the backend tells deliveries apart by connection generation and delivery tag, and
+/// delivery tags are per channel, so two queues consumed on one connection can collide.
+pub(crate) async fn messaging(
+    backend: Backend,
+    config: &TaskerConfig,
+    settings: &MessagingConfig,
+    pool: &PgPool,
+    consumed: &[QueueName],
+) -> anyhow::Result<Messaging> {
+    Ok(match backend {
+        Backend::Pgmq => {
+            let pgmq = PgmqQueue::new(
+                pool.clone(),
+                PgmqConfig {
+                    messaging: settings.clone(),
+                    ..PgmqConfig::default()
+                },
+            )
+            .await;
+            Messaging::pgmq(Arc::new(pgmq))
+        }
+        Backend::Rabbitmq => {
+            let rabbitmq = &config.common.queues.rabbitmq;
+            let connect = async |name: String| {
+                let queue = RabbitMqQueue::connect(RabbitMqConfig {
+                    messaging: settings.clone(),
+                    url: rabbitmq.url.expose().to_owned(),
+                    prefetch: rabbitmq.prefetch_count,
+                    heartbeat: Duration::from_secs(u64::from(rabbitmq.heartbeat_seconds)),
+                    connection_name: name,
+                    ..RabbitMqConfig::default()
+                })
+                .await
+                .with_context(|| {
+                    format!("connecting to RabbitMQ at {}", rabbitmq.url.redacted())
+                })?;
+                anyhow::Ok(Arc::new(queue) as Arc<dyn MessageQueue>)
+            };
+            let main = connect("tasker-reference".to_owned()).await?;
+            let mut consumers = BTreeMap::new();
+            for queue in consumed {
+                consumers.insert(
+                    queue.clone(),
+                    connect(format!("tasker-reference {queue}")).await?,
+                );
+            }
+            Messaging::external(main, consumers)
+        }
+        Backend::InMemory => {
+            Messaging::external(Arc::new(InMemoryQueue::new(settings)), BTreeMap::new())
+        }
+    })
+}

@@ -1,0 +1,587 @@
+//! A worker: receives step messages in batches, starts the steps (`enqueued → in_progress`),
+//! runs their handlers (resolved through the registry's resolver chain when the templates were
+//! registered), stores the results (`in_progress → enqueued_for_orchestration`), sends the
+//! result messages and only then acknowledges the step messages.
+//!
+//! While handlers run, the worker extends its messages' visibility, so a message is delivered
+//! again only when its worker is gone. A redelivered message whose step is still `in_progress`
+//! therefore means the previous holder died mid-step: the worker declares that attempt lost
+//! (`in_progress → error`, retryable, no backoff) on orchestration's behalf and reports it,
+//! and orchestration retries the step. That is the one case in which a handler runs twice for
+//! one successful step execution.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures_util::FutureExt as _;
+use futures_util::future::select_all;
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
+use tasker_shared::database::task::TaskRecord;
+use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
+use tasker_shared::messaging::queue::{Nack, Receipt, ReceivedMessage};
+use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
+use tasker_shared::models::ids::{ProcessorId, StepId, TaskId};
+use tasker_shared::models::names::StepName;
+use tasker_shared::registry::handler::{StepContext, StepFailure, StepOutcome};
+use tasker_shared::state_machine::{StepError, StepEvent, StepState};
+use tokio::task::JoinSet;
+
+use crate::catalog::{Catalog, TemplateEntry};
+use crate::orchestrator::TaskCache;
+use crate::orchestrator::results::succeeded;
+use crate::orchestrator::settle::step_transition;
+use crate::outbox::Messaging;
+use crate::tracker::{Shutdown, Tracker};
+
+/// How workers work.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerSettings {
+    /// Messages taken per receive.
+    pub(crate) batch: u16,
+    /// How long a received message stays invisible; extended while its handler runs.
+    pub(crate) visibility_timeout: Duration,
+    /// The safety-net poll (redeliveries after a visibility timeout send no signal).
+    pub(crate) poll_interval: Duration,
+    /// A handler running longer than its step's `timeout_seconds` (or this, when the step has
+    /// none) fails retryably.
+    pub(crate) default_step_timeout: Duration,
+    /// The backoff parameters the step transitions' guards use.
+    pub(crate) backoff: BackoffParams,
+}
+
+/// What every worker of the process shares.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub(crate) pool: PgPool,
+    pub(crate) messaging: Messaging,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) tasks: Arc<TaskCache>,
+    pub(crate) settings: WorkerSettings,
+}
+
+/// A step this batch started.
+struct Started {
+    message: ReceivedMessage,
+    step_message: StepMessage,
+    task: Arc<TaskRecord>,
+    entry: Arc<TemplateEntry>,
+}
+
+/// One worker.
+#[derive(Debug)]
+pub(crate) struct Worker {
+    shared: Arc<WorkerShared>,
+    /// Recorded as `worker_id` on the steps it starts.
+    pub(crate) id: ProcessorId,
+    queues: Vec<QueueName>,
+}
+
+impl Worker {
+    /// A worker of every namespace of the catalog.
+    pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
+        let queues = shared.catalog.worker_queues();
+        Self {
+            shared,
+            id: ProcessorId::new_v7(),
+            queues,
+        }
+    }
+
+    /// Receives and runs steps until shutdown.
+    pub(crate) async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+        let mut sources = Vec::with_capacity(self.queues.len());
+        for queue in &self.queues {
+            let backend = self.shared.messaging.consumer(queue);
+            let subscription = backend
+                .subscribe(std::slice::from_ref(queue))
+                .await
+                .with_context(|| format!("subscribing to {queue}"))?;
+            sources.push((queue, backend, subscription));
+        }
+        loop {
+            for (queue, backend, _) in &sources {
+                loop {
+                    if shutdown.is_triggered() {
+                        return Ok(());
+                    }
+                    let received = match backend
+                        .receive(
+                            queue,
+                            self.shared.settings.batch,
+                            self.shared.settings.visibility_timeout,
+                        )
+                        .await
+                    {
+                        Ok(received) => received,
+                        Err(error) => {
+                            tracing::warn!(%queue, error = &error as &dyn std::error::Error, "receiving steps failed");
+                            break;
+                        }
+                    };
+                    let count = received.len();
+                    if count > 0 {
+                        if let Err(error) = self.process(received).await {
+                            // Unacknowledged messages come back after their visibility timeout.
+                            tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
+                        }
+                    }
+                    if count < usize::from(self.shared.settings.batch) {
+                        break;
+                    }
+                }
+            }
+            let signals = select_all(
+                sources
+                    .iter_mut()
+                    .map(|(_, _, subscription)| Box::pin(subscription.recv())),
+            );
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                (signal, _, _) = signals => {
+                    if signal.is_none() {
+                        anyhow::bail!("the messaging backend closed a worker subscription");
+                    }
+                }
+                () = tokio::time::sleep(self.shared.settings.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Processes one batch of received step messages.
+    async fn process(&self, received: Vec<ReceivedMessage>) -> anyhow::Result<()> {
+        let shared = &self.shared;
+        let mut conn = shared
+            .pool
+            .acquire()
+            .await
+            .context("acquiring a connection")?;
+        let mut candidates = Vec::with_capacity(received.len());
+        for message in received {
+            let step_message = match message.decode::<StepMessage>() {
+                Ok(decoded) => decoded,
+                Err(error) => {
+                    self.settle(
+                        &message,
+                        Some(Nack::DeadLetter {
+                            reason: error.reason(),
+                        }),
+                    )
+                    .await;
+                    continue;
+                }
+            };
+            let task = match shared
+                .tasks
+                .get(&mut conn, TaskId::from_uuid(step_message.task_uuid))
+                .await
+            {
+                Ok(task) => task,
+                Err(error) => {
+                    let reason = format!("{error:#}");
+                    self.settle(&message, Some(Nack::DeadLetter { reason }))
+                        .await;
+                    continue;
+                }
+            };
+            let Some(entry) = shared.catalog.get(task.named_task_id).cloned() else {
+                let reason = format!(
+                    "task {} runs {}/{}:{}, which this worker has no handlers for",
+                    task.task_id, task.namespace_name, task.task_name, task.task_version
+                );
+                self.settle(&message, Some(Nack::DeadLetter { reason }))
+                    .await;
+                continue;
+            };
+            candidates.push(Started {
+                message,
+                step_message,
+                task,
+                entry,
+            });
+        }
+        if candidates.is_empty() {
+            return Ok(());
+        }
+
+        // Start every step in one statement; the compare-and-set picks out duplicates.
+        let starts = candidates
+            .iter()
+            .map(|started| {
+                step_transition(
+                    StepId::from_uuid(started.step_message.step_uuid),
+                    StepState::Enqueued,
+                    StepEvent::Start {
+                        worker_id: self.id.into_uuid(),
+                    },
+                )
+            })
+            .collect();
+        let outcomes = transition_batch(&mut conn, starts, Some(self.id), shared.settings.backoff)
+            .await
+            .context("starting steps")?;
+        let mut started = Vec::with_capacity(candidates.len());
+        let mut outbox = shared.messaging.outbox();
+        for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => started.push(candidate),
+                Err(StepTransitionError::Conflict {
+                    actual, step_id, ..
+                }) => {
+                    self.not_started(&mut conn, &mut outbox, &candidate, step_id, actual)
+                        .await?;
+                }
+                Err(StepTransitionError::NotFound { step_id }) => {
+                    let reason = format!("step {step_id} does not exist");
+                    self.settle(&candidate.message, Some(Nack::DeadLetter { reason }))
+                        .await;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "a step could not be started");
+                    self.settle(&candidate.message, None).await;
+                }
+            }
+        }
+        outbox.flush().await?;
+        if started.is_empty() {
+            return Ok(());
+        }
+
+        // Inputs, attempts and the dependencies' results, for every started step at once.
+        let mut task_ids: Vec<TaskId> = started.iter().map(|s| s.task.task_id).collect();
+        task_ids.sort();
+        task_ids.dedup();
+        let steps = step::for_tasks(&mut *conn, &task_ids)
+            .await
+            .context("reading the started steps")?;
+        drop(conn);
+        let mut runs = JoinSet::new();
+        let mut receipts: HashMap<usize, Receipt> = HashMap::new();
+        for (index, item) in started.iter().enumerate() {
+            let step_id = StepId::from_uuid(item.step_message.step_uuid);
+            let task_steps = steps.get(&item.task.task_id).map_or(&[][..], Vec::as_slice);
+            let Some(record) = task_steps.iter().find(|s| s.step_id == step_id) else {
+                anyhow::bail!("started step {step_id} vanished");
+            };
+            let (context, timeout) = step_context(item, record, task_steps)?;
+            let Some(handler) = item.entry.handlers.get(record.name.as_str()) else {
+                anyhow::bail!(
+                    "template {} has no handler for step {}",
+                    item.entry.key(),
+                    record.name
+                );
+            };
+            let handler = Arc::clone(handler.handler());
+            let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
+            shared.tracker.handler_called();
+            receipts.insert(index, item.message.receipt().clone());
+            runs.spawn(async move {
+                let started_at = Instant::now();
+                let run = AssertUnwindSafe(tokio::time::timeout(timeout, handler.call(&context)));
+                let outcome = match run.catch_unwind().await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => StepOutcome::retryable(format!(
+                        "the handler did not finish within {timeout:?}"
+                    )),
+                    // A panicking handler is a bug in the handler: running it again cannot help.
+                    Err(panic) => StepOutcome::permanent(
+                        StepFailure::new(format!(
+                            "the handler panicked: {}",
+                            panic_message(&*panic)
+                        ))
+                        .with_kind("panic"),
+                    ),
+                };
+                (index, outcome, started_at.elapsed(), context.attempt)
+            });
+        }
+
+        // Wait for the handlers, keeping the messages invisible meanwhile.
+        let mut results = BTreeMap::new();
+        let heartbeat = shared.settings.visibility_timeout / 2;
+        let mut next_beat = tokio::time::Instant::now() + heartbeat;
+        while !runs.is_empty() {
+            tokio::select! {
+                joined = runs.join_next() => match joined {
+                    Some(Ok((index, outcome, elapsed, attempt))) => {
+                        results.insert(index, stored_result(&outcome, elapsed, attempt, self.id));
+                    }
+                    Some(Err(error)) => {
+                        return Err(error).context("a step handler task was cancelled");
+                    }
+                    None => {}
+                },
+                () = tokio::time::sleep_until(next_beat) => {
+                    next_beat += heartbeat;
+                    for (index, receipt) in &mut receipts {
+                        if results.contains_key(index) {
+                            continue;
+                        }
+                        let backend = shared.messaging.consumer(receipt.queue());
+                        match backend.extend_visibility(receipt, heartbeat * 2).await {
+                            Ok(extended) => *receipt = extended,
+                            Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "extending a step message's visibility failed"),
+                        }
+                    }
+                }
+            }
+        }
+
+        // Store every result and send its message in one transaction (the messages join it on
+        // PGMQ), then acknowledge.
+        let mut tx = shared
+            .pool
+            .begin()
+            .await
+            .context("starting a result transaction")?;
+        let stores = results
+            .iter()
+            .map(|(index, result)| {
+                step_transition(
+                    StepId::from_uuid(started[*index].step_message.step_uuid),
+                    StepState::InProgress,
+                    StepEvent::EnqueueForOrchestration {
+                        result: result.clone(),
+                    },
+                )
+            })
+            .collect();
+        let outcomes = transition_batch(&mut tx, stores, Some(self.id), shared.settings.backoff)
+            .await
+            .context("storing step results")?;
+        let mut outbox = shared.messaging.outbox();
+        let mut stored = 0;
+        for (index, outcome) in results.keys().zip(outcomes) {
+            let item = &started[*index];
+            match outcome {
+                Ok(_) => {
+                    stored += 1;
+                    outbox
+                        .push(
+                            &mut tx,
+                            &step_results_queue(),
+                            &result_message(&item.step_message),
+                        )
+                        .await?;
+                }
+                // Declared lost meanwhile (this worker was too slow): the result is dropped.
+                Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
+            }
+        }
+        tx.commit().await.context("committing step results")?;
+        outbox.flush().await?;
+        shared.tracker.results_stored(stored);
+        for (index, item) in started.iter().enumerate() {
+            let receipt = receipts.get(&index).unwrap_or(item.message.receipt());
+            if let Err(error) = shared
+                .messaging
+                .consumer(receipt.queue())
+                .ack(receipt)
+                .await
+            {
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "acknowledging a step message failed"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A message whose step could not be started: a duplicate, a redelivery after the result
+    /// was stored, or a redelivery because the previous holder died mid-step.
+    async fn not_started(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        outbox: &mut crate::outbox::Outbox,
+        candidate: &Started,
+        step_id: StepId,
+        actual: StepState,
+    ) -> anyhow::Result<()> {
+        match actual {
+            // The result is stored but its message may not have been sent: send it again.
+            StepState::EnqueuedForOrchestration => {
+                outbox
+                    .push(
+                        conn,
+                        &step_results_queue(),
+                        &result_message(&candidate.step_message),
+                    )
+                    .await?;
+            }
+            StepState::InProgress if candidate.message.read_count > 1 => {
+                let metadata = json!({
+                    "reason": "worker_lost",
+                    "detail": "the step message was delivered again after its visibility timeout: the worker holding it stopped without acknowledging",
+                    "read_count": candidate.message.read_count,
+                });
+                let fail = step::StepTransition {
+                    step_id,
+                    expected: StepState::InProgress,
+                    event: StepEvent::Fail {
+                        error: StepError::retryable("the worker running this step was lost")
+                            .with_requested_backoff(Duration::ZERO),
+                    },
+                    metadata: Some(metadata),
+                };
+                match step::transition(conn, fail, Some(self.id), self.shared.settings.backoff)
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!(%step_id, "declared a lost attempt failed; orchestration retries it");
+                        outbox
+                            .push(
+                                conn,
+                                &step_results_queue(),
+                                &result_message(&candidate.step_message),
+                            )
+                            .await?;
+                    }
+                    Err(StepTransitionError::Conflict { .. }) => {}
+                    Err(error) => return Err(error).context("declaring a lost attempt failed"),
+                }
+            }
+            // A duplicate of a message whose step is running or done: nothing to do.
+            _ => {}
+        }
+        self.settle(&candidate.message, None).await;
+        Ok(())
+    }
+
+    /// Acknowledges a message (`None`) or gives it back.
+    async fn settle(&self, message: &ReceivedMessage, nack: Option<Nack>) {
+        let backend = self.shared.messaging.consumer(message.queue());
+        let settled = match nack {
+            None => backend.ack(message.receipt()).await,
+            Some(nack) => {
+                tracing::warn!(id = %message.id, ?nack, "giving a step message back");
+                backend.nack(message.receipt(), nack).await
+            }
+        };
+        if let Err(error) = settled {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "settling a step message failed"
+            );
+        }
+    }
+}
+
+fn result_message(step: &StepMessage) -> StepResultMessage {
+    StepResultMessage {
+        task_uuid: step.task_uuid,
+        step_uuid: step.step_uuid,
+        correlation_id: step.correlation_id,
+    }
+}
+
+/// Everything the handler of `record` may read, and the step's timeout.
+fn step_context(
+    item: &Started,
+    record: &StepRecord,
+    task_steps: &[StepRecord],
+) -> anyhow::Result<(StepContext, Option<Duration>)> {
+    let template = item.entry.template.template();
+    let Some(definition) = item.entry.template.step_by_name(&record.name) else {
+        anyhow::bail!("template {} has no step {}", item.entry.key(), record.name);
+    };
+    let mut dependency_results = BTreeMap::new();
+    for parent in item.entry.parents(&record.name) {
+        let result = task_steps
+            .iter()
+            .find(|step| {
+                &step.name == parent && step.state == StepState::Complete && succeeded(step)
+            })
+            .and_then(|step| step.results.as_ref())
+            .and_then(|results| results.get("result"));
+        if let Some(result) = result {
+            let name =
+                StepName::new(parent.as_str()).with_context(|| format!("step name {parent}"))?;
+            dependency_results.insert(name, result.clone());
+        }
+    }
+    let inputs = match &record.inputs {
+        Some(Value::Object(inputs)) => inputs.clone(),
+        _ => Map::new(),
+    };
+    let context = StepContext {
+        task_id: item.task.task_id,
+        step_id: record.step_id,
+        correlation_id: item.task.correlation_id,
+        namespace: template.namespace_name.clone(),
+        task_name: template.name.clone(),
+        version: template.version.clone(),
+        step_name: definition.name.clone(),
+        method: definition.handler.effective_method().to_owned(),
+        attempt: u32::try_from(record.attempts).unwrap_or(0),
+        max_attempts: u32::try_from(record.max_attempts).unwrap_or(0),
+        inputs,
+        dependency_results,
+        task_context: item.task.context.clone(),
+    };
+    let timeout = definition
+        .timeout_seconds
+        .map(|seconds| Duration::from_secs(u64::from(seconds)));
+    Ok((context, timeout))
+}
+
+/// The result a worker stores: `{"success": .., "result" | "error": .., "metadata": ..}`.
+fn stored_result(
+    outcome: &StepOutcome,
+    elapsed: Duration,
+    attempt: u32,
+    worker: ProcessorId,
+) -> Value {
+    let metadata = json!({
+        "execution_time_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "attempt": attempt,
+        "worker_id": worker.into_uuid(),
+    });
+    match outcome {
+        StepOutcome::Success { result } => json!({
+            "success": true,
+            "result": result,
+            "metadata": metadata,
+        }),
+        StepOutcome::RetryableFailure {
+            error,
+            requested_backoff,
+        } => json!({
+            "success": false,
+            "error": {
+                "message": error.message,
+                "kind": error.kind,
+                "details": error.details,
+                "retryable": true,
+                "requested_backoff_ms": requested_backoff.map(|backoff| u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX)),
+            },
+            "metadata": metadata,
+        }),
+        StepOutcome::PermanentFailure { error } => json!({
+            "success": false,
+            "error": {
+                "message": error.message,
+                "kind": error.kind,
+                "details": error.details,
+                "retryable": false,
+            },
+            "metadata": metadata,
+        }),
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text panic payload")
+}
