@@ -20,7 +20,8 @@ const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tasker_de
 pub(crate) enum DbCmd {
     /// Create the database named by DATABASE_URL unless it exists.
     Create,
-    /// Create the database if needed, install pgmq's SQL and apply pending migrations.
+    /// Create the database if needed, install pgmq's SQL, apply pending migrations and show the
+    /// resulting status.
     Migrate,
     /// Drop the database, create it again and migrate it.
     Reset {
@@ -90,7 +91,9 @@ async fn migrate_cmd(url: &str) -> anyhow::Result<()> {
         }
         writeln!(out, "{} migration(s) applied", report.applied.len())?;
     }
-    say(format_args!("{}", out.trim_end()))
+    say(format_args!("{}\n", out.trim_end()))?;
+    // What a user wants to see after migrating is the schema it left behind.
+    status(url).await
 }
 
 async fn reset(url: &str, force: bool) -> anyhow::Result<()> {
