@@ -10,13 +10,13 @@
 //! | [`state_machine`] | `tasker-state` |
 //! | [`config`] | `tasker-config` |
 //! | [`models`] | `tasker-models` |
-//! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
 //! | [`messaging`] | `tasker-messaging` |
-//! | [`registry`] | `tasker-registry` |
+//! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
+//! | `registry` (feature `postgres`) | `tasker-registry` |
 //!
 //! # Feature flags
 //!
-//! - `postgres` (default): the `database` and `scopes` modules.
+//! - `postgres` (default): the `database`, `scopes` and `registry` modules.
 //!
 //! # The README
 //!
@@ -28,5 +28,15 @@ pub use tasker_config as config;
 pub use tasker_db as database;
 pub use tasker_messaging as messaging;
 pub use tasker_models as models;
+#[cfg(feature = "postgres")]
 pub use tasker_registry as registry;
 pub use tasker_state as state_machine;
+
+/// Composable, typed query builders over tasks and steps (the predecessor's named scopes).
+///
+/// The scopes live beside the records they load in `tasker-db`; users know them as one module,
+/// so this is the facade's only item-level re-export.
+#[cfg(feature = "postgres")]
+pub mod scopes {
+    pub use tasker_db::{step::StepScope, task::TaskScope};
+}
