@@ -120,12 +120,14 @@ impl Engine {
     }
 
     /// The ids of the live workers.
+    #[cfg(test)]
     pub(crate) fn worker_ids(&self) -> Vec<ProcessorId> {
         self.worker_handles.values().map(|(id, _)| *id).collect()
     }
 
     /// Kills worker `id` on the spot, as a crash would: its running handlers are dropped and
     /// its messages are neither acknowledged nor given back. Returns whether it was running.
+    #[cfg(test)]
     pub(crate) fn kill_worker(&mut self, id: ProcessorId) -> bool {
         let found = self
             .worker_handles
@@ -162,14 +164,9 @@ impl Engine {
         Ok(request_id)
     }
 
-    /// The orchestrator's processor id (recorded on its transitions).
-    pub(crate) fn orchestrator_id(&self) -> ProcessorId {
-        self.orchestrator.processor_id
-    }
-
     /// Whether any loop has stopped (they only stop on shutdown or failure).
     pub(crate) fn check_alive(&mut self) -> anyhow::Result<()> {
-        while let Some(joined) = self.loops.try_join_next() {
+        if let Some(joined) = self.loops.try_join_next() {
             joined.context("an orchestrator loop panicked")??;
             anyhow::bail!("an orchestrator loop stopped before shutdown");
         }

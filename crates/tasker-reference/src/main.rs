@@ -136,7 +136,14 @@ async fn wire(args: &Args) -> anyhow::Result<Wiring> {
     let catalog = Arc::new(Catalog::register(&pool, &args.templates, &chain).await?);
     let messaging_config = setup::messaging_config(&config);
     let consumed = engine::consumed_queues(&catalog);
-    let messaging = setup::messaging(backend, &config, &messaging_config, &pool, &consumed).await?;
+    let messaging = setup::messaging(
+        backend,
+        &setup::rabbitmq_settings(&config),
+        &messaging_config,
+        &pool,
+        &consumed,
+    )
+    .await?;
     let backoff = setup::backoff(&config);
     let settings = EngineSettings {
         workers: args.workers,

@@ -159,17 +159,15 @@ pub(crate) fn render(report: &RunReport, summary: &Summary, backend: &str) -> St
         let _ = writeln!(out, "| {label:<width$} | {value:>value_width$} |");
     }
     let _ = writeln!(out, "{rule}");
-    let mut shown = 0;
-    for task in report
+    let wrong = report
         .tasks
         .iter()
-        .filter(|task| !task.mismatches.is_empty())
-    {
+        .filter(|task| !task.mismatches.is_empty());
+    for (shown, task) in wrong.enumerate() {
         if shown == 20 {
             let _ = writeln!(out, "... and {} more", summary.mismatched - shown);
             break;
         }
-        shown += 1;
         let id = task.task_id.map_or("-".to_owned(), |id| id.to_string());
         let _ = writeln!(
             out,

@@ -146,12 +146,46 @@ pub(crate) fn backoff(config: &TaskerConfig) -> BackoffParams {
     }
 }
 
+/// Where RabbitMQ is and how to talk to it.
+#[derive(Clone)]
+pub(crate) struct RabbitMqSettings {
+    /// The AMQP URL (it may hold a password: never printed).
+    pub(crate) url: String,
+    /// The URL with its password masked.
+    pub(crate) redacted_url: String,
+    /// Unacknowledged deliveries per consumer.
+    pub(crate) prefetch: u16,
+    /// The AMQP heartbeat.
+    pub(crate) heartbeat: Duration,
+}
+
+impl std::fmt::Debug for RabbitMqSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitMqSettings")
+            .field("url", &self.redacted_url)
+            .field("prefetch", &self.prefetch)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
+}
+
+/// The RabbitMQ settings of the configuration.
+pub(crate) fn rabbitmq_settings(config: &TaskerConfig) -> RabbitMqSettings {
+    let rabbitmq = &config.common.queues.rabbitmq;
+    RabbitMqSettings {
+        url: rabbitmq.url.expose().to_owned(),
+        redacted_url: rabbitmq.url.redacted(),
+        prefetch: rabbitmq.prefetch_count,
+        heartbeat: Duration::from_secs(u64::from(rabbitmq.heartbeat_seconds)),
+    }
+}
+
 /// Connects the messaging backend. On RabbitMQ every queue in `consumed` gets a connection of
 /// its own: the backend tells deliveries apart by connection generation and delivery tag, and
 /// delivery tags are per channel, so two queues consumed on one connection can collide.
 pub(crate) async fn messaging(
     backend: Backend,
-    config: &TaskerConfig,
+    rabbitmq: &RabbitMqSettings,
     settings: &MessagingConfig,
     pool: &PgPool,
     consumed: &[QueueName],
@@ -169,20 +203,17 @@ pub(crate) async fn messaging(
             Messaging::pgmq(Arc::new(pgmq))
         }
         Backend::Rabbitmq => {
-            let rabbitmq = &config.common.queues.rabbitmq;
             let connect = async |name: String| {
                 let queue = RabbitMqQueue::connect(RabbitMqConfig {
                     messaging: settings.clone(),
-                    url: rabbitmq.url.expose().to_owned(),
-                    prefetch: rabbitmq.prefetch_count,
-                    heartbeat: Duration::from_secs(u64::from(rabbitmq.heartbeat_seconds)),
+                    url: rabbitmq.url.clone(),
+                    prefetch: rabbitmq.prefetch,
+                    heartbeat: rabbitmq.heartbeat,
                     connection_name: name,
                     ..RabbitMqConfig::default()
                 })
                 .await
-                .with_context(|| {
-                    format!("connecting to RabbitMQ at {}", rabbitmq.url.redacted())
-                })?;
+                .with_context(|| format!("connecting to RabbitMQ at {}", rabbitmq.redacted_url))?;
                 anyhow::Ok(Arc::new(queue) as Arc<dyn MessageQueue>)
             };
             let main = connect("tasker-reference".to_owned()).await?;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tasker_shared::models::ids::TaskId;
 use tasker_shared::state_machine::TaskState;
@@ -174,19 +174,16 @@ impl Tracker {
     }
 
     /// Whether task `task_id` was blocked by failures.
+    #[cfg(test)]
     pub(crate) fn was_blocked(&self, task_id: TaskId) -> bool {
         self.lock().blocked.contains_key(&task_id)
     }
 
-    /// How many tasks finished.
-    pub(crate) fn finished_count(&self) -> usize {
-        self.lock().finished.len()
-    }
-
     /// Waits until `condition` holds, re-checking it after every change, at most `limit`.
+    #[cfg(test)]
     pub(crate) async fn wait_until(
         &self,
-        limit: Duration,
+        limit: std::time::Duration,
         mut condition: impl FnMut(&Tracker) -> bool,
     ) -> Result<(), WaitTimedOut> {
         let mut version = self.version.subscribe();
@@ -212,9 +209,10 @@ impl Tracker {
 }
 
 /// [`Tracker::wait_until`] gave up.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the awaited condition did not hold within {limit:?}")]
 pub(crate) struct WaitTimedOut {
     /// How long it waited.
-    pub(crate) limit: Duration,
+    pub(crate) limit: std::time::Duration,
 }

@@ -127,11 +127,11 @@ impl Worker {
                         }
                     };
                     let count = received.len();
-                    if count > 0 {
-                        if let Err(error) = self.process(received).await {
-                            // Unacknowledged messages come back after their visibility timeout.
-                            tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
-                        }
+                    if count > 0
+                        && let Err(error) = self.process(received).await
+                    {
+                        // Unacknowledged messages come back after their visibility timeout.
+                        tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
                     }
                     if count < usize::from(self.shared.settings.batch) {
                         break;
