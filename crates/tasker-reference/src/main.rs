@@ -8,7 +8,7 @@
 //! permanently) with their handlers resolved through the registry's resolver chain, submits N
 //! task requests and runs them to completion with an in-process orchestrator and worker pool,
 //! then prints a summary and checks every step's result. `--bench` measures end-to-end latency
-//! and throughput instead (see [`bench`]).
+//! and throughput instead (see [`mod@bench`]).
 //!
 //! The flow, module by module: [`setup`] (configuration, database, messaging) → [`catalog`]
 //! (templates and handlers) → [`engine`] (the loops of [`orchestrator`] and [`worker`]) →
