@@ -3,13 +3,13 @@
 //! shard records a batch of results and settles their tasks in one transaction, then
 //! acknowledges the messages.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
-use tasker_shared::database::step::{self, StepRecord, transition_batch};
+use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
 use tasker_shared::database::task::TaskTransitionError;
 use tasker_shared::messaging::messages::StepResultMessage;
 use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
@@ -149,97 +149,110 @@ impl Orchestrator {
     }
 
     /// Records the results of a batch and settles their tasks, in one transaction.
+    ///
+    /// Each reported step is completed optimistically (`complete` is guarded by "the stored
+    /// result succeeded", evaluated in the statement); only steps whose guard fails are read,
+    /// to fail them with the error their result reports. A step already in `error` was declared
+    /// lost by a worker and only needs its task evaluated; any other state means the message
+    /// is a duplicate.
     async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<()> {
-        let mut reported: BTreeMap<TaskId, BTreeSet<StepId>> = BTreeMap::new();
+        let mut reported: BTreeMap<StepId, TaskId> = BTreeMap::new();
         for delivery in batch {
-            reported
-                .entry(TaskId::from_uuid(delivery.message.task_uuid))
-                .or_default()
-                .insert(StepId::from_uuid(delivery.message.step_uuid));
+            reported.insert(
+                StepId::from_uuid(delivery.message.step_uuid),
+                TaskId::from_uuid(delivery.message.task_uuid),
+            );
         }
-        let task_ids: Vec<TaskId> = reported.keys().copied().collect();
         let mut tx = self
             .pool
             .begin()
             .await
             .context("starting a result transaction")?;
-        let steps = step::for_tasks(&mut *tx, &task_ids)
-            .await
-            .context("reading the steps of reported tasks")?;
-
-        // Every result awaiting orchestration in these tasks is recorded, whichever message
-        // announced it (a lost result message is covered by a later one of the same task).
-        let mut recordings = Vec::new();
-        let mut evaluations = Vec::new();
-        for (task_id, reported_steps) in &reported {
-            let Some(task_steps) = steps.get(task_id) else {
-                tracing::warn!(%task_id, "a step result names a task that does not exist");
-                continue;
-            };
-            let awaiting: Vec<&StepRecord> = task_steps
-                .iter()
-                .filter(|step| step.state == StepState::EnqueuedForOrchestration)
-                .collect();
-            // A step a worker declared lost (its holder died mid-step) is already in `error`.
-            let lost = task_steps.iter().find(|step| {
-                reported_steps.contains(&step.step_id) && step.state == StepState::Error
-            });
-            if awaiting.is_empty() && lost.is_none() {
-                continue; // a duplicate: the result was processed already
-            }
-            let failed = awaiting
-                .iter()
-                .copied()
-                .find(|step| !succeeded(step))
-                .or(lost);
-            let event = match (failed, awaiting.first()) {
-                (Some(step), _) => TaskEvent::StepFailed {
-                    step_id: step.step_id.into_uuid(),
-                },
-                (None, Some(step)) => TaskEvent::StepCompleted {
-                    step_id: step.step_id.into_uuid(),
-                },
-                (None, None) => continue,
-            };
-            for step in awaiting {
-                let transition = if succeeded(step) {
-                    step_transition(
-                        step.step_id,
-                        StepState::EnqueuedForOrchestration,
-                        StepEvent::Complete,
-                    )
-                } else {
-                    step_transition(
-                        step.step_id,
-                        StepState::EnqueuedForOrchestration,
-                        StepEvent::Fail {
-                            error: failure_of(step),
+        let completions = reported
+            .keys()
+            .map(|step_id| {
+                step_transition(
+                    *step_id,
+                    StepState::EnqueuedForOrchestration,
+                    StepEvent::Complete,
+                )
+            })
+            .collect();
+        let outcomes = transition_batch(
+            &mut tx,
+            completions,
+            Some(self.processor_id),
+            self.settings.backoff,
+        )
+        .await
+        .context("completing reported steps")?;
+        // Per task, the step whose result is reported in the task's transition event.
+        let mut events: BTreeMap<TaskId, TaskEvent> = BTreeMap::new();
+        let mut unsuccessful = Vec::new();
+        for ((step_id, task_id), outcome) in reported.iter().zip(outcomes) {
+            match outcome {
+                Ok(_) => {
+                    events.entry(*task_id).or_insert(TaskEvent::StepCompleted {
+                        step_id: step_id.into_uuid(),
+                    });
+                }
+                Err(StepTransitionError::GuardFailed { .. }) => unsuccessful.push(*step_id),
+                Err(StepTransitionError::Conflict {
+                    actual: StepState::Error,
+                    ..
+                }) => {
+                    events.insert(
+                        *task_id,
+                        TaskEvent::StepFailed {
+                            step_id: step_id.into_uuid(),
                         },
-                    )
-                };
-                recordings.push(transition);
+                    );
+                }
+                Err(
+                    StepTransitionError::Conflict { .. } | StepTransitionError::NotFound { .. },
+                ) => {}
+                Err(error) => {
+                    return Err(error).with_context(|| format!("completing step {step_id}"));
+                }
             }
-            evaluations.push((*task_id, event));
         }
-        if !recordings.is_empty() {
+        if !unsuccessful.is_empty() {
+            let mut failures = Vec::with_capacity(unsuccessful.len());
+            for step_id in &unsuccessful {
+                let record = step::get(&mut *tx, *step_id)
+                    .await
+                    .with_context(|| format!("reading step {step_id}"))?
+                    .with_context(|| format!("step {step_id} vanished"))?;
+                failures.push(step_transition(
+                    *step_id,
+                    StepState::EnqueuedForOrchestration,
+                    StepEvent::Fail {
+                        error: failure_of(&record),
+                    },
+                ));
+                events.insert(
+                    record.task_id,
+                    TaskEvent::StepFailed {
+                        step_id: step_id.into_uuid(),
+                    },
+                );
+            }
             let outcomes = transition_batch(
                 &mut tx,
-                recordings,
+                failures,
                 Some(self.processor_id),
                 self.settings.backoff,
             )
             .await
-            .context("recording step results")?;
+            .context("failing reported steps")?;
             for outcome in outcomes {
-                if let Err(error) = outcome {
-                    tracing::warn!(error = %error, "a step result could not be recorded");
-                }
+                outcome.context("failing a reported step")?;
             }
         }
 
         let mut outbox = self.messaging.outbox();
-        let mut settled = Vec::with_capacity(evaluations.len());
-        for (task_id, event) in evaluations {
+        let mut settled = Vec::with_capacity(events.len());
+        for (task_id, event) in events {
             match self
                 .move_task(&mut tx, task_id, TaskState::StepsInProcess, event)
                 .await

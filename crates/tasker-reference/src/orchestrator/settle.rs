@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tasker_shared::database::context::{self, ExecutionStatus};
-use tasker_shared::database::readiness;
+use tasker_shared::database::readiness::{self, StepReadiness};
 use tasker_shared::database::step::{StepTransition, transition_batch};
 use tasker_shared::database::task::{self, TaskTransition, TaskTransitionError};
 use tasker_shared::messaging::messages::{StepMessage, TaskFinalizationMessage};
@@ -59,6 +59,12 @@ impl Orchestrator {
 
     /// Moves the task, held by the caller's transaction in `state` (`initializing`,
     /// `evaluating_results` or `enqueuing_steps`), to its next resting state.
+    ///
+    /// Each round reads the steps' readiness (`tasker.get_step_readiness_status`). While no
+    /// step has failed, the task's execution status follows from it unambiguously, by the
+    /// precedence documented on `ExecutionStatus` (ready steps, then steps in process, then all
+    /// complete); once a step failed, the execution context (`tasker.get_task_execution_context`,
+    /// the source of truth) decides. The readiness rows also give the steps to enqueue.
     pub(crate) async fn settle(
         &self,
         conn: &mut PgConnection,
@@ -66,9 +72,10 @@ impl Orchestrator {
         mut state: TaskState,
         outbox: &mut Outbox,
     ) -> anyhow::Result<Settled> {
+        let mut steps = self.readiness(conn, task_id).await?;
         for _ in 0..MAX_ROUNDS {
             if state == TaskState::EnqueuingSteps {
-                let step_ids = self.enqueue_ready(conn, task_id, outbox).await?;
+                let step_ids = self.enqueue_ready(conn, task_id, &steps, outbox).await?;
                 let enqueued = !step_ids.is_empty();
                 state = self
                     .move_task(conn, task_id, state, TaskEvent::StepsEnqueued { step_ids })
@@ -76,37 +83,47 @@ impl Orchestrator {
                 if enqueued {
                     return Ok(Settled::InProcess);
                 }
-                // Readiness and the execution context are computed by the same SQL function in
-                // one transaction, so this means a step became unready in between: evaluate
-                // again rather than leave the task in process with nothing in process.
+                // Readiness and the execution context come from the same SQL function in one
+                // transaction, so this means a step became unready in between: evaluate again
+                // rather than leave the task in process with nothing in process.
                 tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
                 state = self
                     .move_task(conn, task_id, state, TaskEvent::AllStepsCompleted)
                     .await?;
+                steps = self.readiness(conn, task_id).await?;
                 continue;
             }
-            let ctx = context::for_task(&mut *conn, task_id, self.settings.backoff, None)
-                .await
-                .with_context(|| format!("reading the execution context of task {task_id}"))?
-                .with_context(|| format!("task {task_id} vanished while it was settled"))?;
-            let status = ctx.execution_status;
+            let (status, ready, next_retry_at) = match status_without_failures(&steps) {
+                Some(status) => (status, ready_count(&steps), None),
+                None => {
+                    let ctx = context::for_task(&mut *conn, task_id, self.settings.backoff, None)
+                        .await
+                        .with_context(|| {
+                            format!("reading the execution context of task {task_id}")
+                        })?
+                        .with_context(|| format!("task {task_id} vanished while it was settled"))?;
+                    (
+                        ctx.execution_status,
+                        u32::try_from(ctx.ready_steps).unwrap_or(0),
+                        ctx.next_retry_at,
+                    )
+                }
+            };
             let initializing = state == TaskState::Initializing;
             let event = match status {
-                ExecutionStatus::HasReadySteps => TaskEvent::ReadyStepsFound {
-                    count: u32::try_from(ctx.ready_steps).unwrap_or(0),
-                },
-                ExecutionStatus::AllComplete if initializing && ctx.total_steps == 0 => {
+                ExecutionStatus::HasReadySteps => TaskEvent::ReadyStepsFound { count: ready },
+                ExecutionStatus::AllComplete if initializing && steps.is_empty() => {
                     TaskEvent::NoStepsFound
                 }
                 ExecutionStatus::AllComplete if !initializing => TaskEvent::AllStepsSuccessful,
                 ExecutionStatus::BlockedByFailures if !initializing => {
                     TaskEvent::PermanentFailure {
-                        reason: self.failure_reason(conn, task_id).await?,
+                        reason: failure_reason(&steps),
                     }
                 }
                 ExecutionStatus::Processing if !initializing => TaskEvent::StepsStillProcessing,
                 ExecutionStatus::WaitingForRetry if !initializing => TaskEvent::RetryScheduled {
-                    retry_at: ctx.next_retry_at.unwrap_or_else(Utc::now),
+                    retry_at: next_retry_at.unwrap_or_else(Utc::now),
                 },
                 _ => TaskEvent::NoDependenciesReady,
             };
@@ -143,6 +160,16 @@ impl Orchestrator {
         bail!("task {task_id} did not settle within {MAX_ROUNDS} rounds")
     }
 
+    async fn readiness(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+    ) -> anyhow::Result<Vec<StepReadiness>> {
+        readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
+            .await
+            .with_context(|| format!("reading the step readiness of task {task_id}"))
+    }
+
     /// Enqueues the task's ready steps: failed steps due for a retry go back to `pending`
     /// first; every ready step moves to `enqueued` and gets a step message. Returns the
     /// enqueued steps.
@@ -150,12 +177,11 @@ impl Orchestrator {
         &self,
         conn: &mut PgConnection,
         task_id: TaskId,
+        steps: &[StepReadiness],
         outbox: &mut Outbox,
     ) -> anyhow::Result<Vec<uuid::Uuid>> {
-        let ready: Vec<_> = readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
-            .await
-            .with_context(|| format!("reading the step readiness of task {task_id}"))?
-            .into_iter()
+        let ready: Vec<&StepReadiness> = steps
+            .iter()
             .filter(|step| step.ready_for_execution)
             .collect();
         let retries: Vec<StepTransition> = ready
@@ -229,29 +255,57 @@ impl Orchestrator {
         }
         Ok(enqueued)
     }
+}
 
-    /// Names the steps that failed for good, for the `permanent_failure` event.
-    async fn failure_reason(
-        &self,
-        conn: &mut PgConnection,
-        task_id: TaskId,
-    ) -> anyhow::Result<String> {
-        let failed: Vec<String> =
-            readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
-                .await
-                .with_context(|| format!("reading the step readiness of task {task_id}"))?
-                .into_iter()
-                .filter(|step| {
-                    matches!(step.current_state, StepState::Error | StepState::Cancelled)
-                        && !step.retry_eligible
-                })
-                .map(|step| step.name)
-                .collect();
-        Ok(match failed.as_slice() {
-            [] => "a step failed permanently".to_owned(),
-            [one] => format!("step {one} failed permanently"),
-            many => format!("steps {} failed permanently", many.join(", ")),
+/// The execution status when no step has failed or was cancelled, `None` otherwise (the
+/// execution context decides then). Without failures `BlockedByFailures` and `WaitingForRetry`
+/// are impossible, and the rest is `ExecutionStatus`'s documented precedence.
+fn status_without_failures(steps: &[StepReadiness]) -> Option<ExecutionStatus> {
+    if steps
+        .iter()
+        .any(|step| matches!(step.current_state, StepState::Error | StepState::Cancelled))
+    {
+        return None;
+    }
+    Some(if steps.iter().any(|step| step.ready_for_execution) {
+        ExecutionStatus::HasReadySteps
+    } else if steps.iter().any(|step| {
+        matches!(
+            step.current_state,
+            StepState::Enqueued | StepState::InProgress | StepState::EnqueuedForOrchestration
+        )
+    }) {
+        ExecutionStatus::Processing
+    } else if steps.iter().all(|step| {
+        matches!(
+            step.current_state,
+            StepState::Complete | StepState::ResolvedManually
+        )
+    }) {
+        ExecutionStatus::AllComplete
+    } else {
+        ExecutionStatus::WaitingForDependencies
+    })
+}
+
+fn ready_count(steps: &[StepReadiness]) -> u32 {
+    u32::try_from(steps.iter().filter(|step| step.ready_for_execution).count()).unwrap_or(0)
+}
+
+/// Names the steps that failed for good, for the `permanent_failure` event.
+fn failure_reason(steps: &[StepReadiness]) -> String {
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|step| {
+            matches!(step.current_state, StepState::Error | StepState::Cancelled)
+                && !step.retry_eligible
         })
+        .map(|step| step.name.as_str())
+        .collect();
+    match failed.as_slice() {
+        [] => "a step failed permanently".to_owned(),
+        [one] => format!("step {one} failed permanently"),
+        many => format!("steps {} failed permanently", many.join(", ")),
     }
 }
 
