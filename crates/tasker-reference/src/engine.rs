@@ -92,7 +92,9 @@ impl Engine {
         let (trigger, shutdown) = shutdown_pair();
         let mut loops = JoinSet::new();
         loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
-        loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
+        for _ in 0..orchestrator.settings.shards.max(1) {
+            loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
+        }
         loops.spawn(Arc::clone(&orchestrator).run_results(shutdown.clone()));
         loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown.clone()));
         let mut engine = Engine {

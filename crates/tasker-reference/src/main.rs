@@ -72,6 +72,9 @@ struct Args {
     /// Tasks in flight at once.
     #[arg(long, default_value_t = 50)]
     concurrency: usize,
+    /// Orchestrator shards: result processors and claim loops working in parallel.
+    #[arg(long, default_value_t = 2)]
+    shards: usize,
     /// Measure latency and throughput instead of running a mixed workload.
     #[arg(long)]
     bench: bool,
@@ -127,8 +130,8 @@ async fn wire(args: &Args) -> anyhow::Result<Wiring> {
     let backend = args
         .messaging
         .unwrap_or_else(|| setup::configured_backend(&config));
-    let shards = 2;
-    let connections = u32::try_from(args.workers + shards + 8).unwrap_or(u32::MAX);
+    let shards = args.shards.max(1);
+    let connections = u32::try_from(args.workers + 2 * shards + 8).unwrap_or(u32::MAX);
     let pool_config = setup::pool_config(&config, connections)?;
     tracing::info!(%environment, target = %pool_config.target(), backend = backend.as_str(), "starting");
     let pool = setup::database(&pool_config, config.common.database.url.expose()).await?;

@@ -50,7 +50,8 @@ pub(crate) struct OrchestratorSettings {
     pub(crate) claim_batch: i32,
     /// Step results taken per receive.
     pub(crate) result_batch: u16,
-    /// Result shards: results of one task always go to the same shard.
+    /// Result shards (results of one task always go to the same shard), and claim loops
+    /// (claims skip each other's locked tasks).
     pub(crate) shards: usize,
     /// Consumer settings (deployment mode, visibility timeout, poll intervals).
     pub(crate) messaging: MessagingConfig,

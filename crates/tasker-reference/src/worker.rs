@@ -158,6 +158,7 @@ impl Worker {
     /// Processes one batch of received step messages.
     async fn process(&self, received: Vec<ReceivedMessage>) -> anyhow::Result<()> {
         let shared = &self.shared;
+        let began = Instant::now();
         let mut conn = shared
             .pool
             .acquire()
@@ -262,6 +263,11 @@ impl Worker {
             .await
             .context("reading the started steps")?;
         drop(conn);
+        tracing::debug!(
+            steps = started.len(),
+            elapsed_us = began.elapsed().as_micros() as u64,
+            "started steps"
+        );
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
         for (index, item) in started.iter().enumerate() {
@@ -378,6 +384,11 @@ impl Worker {
         tx.commit().await.context("committing step results")?;
         outbox.flush().await?;
         shared.tracker.results_stored(stored);
+        tracing::debug!(
+            steps = started.len(),
+            elapsed_us = began.elapsed().as_micros() as u64,
+            "stored step results"
+        );
         for (index, item) in started.iter().enumerate() {
             let receipt = receipts.get(&index).unwrap_or(item.message.receipt());
             if let Err(error) = shared

@@ -128,7 +128,14 @@ impl Orchestrator {
                 }
             }
             let backend = self.messaging.consumer(&step_results_queue());
-            match self.process_results(&batch).await {
+            let started = std::time::Instant::now();
+            let processed = self.process_results(&batch).await;
+            tracing::debug!(
+                results = batch.len(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "processed step results"
+            );
+            match processed {
                 Ok(()) => {
                     for delivery in &batch {
                         if let Err(error) = backend.ack(delivery.received.receipt()).await {
