@@ -91,10 +91,7 @@ impl Catalog {
             match chain.resolve_template(&template) {
                 Ok(handlers) => resolved.push((template, handlers)),
                 Err(unresolved) => {
-                    let _ = writeln!(problems, "{}: {unresolved}", template.routing_key());
-                    for error in &unresolved.errors {
-                        let _ = writeln!(problems, "  {error}");
-                    }
+                    let _ = writeln!(problems, "{unresolved}");
                 }
             }
         }
