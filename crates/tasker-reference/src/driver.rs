@@ -117,13 +117,16 @@ pub(crate) async fn drive(
     let mut last_progress = Instant::now();
     let mut done = 0;
     while done < total {
-        while in_flight.len() < options.concurrency.max(1) {
-            let Some((index, item)) = waiting.pop_front() else {
-                break;
-            };
+        let room = options.concurrency.max(1).saturating_sub(in_flight.len());
+        let batch: Vec<(usize, Planned)> = (0..room).map_while(|_| waiting.pop_front()).collect();
+        if !batch.is_empty() {
+            let requests: Vec<TaskRequest> =
+                batch.iter().map(|(_, item)| item.request.clone()).collect();
             let submitted = Instant::now();
-            let request_id = engine.submit(&item.request).await?;
-            in_flight.insert(request_id, (index, submitted, item));
+            let ids = engine.submit_all(&requests).await?;
+            for (request_id, (index, item)) in ids.into_iter().zip(batch) {
+                in_flight.insert(request_id, (index, submitted, item));
+            }
         }
         let finished: Vec<Uuid> = in_flight
             .iter()

@@ -91,7 +91,9 @@ impl Engine {
         });
         let (trigger, shutdown) = shutdown_pair();
         let mut loops = JoinSet::new();
-        loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
+        for _ in 0..orchestrator.settings.shards.max(1) {
+            loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
+        }
         for _ in 0..orchestrator.settings.shards.max(1) {
             loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
         }
@@ -146,24 +148,39 @@ impl Engine {
     }
 
     /// Sends a task request to the orchestrator's request queue; returns the request's id.
+    #[cfg(test)]
     pub(crate) async fn submit(&self, request: &TaskRequest) -> anyhow::Result<Uuid> {
-        let request_id = Uuid::now_v7();
-        let message = TaskRequestMessage {
-            request_id,
-            correlation_id: request.correlation_id.into_uuid(),
-            requested_at: Utc::now(),
-            requester: Some("tasker-reference".to_owned()),
-            priority: TaskPriority::Normal,
-            request: serde_json::to_value(request).context("encoding a task request")?,
-        };
-        let payload = Payload::encode(&message).context("encoding a task request message")?;
-        self.orchestrator
-            .messaging
-            .queue
-            .send(&task_requests_queue(), &payload)
-            .await
-            .context("sending a task request")?;
-        Ok(request_id)
+        let ids = self.submit_all(std::slice::from_ref(request)).await?;
+        ids.into_iter().next().context("one request id")
+    }
+
+    /// Sends task requests to the orchestrator's request queue in one batch; returns their ids
+    /// in order.
+    pub(crate) async fn submit_all(&self, requests: &[TaskRequest]) -> anyhow::Result<Vec<Uuid>> {
+        let mut ids = Vec::with_capacity(requests.len());
+        let mut payloads = Vec::with_capacity(requests.len());
+        for request in requests {
+            let request_id = Uuid::now_v7();
+            let message = TaskRequestMessage {
+                request_id,
+                correlation_id: request.correlation_id.into_uuid(),
+                requested_at: Utc::now(),
+                requester: Some("tasker-reference".to_owned()),
+                priority: TaskPriority::Normal,
+                request: serde_json::to_value(request).context("encoding a task request")?,
+            };
+            payloads.push(Payload::encode(&message).context("encoding a task request message")?);
+            ids.push(request_id);
+        }
+        if !payloads.is_empty() {
+            self.orchestrator
+                .messaging
+                .queue
+                .send_batch(&task_requests_queue(), &payloads)
+                .await
+                .context("sending task requests")?;
+        }
+        Ok(ids)
     }
 
     /// Whether any loop has stopped (they only stop on shutdown or failure).
