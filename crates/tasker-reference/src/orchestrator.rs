@@ -80,20 +80,33 @@ impl TaskCache {
         conn: &mut PgConnection,
         task_id: TaskId,
     ) -> anyhow::Result<Arc<TaskRecord>> {
+        self.find(conn, task_id)
+            .await?
+            .with_context(|| format!("task {task_id} does not exist"))
+    }
+
+    /// The task's row, from the cache or the database; `None` if there is no such task.
+    pub(crate) async fn find(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+    ) -> anyhow::Result<Option<Arc<TaskRecord>>> {
         if let Some(task) = self.lock().get(&task_id) {
-            return Ok(Arc::clone(task));
+            return Ok(Some(Arc::clone(task)));
         }
-        let task = task::get(&mut *conn, task_id)
+        let Some(task) = task::get(&mut *conn, task_id)
             .await
             .with_context(|| format!("reading task {task_id}"))?
-            .with_context(|| format!("task {task_id} does not exist"))?;
+        else {
+            return Ok(None);
+        };
         let task = Arc::new(task);
         let mut tasks = self.lock();
         if tasks.len() >= TASK_CACHE_LIMIT {
             tasks.clear();
         }
         tasks.insert(task_id, Arc::clone(&task));
-        Ok(task)
+        Ok(Some(task))
     }
 
     /// Forgets a finished task.

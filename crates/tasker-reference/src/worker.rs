@@ -179,18 +179,14 @@ impl Worker {
                     continue;
                 }
             };
-            let task = match shared
-                .tasks
-                .get(&mut conn, TaskId::from_uuid(step_message.task_uuid))
-                .await
-            {
-                Ok(task) => task,
-                Err(error) => {
-                    let reason = format!("{error:#}");
-                    self.settle(&message, Some(Nack::DeadLetter { reason }))
-                        .await;
-                    continue;
-                }
+            let task_id = TaskId::from_uuid(step_message.task_uuid);
+            // A database failure fails the batch: its messages come back after their
+            // visibility timeout.
+            let Some(task) = shared.tasks.find(&mut conn, task_id).await? else {
+                let reason = format!("task {task_id} does not exist");
+                self.settle(&message, Some(Nack::DeadLetter { reason }))
+                    .await;
+                continue;
             };
             let Some(entry) = shared.catalog.get(task.named_task_id).cloned() else {
                 let reason = format!(
