@@ -13,6 +13,7 @@ use tasker_shared::messaging::messages::{TaskPriority, TaskRequestMessage};
 use tasker_shared::messaging::queue_name::{QueueName, orchestration_queues, task_requests_queue};
 use tasker_shared::models::ids::ProcessorId;
 use tasker_shared::models::request::TaskRequest;
+use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use uuid::Uuid;
 
@@ -20,7 +21,7 @@ use crate::catalog::Catalog;
 use crate::orchestrator::{Orchestrator, OrchestratorSettings, TaskCache};
 use crate::outbox::Messaging;
 use crate::tracker::{Shutdown, ShutdownTrigger, Tracker, shutdown_pair};
-use crate::worker::{Worker, WorkerSettings, WorkerShared};
+use crate::worker::{Worker, WorkerSettings, WorkerShared, relay_signals};
 
 /// Every queue the engine consumes: the orchestration queues and the catalog's worker queues.
 pub(crate) fn consumed_queues(catalog: &Catalog) -> Vec<QueueName> {
@@ -88,6 +89,7 @@ impl Engine {
             tracker,
             tasks,
             settings: settings.worker,
+            wake: Notify::new(),
         });
         let (trigger, shutdown) = shutdown_pair();
         let mut loops = JoinSet::new();
@@ -99,6 +101,13 @@ impl Engine {
         }
         loops.spawn(Arc::clone(&orchestrator).run_results(shutdown.clone()));
         loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown.clone()));
+        for queue in workers_shared.catalog.worker_queues() {
+            loops.spawn(relay_signals(
+                Arc::clone(&workers_shared),
+                queue,
+                shutdown.clone(),
+            ));
+        }
         let mut engine = Engine {
             orchestrator,
             workers_shared,

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use futures_util::FutureExt as _;
-use futures_util::future::select_all;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 use tasker_shared::database::readiness::BackoffParams;
@@ -31,6 +30,7 @@ use tasker_shared::models::ids::{ProcessorId, StepId, TaskId};
 use tasker_shared::models::names::StepName;
 use tasker_shared::registry::handler::{StepContext, StepFailure, StepOutcome};
 use tasker_shared::state_machine::{StepError, StepEvent, StepState};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, TemplateEntry};
@@ -65,6 +65,8 @@ pub(crate) struct WorkerShared {
     pub(crate) tracker: Arc<Tracker>,
     pub(crate) tasks: Arc<TaskCache>,
     pub(crate) settings: WorkerSettings,
+    /// Wakes one idle worker: the queues have messages.
+    pub(crate) wake: Notify,
 }
 
 /// A step this batch started.
@@ -73,6 +75,30 @@ struct Started {
     step_message: StepMessage,
     task: Arc<TaskRecord>,
     entry: Arc<TemplateEntry>,
+}
+
+/// Relays the backend's "queue has messages" signals for `queue` to the workers, waking one
+/// idle worker per signal, until shutdown.
+pub(crate) async fn relay_signals(
+    shared: Arc<WorkerShared>,
+    queue: QueueName,
+    mut shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let mut subscription = shared
+        .messaging
+        .consumer(&queue)
+        .subscribe(std::slice::from_ref(&queue))
+        .await
+        .with_context(|| format!("subscribing to {queue}"))?;
+    loop {
+        tokio::select! {
+            () = shutdown.wait() => return Ok(()),
+            signal = subscription.recv() => match signal {
+                Some(_) => shared.wake.notify_one(),
+                None => anyhow::bail!("the messaging backend closed the subscription to {queue}"),
+            },
+        }
+    }
 }
 
 /// One worker.
@@ -96,18 +122,16 @@ impl Worker {
     }
 
     /// Receives and runs steps until shutdown.
+    ///
+    /// An idle worker waits to be woken ([`relay_signals`] wakes one per "queue has messages"
+    /// signal) or for its safety-net poll. A worker that receives a full batch wakes another
+    /// before processing it, so readers grow with the backlog and an idle queue is read by one
+    /// worker per signal, not by the whole pool.
     pub(crate) async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
-        let mut sources = Vec::with_capacity(self.queues.len());
-        for queue in &self.queues {
-            let backend = self.shared.messaging.consumer(queue);
-            let subscription = backend
-                .subscribe(std::slice::from_ref(queue))
-                .await
-                .with_context(|| format!("subscribing to {queue}"))?;
-            sources.push((queue, backend, subscription));
-        }
+        let shared = &self.shared;
         loop {
-            for (queue, backend, _) in &sources {
+            for queue in &self.queues {
+                let backend = shared.messaging.consumer(queue);
                 loop {
                     if shutdown.is_triggered() {
                         return Ok(());
@@ -115,8 +139,8 @@ impl Worker {
                     let received = match backend
                         .receive(
                             queue,
-                            self.shared.settings.batch,
-                            self.shared.settings.visibility_timeout,
+                            shared.settings.batch,
+                            shared.settings.visibility_timeout,
                         )
                         .await
                     {
@@ -127,30 +151,25 @@ impl Worker {
                         }
                     };
                     let count = received.len();
+                    let full = count >= usize::from(shared.settings.batch);
+                    if full {
+                        shared.wake.notify_one();
+                    }
                     if count > 0
                         && let Err(error) = self.process(received).await
                     {
                         // Unacknowledged messages come back after their visibility timeout.
                         tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
                     }
-                    if count < usize::from(self.shared.settings.batch) {
+                    if !full {
                         break;
                     }
                 }
             }
-            let signals = select_all(
-                sources
-                    .iter_mut()
-                    .map(|(_, _, subscription)| Box::pin(subscription.recv())),
-            );
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),
-                (signal, _, _) = signals => {
-                    if signal.is_none() {
-                        anyhow::bail!("the messaging backend closed a worker subscription");
-                    }
-                }
-                () = tokio::time::sleep(self.shared.settings.poll_interval) => {}
+                () = shared.wake.notified() => {}
+                () = tokio::time::sleep(shared.settings.poll_interval) => {}
             }
         }
     }
