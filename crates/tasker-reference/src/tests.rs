@@ -1,10 +1,12 @@
 //! Tests of the reference workflow: the handlers' arithmetic, the predicted results of every
 //! shipped template and the summary here; the end-to-end runs on PostgreSQL with each
-//! messaging backend in [`workflow`] and [`redelivery`].
+//! messaging backend in [`workflow`] and [`redelivery`], and the redrive of a lost step
+//! message in [`redrive`].
 
 mod harness;
 mod history;
 mod redelivery;
+mod redrive;
 mod workflow;
 
 use std::collections::BTreeMap;
