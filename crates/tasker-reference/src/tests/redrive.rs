@@ -1,0 +1,187 @@
+//! A step message lost between the commit and the send (a broker down at that moment, on a
+//! backend that cannot send inside the transaction): the orchestrator's redrive sends it again
+//! once the step has been `enqueued` too long, and the task completes with one handler
+//! invocation per step.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use async_trait::async_trait;
+use serde_json::json;
+use sqlx::PgPool;
+use tasker_shared::database::step::{self, StepScope};
+use tasker_shared::messaging::envelope::Payload;
+use tasker_shared::messaging::error::{Operation, QueueError};
+use tasker_shared::messaging::memory::InMemoryQueue;
+use tasker_shared::messaging::queue::{
+    BackendKind, HealthReport, MessageId, MessageQueue, Nack, QueueDepth, Receipt, ReceivedMessage,
+};
+use tasker_shared::messaging::queue_name::QueueName;
+use tasker_shared::messaging::signal::Subscription;
+use tasker_shared::models::request::TaskRequest;
+use tasker_shared::state_machine::{StepState, TaskState};
+
+use super::harness::{
+    Calls, counting_chain, engine_settings, messaging_config, templates_dir, with_database,
+};
+use super::history::check_step_history;
+use crate::catalog::Catalog;
+use crate::engine::Engine;
+use crate::outbox::Messaging;
+use crate::tracker::{Submission, Tracker};
+
+/// The in-memory backend, except that the first batch sent to a worker queue fails.
+#[derive(Debug)]
+struct LosesFirstStepBatch {
+    inner: InMemoryQueue,
+    lost: AtomicBool,
+}
+
+#[async_trait]
+impl MessageQueue for LosesFirstStepBatch {
+    fn backend(&self) -> BackendKind {
+        self.inner.backend()
+    }
+
+    async fn ensure_queue(&self, queue: &QueueName) -> Result<(), QueueError> {
+        self.inner.ensure_queue(queue).await
+    }
+
+    async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
+        self.inner.send(queue, payload).await
+    }
+
+    async fn send_batch(
+        &self,
+        queue: &QueueName,
+        payloads: &[Payload],
+    ) -> Result<Vec<MessageId>, QueueError> {
+        if queue.as_str().starts_with("worker_") && !self.lost.swap(true, Ordering::SeqCst) {
+            return Err(QueueError::Unavailable {
+                backend: BackendKind::InMemory,
+                operation: Operation::Send,
+                waited: Duration::ZERO,
+            });
+        }
+        self.inner.send_batch(queue, payloads).await
+    }
+
+    async fn receive(
+        &self,
+        queue: &QueueName,
+        max: u16,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.inner.receive(queue, max, visibility_timeout).await
+    }
+
+    async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError> {
+        self.inner.ack(receipt).await
+    }
+
+    async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {
+        self.inner.nack(receipt, action).await
+    }
+
+    async fn extend_visibility(
+        &self,
+        receipt: &Receipt,
+        by: Duration,
+    ) -> Result<Receipt, QueueError> {
+        self.inner.extend_visibility(receipt, by).await
+    }
+
+    async fn depth(&self, queue: &QueueName) -> Result<QueueDepth, QueueError> {
+        self.inner.depth(queue).await
+    }
+
+    async fn health(&self) -> HealthReport {
+        self.inner.health().await
+    }
+
+    async fn subscribe(&self, queues: &[QueueName]) -> Result<Subscription, QueueError> {
+        self.inner.subscribe(queues).await
+    }
+}
+
+async fn lost_step_message(pool: PgPool) -> anyhow::Result<()> {
+    let calls = Arc::new(Calls::default());
+    let chain = counting_chain(&calls, None);
+    let catalog = Arc::new(Catalog::register(&pool, &templates_dir(), &chain).await?);
+    let backend = Arc::new(LosesFirstStepBatch {
+        inner: InMemoryQueue::new(&messaging_config()),
+        lost: AtomicBool::new(false),
+    });
+    let messaging = Messaging::external(backend.clone(), Default::default());
+    let tracker = Arc::new(Tracker::default());
+    let mut settings = engine_settings(2);
+    settings.orchestrator.redrive_after = Duration::from_millis(300);
+    let engine = Engine::start(
+        pool.clone(),
+        messaging,
+        Arc::clone(&catalog),
+        Arc::clone(&tracker),
+        settings,
+    )
+    .await?;
+    let outcome = async {
+        let request = TaskRequest::new("reference", "linear", "1.0.0", json!({"value": 5}));
+        let request_id = engine.submit(&request).await?;
+        tracker
+            .wait_until(Duration::from_secs(60), |tracker| {
+                match tracker.submission(request_id) {
+                    Some(Submission::Created { task_id, .. }) => tracker.reached(task_id).is_some(),
+                    _ => false,
+                }
+            })
+            .await
+            .context("the task did not finish after its step message was lost")?;
+        match tracker.submission(request_id) {
+            Some(Submission::Created { task_id, .. }) => anyhow::Ok(task_id),
+            other => anyhow::bail!("the request became {other:?}"),
+        }
+    }
+    .await;
+    let stopped = engine.shutdown().await;
+    let task_id = outcome?;
+    stopped?;
+
+    ensure!(
+        backend.lost.load(Ordering::SeqCst),
+        "a step message batch was lost"
+    );
+    ensure!(
+        tracker.reached(task_id).map(|reached| reached.state) == Some(TaskState::Complete),
+        "the task completed"
+    );
+    let steps = StepScope::new().for_task(task_id).all(&pool).await?;
+    for step in &steps {
+        ensure!(
+            step.state == StepState::Complete,
+            "step {} completed",
+            step.name
+        );
+        ensure!(
+            step.attempts == 1,
+            "step {} took {} attempts",
+            step.name,
+            step.attempts
+        );
+        ensure!(
+            calls.of(step.step_id) == 1,
+            "step {} ran {} time(s)",
+            step.name,
+            calls.of(step.step_id)
+        );
+        let history = step::history(&pool, step.step_id).await?;
+        check_step_history(&history, step.state)?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_step_message_is_redriven() -> anyhow::Result<()> {
+    with_database(lost_step_message).await
+}
