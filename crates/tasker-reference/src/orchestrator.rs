@@ -31,6 +31,7 @@ use sqlx::{PgConnection, PgPool};
 use tasker_shared::database::readiness::BackoffParams;
 use tasker_shared::database::task::{self, TaskRecord};
 use tasker_shared::messaging::config::MessagingConfig;
+use tasker_shared::messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_shared::models::ids::{ProcessorId, TaskId};
 use tasker_shared::state_machine::TaskState;
 use tokio::sync::Notify;
@@ -68,6 +69,14 @@ pub(crate) struct TaskCache {
 
 /// Entries kept at most; the cache is cleared when it would grow beyond.
 const TASK_CACHE_LIMIT: usize = 50_000;
+
+/// The worker queue of a task's namespace: a task's steps go there whether or not this
+/// process has the task's template (another process's workers may).
+pub(crate) fn queue_of(task: &TaskRecord) -> anyhow::Result<QueueName> {
+    let namespace = Namespace::new(task.namespace_name.as_str())
+        .with_context(|| format!("task {} has no valid queue namespace", task.task_id))?;
+    Ok(worker_queue(&namespace))
+}
 
 impl TaskCache {
     fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskRecord>>> {
@@ -130,6 +139,8 @@ pub(crate) struct Orchestrator {
     wake_claimer: Notify,
     /// When tasks waiting for a retry become due.
     retries: Mutex<BTreeSet<DateTime<Utc>>>,
+    /// Worker queues known to exist.
+    ensured: Mutex<BTreeSet<QueueName>>,
 }
 
 impl Orchestrator {
@@ -152,7 +163,30 @@ impl Orchestrator {
             processor_id: ProcessorId::new_v7(),
             wake_claimer: Notify::new(),
             retries: Mutex::new(BTreeSet::new()),
+            ensured: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Creates `queue` unless this process knows it exists: tasks of templates this process
+    /// did not register may name other namespaces.
+    pub(crate) async fn ensure_queue(&self, queue: &QueueName) -> anyhow::Result<()> {
+        let known = self
+            .ensured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(queue);
+        if !known {
+            self.messaging
+                .queue
+                .ensure_queue(queue)
+                .await
+                .with_context(|| format!("creating queue {queue}"))?;
+            self.ensured
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(queue.clone());
+        }
+        Ok(())
     }
 
     fn retries(&self) -> MutexGuard<'_, BTreeSet<DateTime<Utc>>> {

@@ -13,7 +13,7 @@ use tasker_shared::database::step::StepScope;
 use tasker_shared::messaging::messages::StepMessage;
 use tasker_shared::state_machine::StepState;
 
-use super::Orchestrator;
+use super::{Orchestrator, queue_of};
 use crate::tracker::Shutdown;
 
 /// Steps redriven per pass at most.
@@ -132,16 +132,15 @@ impl Orchestrator {
             .filter(|step| step.state_entered_at < stale_before)
         {
             let task = self.tasks.get(&mut conn, step.task_id).await?;
-            let Some(entry) = self.catalog.get(task.named_task_id) else {
-                continue;
-            };
+            let queue = queue_of(&task)?;
+            self.ensure_queue(&queue).await?;
             let message = StepMessage {
                 task_uuid: step.task_id.into_uuid(),
                 step_uuid: step.step_id.into_uuid(),
                 correlation_id: task.correlation_id.into_uuid(),
             };
             let mut outbox = self.messaging.outbox();
-            outbox.push(&mut conn, &entry.queue, &message).await?;
+            outbox.push(&mut conn, &queue, &message).await?;
             outbox.flush().await?;
             tracing::info!(step_id = %step.step_id, task_id = %step.task_id, "redrove a step message");
         }

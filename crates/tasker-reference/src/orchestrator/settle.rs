@@ -13,7 +13,7 @@ use tasker_shared::messaging::queue_name::task_finalizations_queue;
 use tasker_shared::models::ids::{StepId, TaskId};
 use tasker_shared::state_machine::{StepEvent, StepState, TaskEvent, TaskState};
 
-use super::Orchestrator;
+use super::{Orchestrator, queue_of};
 use crate::outbox::Outbox;
 
 /// Where a settled task rests.
@@ -228,9 +228,8 @@ impl Orchestrator {
         .await
         .context("enqueueing ready steps")?;
         let task = self.tasks.get(conn, task_id).await?;
-        let entry = self.catalog.get(task.named_task_id).with_context(|| {
-            format!("task {task_id} runs a template this process did not register")
-        })?;
+        let queue = queue_of(&task)?;
+        self.ensure_queue(&queue).await?;
         let mut enqueued = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
@@ -238,7 +237,7 @@ impl Orchestrator {
                     outbox
                         .push(
                             conn,
-                            &entry.queue,
+                            &queue,
                             &StepMessage {
                                 task_uuid: task_id.into_uuid(),
                                 step_uuid: applied.step_id.into_uuid(),
