@@ -14,6 +14,23 @@
 //! (templates and handlers) → [`engine`] (the loops of [`orchestrator`] and [`worker`]) →
 //! [`driver`] (requests, progress, verification against [`expected`]) → [`report`].
 //!
+//! Delivery guarantees, and where they come from:
+//! - every task transition happens in a transaction that holds the task's row lock and leaves
+//!   the task in a resting state; result processing is sharded by task in-process, and the
+//!   compare-and-set transitions keep several processes safe too;
+//! - on PGMQ a step message commits with the transition that enqueued it; on RabbitMQ and in
+//!   memory it is sent after the commit, and the claim loop redrives steps left `enqueued`
+//!   longer than twice the visibility timeout;
+//! - a worker acknowledges a step message only after the result is stored and the result
+//!   message sent; a redelivered message whose step is still `in_progress` means its worker
+//!   died, and the attempt is failed (retryably) and retried: the one case in which a handler
+//!   runs twice for one step;
+//! - on RabbitMQ each consumed queue gets a connection of its own (the backend tells
+//!   deliveries apart by connection generation and delivery tag, and tags are per channel).
+//!
+//! Logs go to stderr, filtered by `TASKER_LOG` (default `warn`; `tasker_reference=debug`
+//! shows batch timings).
+//!
 //! This binary depends on the `tasker-shared` facade only, never on the sub-crates directly,
 //! and on nothing of the workspace besides: it shows what can be built on the foundation's
 //! public API. It holds no SQL of its own.
