@@ -130,15 +130,30 @@ pub(super) async fn messaging(
         prefetch: 20,
         heartbeat: Duration::from_secs(10),
     };
-    setup::messaging(
-        backend,
-        &rabbitmq,
-        &messaging_config(),
-        pool,
-        &consumed_queues(catalog),
-    )
-    .await
-    .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")
+    let queues = consumed_queues(catalog);
+    let messaging = setup::messaging(backend, &rabbitmq, &messaging_config(), pool, &queues)
+        .await
+        .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")?;
+    if backend == Backend::Rabbitmq {
+        // A test killed before it consumed its messages leaves them on the broker's fixed
+        // queues; take them off before this test starts.
+        for queue in &queues {
+            messaging.queue.ensure_queue(queue).await?;
+            let consumer = messaging.consumer(queue);
+            loop {
+                let stale = consumer
+                    .receive(queue, 100, Duration::from_secs(30))
+                    .await?;
+                if stale.is_empty() {
+                    break;
+                }
+                for message in &stale {
+                    consumer.ack(message.receipt()).await?;
+                }
+            }
+        }
+    }
+    Ok(messaging)
 }
 
 /// Serialises the tests that use RabbitMQ, across test processes too (nextest runs each test
