@@ -77,6 +77,8 @@ pub(crate) struct TaskOutcome {
     pub(crate) mismatches: Vec<String>,
     /// Attempts over all its steps.
     pub(crate) attempts: i64,
+    /// Attempts beyond each step's first.
+    pub(crate) retries: i64,
 }
 
 /// A whole run.
@@ -186,6 +188,7 @@ fn outcome(tracker: &Tracker, request_id: Uuid, submitted: Instant, item: &Plann
         expectation: expect(&item.entry.template, &item.request.context).ok(),
         mismatches: Vec::new(),
         attempts: 0,
+        retries: 0,
     };
     match tracker.submission(request_id) {
         Some(Submission::Rejected { reason }) => outcome.rejected = Some(reason),
@@ -214,6 +217,10 @@ async fn verify(pool: &PgPool, tasks: &mut [TaskOutcome]) -> anyhow::Result<()> 
             };
             let records = steps.get(&task_id).map_or(&[][..], Vec::as_slice);
             task.attempts = records.iter().map(|step| i64::from(step.attempts)).sum();
+            task.retries = records
+                .iter()
+                .map(|step| i64::from(step.attempts - 1).max(0))
+                .sum();
             let Some(expectation) = &task.expectation else {
                 continue;
             };

@@ -84,14 +84,8 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
         *by_state.entry(state).or_insert(0) += 1;
         latencies.extend(task.latency);
         steps_executed += task.attempts;
-        if let Some(expectation) = &task.expectation {
-            let first_attempts: i64 = expectation
-                .steps
-                .values()
-                .filter(|step| step.attempts() > 0)
-                .count() as i64;
-            retries += (task.attempts - first_attempts).max(0);
-        } else {
+        retries += task.retries;
+        if task.expectation.is_none() {
             unchecked += 1;
         }
         if !task.mismatches.is_empty() {
