@@ -227,13 +227,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     stopped.context("stopping the engine")?;
     let summary = report::summarize(&report);
     write_out(&report::render(&report, &summary, wiring.backend.as_str()))?;
-    Ok(
-        if summary.mismatched == 0 && !summary.by_state.contains_key("unfinished") {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    let incomplete = ["unfinished", "rejected"]
+        .iter()
+        .any(|state| summary.by_state.contains_key(*state));
+    Ok(if summary.mismatched == 0 && !incomplete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn write_out(text: &str) -> anyhow::Result<()> {

@@ -65,6 +65,8 @@ pub(crate) struct Summary {
     pub(crate) mismatched: usize,
     /// Tasks whose outcome could not be predicted (foreign handlers).
     pub(crate) unchecked: usize,
+    /// Tasks that ended exactly as predicted.
+    pub(crate) correct: usize,
 }
 
 /// Summarises a run.
@@ -75,6 +77,7 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
     let mut retries = 0;
     let mut mismatched = 0;
     let mut unchecked = 0;
+    let mut correct = 0;
     for task in &report.tasks {
         let state = match (&task.rejected, task.state) {
             (Some(_), _) => "rejected".to_owned(),
@@ -85,8 +88,11 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
         latencies.extend(task.latency);
         steps_executed += task.attempts;
         retries += task.retries;
-        if task.expectation.is_none() {
-            unchecked += 1;
+        match (&task.rejected, &task.expectation) {
+            (Some(_), _) => {}
+            (None, None) => unchecked += 1,
+            (None, Some(_)) if task.mismatches.is_empty() && task.state.is_some() => correct += 1,
+            (None, Some(_)) => {}
         }
         if !task.mismatches.is_empty() {
             mismatched += 1;
@@ -105,6 +111,7 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
         },
         mismatched,
         unchecked,
+        correct,
     }
 }
 
@@ -140,9 +147,7 @@ pub(crate) fn render(report: &RunReport, summary: &Summary, backend: &str) -> St
         "results checked".to_owned(),
         format!(
             "{} ok, {} wrong, {} unchecked",
-            report.tasks.len() - summary.mismatched - summary.unchecked,
-            summary.mismatched,
-            summary.unchecked
+            summary.correct, summary.mismatched, summary.unchecked
         ),
     ));
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);

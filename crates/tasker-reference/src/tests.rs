@@ -230,3 +230,58 @@ fn nearest_rank_percentiles() {
     );
     assert!(percentiles(&[]).is_none());
 }
+
+/// The summary table of a small run with every kind of outcome.
+#[test]
+fn summary_table() {
+    use tasker_shared::models::ids::TaskId;
+
+    use crate::driver::{RunReport, TaskOutcome};
+    use crate::report::{render, summarize};
+
+    let context = json!({"value": 5});
+    let outcome = |name: &str, state: Option<TaskState>, latency_ms: u64, attempts: i64| {
+        let template = shipped(name);
+        TaskOutcome {
+            template: template.routing_key(),
+            task_id: Some(TaskId::from_uuid(uuid::Uuid::from_u128(u128::from(
+                latency_ms,
+            )))),
+            state,
+            rejected: None,
+            latency: Some(Duration::from_millis(latency_ms)),
+            expectation: expect(&template, &context).ok(),
+            mismatches: Vec::new(),
+            attempts,
+            retries: 0,
+        }
+    };
+    let mut retried = outcome("retry_once", Some(TaskState::Complete), 31, 4);
+    retried.retries = 1;
+    let mut wrong = outcome("diamond", Some(TaskState::Complete), 12, 4);
+    wrong
+        .mismatches
+        .push("step join resulted in 20 instead of 21".to_owned());
+    let report = RunReport {
+        tasks: vec![
+            outcome("linear", Some(TaskState::Complete), 10, 4),
+            wrong,
+            retried,
+            outcome("permanent_failure", Some(TaskState::Error), 25, 2),
+            TaskOutcome {
+                rejected: Some("invalid task request: /context/value: required".to_owned()),
+                latency: None,
+                task_id: None,
+                state: None,
+                ..outcome("tree", None, 0, 0)
+            },
+        ],
+        wall: Duration::from_millis(500),
+    };
+    let summary = summarize(&report);
+    assert_eq!(
+        (summary.steps_executed, summary.retries, summary.mismatched),
+        (14, 1, 1)
+    );
+    insta::assert_snapshot!(render(&report, &summary, "pgmq"));
+}
