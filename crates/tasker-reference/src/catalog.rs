@@ -1,5 +1,5 @@
-//! The templates this run knows: loaded from a directory, registered in the database and their
-//! handlers resolved through the resolver chain, before any task runs.
+//! The templates this run knows: loaded from a directory, their handlers resolved through the
+//! resolver chain, and registered through the template registry, before any task runs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -12,6 +12,7 @@ use tasker_shared::database::template::{RegisteredTemplate, register_validated};
 use tasker_shared::messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_shared::models::ids::NamedTaskId;
 use tasker_shared::models::template::{Strictness, ValidatedTemplate, load_directory};
+use tasker_shared::registry::registry::TemplateRegistry;
 use tasker_shared::registry::resolver::{ResolverChain, TemplateHandlers};
 
 /// One registered template with its resolved handlers.
@@ -109,6 +110,20 @@ impl Catalog {
             );
         }
 
+        // The registry decides: new templates are created, unchanged ones left alone, and a
+        // template changed without a new version is refused with its differences.
+        let templates: Vec<ValidatedTemplate> = resolved
+            .iter()
+            .map(|(template, _)| template.clone())
+            .collect();
+        let report = TemplateRegistry::new(pool.clone())
+            .register_templates(&templates, false)
+            .await
+            .with_context(|| format!("registering the templates in {}", dir.display()))?;
+        tracing::info!(%report, "registered the templates");
+
+        // Task creation needs the named step rows; `register_validated` returns them (it
+        // rewrites the identical rows the registry just accepted, keeping every id).
         let mut transaction = pool.begin().await.context("starting the registration")?;
         let mut catalog = Catalog::default();
         for (template, handlers) in resolved {

@@ -1,13 +1,14 @@
 //! The reference workflow: one command that runs real tasks through the whole Tasker
 //! foundation, in one process, on the running PostgreSQL.
 //!
-//! `cargo run -p tasker-reference -- [--tasks N] [--templates DIR] [--messaging pgmq|rabbitmq|in-memory]
-//! [--workers K] [--concurrency C] [--bench]` loads the configuration for `TASKER_ENV`, creates
-//! and migrates the database, registers the templates shipped in `templates/` (linear, diamond,
-//! tree, an eight-step mixed DAG, a step that succeeds on its second attempt and one that fails
-//! permanently) with their handlers resolved through the registry's resolver chain, submits N
-//! task requests and runs them to completion with an in-process orchestrator and worker pool,
-//! then prints a summary and checks every step's result. `--bench` measures end-to-end latency
+//! `cargo run -p tasker-reference -- [--tasks N] [--templates DIR]
+//! [--messaging pgmq|rabbitmq|in-memory] [--workers K] [--concurrency C] [--bench]` loads the
+//! configuration for `TASKER_ENV`, creates and migrates the database, resolves the handlers of
+//! the templates shipped in `templates/` (linear, diamond, tree, an eight-step mixed DAG, a step
+//! that succeeds on its second attempt and one that fails permanently) through the registry's
+//! resolver chain and registers them through the template registry, submits N task requests
+//! and runs them to completion with an in-process orchestrator and worker pool, then prints a
+//! summary and checks every step's result. `--bench` measures end-to-end latency
 //! and throughput instead (see [`mod@bench`]).
 //!
 //! The flow, module by module: [`setup`] (configuration, database, messaging) → [`catalog`]
