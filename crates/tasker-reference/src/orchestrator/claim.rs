@@ -96,14 +96,14 @@ impl Orchestrator {
             return Ok(0);
         }
         let mut outbox = self.messaging.outbox();
-        let mut settled = Vec::with_capacity(claimed.len());
-        for task in &claimed {
-            let rest = self
-                .settle(&mut tx, task.task_id, task.to_state, &mut outbox)
-                .await
-                .with_context(|| format!("settling claimed task {}", task.task_id))?;
-            settled.push((task.task_id, rest));
-        }
+        let tasks: Vec<_> = claimed
+            .iter()
+            .map(|task| (task.task_id, task.to_state))
+            .collect();
+        let settled = self
+            .settle_all(&mut tx, &tasks, &mut outbox)
+            .await
+            .context("settling claimed tasks")?;
         tx.commit().await.context("committing claimed tasks")?;
         outbox.flush().await?;
         self.committed(&settled);

@@ -257,17 +257,14 @@ impl Orchestrator {
             }
         }
 
-        let mut outbox = self.messaging.outbox();
-        let mut settled = Vec::with_capacity(events.len());
+        // Each task moves to `evaluating_results` first: that compare-and-set takes its lock.
+        let mut evaluating = Vec::with_capacity(events.len());
         for (task_id, event) in events {
             match self
                 .move_task(&mut tx, task_id, TaskState::StepsInProcess, event)
                 .await
             {
-                Ok(state) => {
-                    let rest = self.settle(&mut tx, task_id, state, &mut outbox).await?;
-                    settled.push((task_id, rest));
-                }
+                Ok(state) => evaluating.push((task_id, state)),
                 // Blocked, given up or cancelled meanwhile: the result is recorded, and the
                 // task's state is someone else's decision.
                 Err(TaskTransitionError::Conflict { actual, .. }) => {
@@ -278,6 +275,8 @@ impl Orchestrator {
                 }
             }
         }
+        let mut outbox = self.messaging.outbox();
+        let settled = self.settle_all(&mut tx, &evaluating, &mut outbox).await?;
         tx.commit().await.context("committing step results")?;
         outbox.flush().await?;
         self.committed(&settled);

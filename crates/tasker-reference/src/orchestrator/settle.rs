@@ -1,5 +1,8 @@
-//! Settling a task: from its execution context, move it to its next resting state, enqueueing
-//! its ready steps (retried failures first go back to `pending`) on the way.
+//! Settling tasks: from their steps' readiness (and, after a failure, their execution context),
+//! move each to its next resting state, enqueueing the ready steps of all of them on the way
+//! (retried failures first go back to `pending`).
+
+use std::collections::HashMap;
 
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
@@ -57,107 +60,171 @@ impl Orchestrator {
         Ok(applied.to)
     }
 
-    /// Moves the task, held by the caller's transaction in `state` (`initializing`,
-    /// `evaluating_results` or `enqueuing_steps`), to its next resting state.
+    /// Moves each task, held by the caller's transaction in its given state (`initializing`,
+    /// `evaluating_results` or `enqueuing_steps`), to its next resting state, enqueueing the
+    /// ready steps of all of them in one statement (and retried failures in one more).
     ///
-    /// Each round reads the steps' readiness (`tasker.get_step_readiness_status`). While no
-    /// step has failed, the task's execution status follows from it unambiguously, by the
-    /// precedence documented on `ExecutionStatus` (ready steps, then steps in process, then all
-    /// complete); once a step failed, the execution context (`tasker.get_task_execution_context`,
-    /// the source of truth) decides. The readiness rows also give the steps to enqueue.
-    pub(crate) async fn settle(
+    /// Each task's steps are read with `tasker.get_step_readiness_status`. While no step has
+    /// failed, the task's execution status follows from them unambiguously, by the precedence
+    /// documented on `ExecutionStatus` (ready steps, then steps in process, then all complete);
+    /// once a step failed, the execution context (`tasker.get_task_execution_context`, the
+    /// source of truth) decides. The readiness rows also name the steps to enqueue.
+    pub(crate) async fn settle_all(
+        &self,
+        conn: &mut PgConnection,
+        tasks: &[(TaskId, TaskState)],
+        outbox: &mut Outbox,
+    ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
+        let mut settled = Vec::with_capacity(tasks.len());
+        let mut enqueuing = Vec::new();
+        for &(task_id, state) in tasks {
+            let steps = self.readiness(conn, task_id).await?;
+            if state == TaskState::EnqueuingSteps {
+                enqueuing.push((task_id, steps));
+                continue;
+            }
+            match self.decide(conn, task_id, state, &steps, outbox).await? {
+                Decision::Rest(rest) => settled.push((task_id, rest)),
+                Decision::Enqueue => enqueuing.push((task_id, steps)),
+            }
+        }
+        let mut enqueued = self.enqueue_ready(conn, &enqueuing, outbox).await?;
+        for (task_id, _) in &enqueuing {
+            let step_ids = enqueued.remove(task_id).unwrap_or_default();
+            let nothing = step_ids.is_empty();
+            let state = self
+                .move_task(
+                    conn,
+                    *task_id,
+                    TaskState::EnqueuingSteps,
+                    TaskEvent::StepsEnqueued { step_ids },
+                )
+                .await?;
+            if nothing {
+                // Readiness is read under the task's lock, so this means a step became
+                // unready in between: evaluate again rather than leave the task in process
+                // with nothing in process.
+                tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
+                let state = self
+                    .move_task(conn, *task_id, state, TaskEvent::AllStepsCompleted)
+                    .await?;
+                settled.push((*task_id, self.settle(conn, *task_id, state, outbox).await?));
+            } else {
+                settled.push((*task_id, Settled::InProcess));
+            }
+        }
+        Ok(settled)
+    }
+
+    /// [`Orchestrator::settle_all`] for one task, bounded to a few rounds.
+    async fn settle(
         &self,
         conn: &mut PgConnection,
         task_id: TaskId,
         mut state: TaskState,
         outbox: &mut Outbox,
     ) -> anyhow::Result<Settled> {
-        let mut steps = self.readiness(conn, task_id).await?;
         for _ in 0..MAX_ROUNDS {
-            if state == TaskState::EnqueuingSteps {
-                let step_ids = self.enqueue_ready(conn, task_id, &steps, outbox).await?;
-                let enqueued = !step_ids.is_empty();
-                state = self
-                    .move_task(conn, task_id, state, TaskEvent::StepsEnqueued { step_ids })
-                    .await?;
-                if enqueued {
-                    return Ok(Settled::InProcess);
+            let steps = self.readiness(conn, task_id).await?;
+            if state != TaskState::EnqueuingSteps {
+                match self.decide(conn, task_id, state, &steps, outbox).await? {
+                    Decision::Rest(rest) => return Ok(rest),
+                    Decision::Enqueue => {}
                 }
-                // Readiness and the execution context come from the same SQL function in one
-                // transaction, so this means a step became unready in between: evaluate again
-                // rather than leave the task in process with nothing in process.
-                tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
-                state = self
-                    .move_task(conn, task_id, state, TaskEvent::AllStepsCompleted)
-                    .await?;
-                steps = self.readiness(conn, task_id).await?;
-                continue;
             }
-            let (status, ready, next_retry_at) = match status_without_failures(&steps) {
-                Some(status) => (status, ready_count(&steps), None),
-                None => {
-                    let ctx = context::for_task(&mut *conn, task_id, self.settings.backoff, None)
-                        .await
-                        .with_context(|| {
-                            format!("reading the execution context of task {task_id}")
-                        })?
-                        .with_context(|| format!("task {task_id} vanished while it was settled"))?;
-                    (
-                        ctx.execution_status,
-                        u32::try_from(ctx.ready_steps).unwrap_or(0),
-                        ctx.next_retry_at,
-                    )
-                }
-            };
-            let initializing = state == TaskState::Initializing;
-            let event = match status {
-                ExecutionStatus::HasReadySteps => TaskEvent::ReadyStepsFound { count: ready },
-                ExecutionStatus::AllComplete if initializing && steps.is_empty() => {
-                    TaskEvent::NoStepsFound
-                }
-                ExecutionStatus::AllComplete if !initializing => TaskEvent::AllStepsSuccessful,
-                ExecutionStatus::BlockedByFailures if !initializing => {
-                    TaskEvent::PermanentFailure {
-                        reason: failure_reason(&steps),
-                    }
-                }
-                ExecutionStatus::Processing if !initializing => TaskEvent::StepsStillProcessing,
-                ExecutionStatus::WaitingForRetry if !initializing => TaskEvent::RetryScheduled {
-                    retry_at: next_retry_at.unwrap_or_else(Utc::now),
-                },
-                _ => TaskEvent::NoDependenciesReady,
-            };
-            let retry_at = match &event {
-                TaskEvent::RetryScheduled { retry_at } => Some(*retry_at),
-                _ => None,
-            };
-            state = self.move_task(conn, task_id, state, event).await?;
-            match state {
-                TaskState::EnqueuingSteps => continue,
-                TaskState::BlockedByFailures => {
-                    let task = self.tasks.get(conn, task_id).await?;
-                    outbox
-                        .push(
-                            conn,
-                            &task_finalizations_queue(),
-                            &TaskFinalizationMessage {
-                                task_uuid: task_id.into_uuid(),
-                                correlation_id: task.correlation_id.into_uuid(),
-                            },
-                        )
-                        .await?;
-                    return Ok(Settled::Blocked);
-                }
-                TaskState::WaitingForRetry => {
-                    return Ok(Settled::WaitingForRetry(retry_at.unwrap_or_else(Utc::now)));
-                }
-                TaskState::StepsInProcess => return Ok(Settled::InProcess),
-                TaskState::WaitingForDependencies => return Ok(Settled::WaitingForDependencies),
-                terminal if terminal.is_terminal() => return Ok(Settled::Finished(terminal)),
-                other => bail!("task {task_id} was left in `{other}` while settling"),
+            let step_ids = self
+                .enqueue_ready(conn, &[(task_id, steps)], outbox)
+                .await?
+                .remove(&task_id)
+                .unwrap_or_default();
+            let nothing = step_ids.is_empty();
+            state = self
+                .move_task(
+                    conn,
+                    task_id,
+                    TaskState::EnqueuingSteps,
+                    TaskEvent::StepsEnqueued { step_ids },
+                )
+                .await?;
+            if !nothing {
+                return Ok(Settled::InProcess);
             }
+            state = self
+                .move_task(conn, task_id, state, TaskEvent::AllStepsCompleted)
+                .await?;
         }
         bail!("task {task_id} did not settle within {MAX_ROUNDS} rounds")
+    }
+
+    /// Decides from the task's steps what to do, and applies that transition: to a resting
+    /// state, or to `enqueuing_steps`.
+    async fn decide(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+        state: TaskState,
+        steps: &[StepReadiness],
+        outbox: &mut Outbox,
+    ) -> anyhow::Result<Decision> {
+        let (status, ready, next_retry_at) = match status_without_failures(steps) {
+            Some(status) => (status, ready_count(steps), None),
+            None => {
+                let ctx = context::for_task(&mut *conn, task_id, self.settings.backoff, None)
+                    .await
+                    .with_context(|| format!("reading the execution context of task {task_id}"))?
+                    .with_context(|| format!("task {task_id} vanished while it was settled"))?;
+                (
+                    ctx.execution_status,
+                    u32::try_from(ctx.ready_steps).unwrap_or(0),
+                    ctx.next_retry_at,
+                )
+            }
+        };
+        let initializing = state == TaskState::Initializing;
+        let event = match status {
+            ExecutionStatus::HasReadySteps => TaskEvent::ReadyStepsFound { count: ready },
+            ExecutionStatus::AllComplete if initializing && steps.is_empty() => {
+                TaskEvent::NoStepsFound
+            }
+            ExecutionStatus::AllComplete if !initializing => TaskEvent::AllStepsSuccessful,
+            ExecutionStatus::BlockedByFailures if !initializing => TaskEvent::PermanentFailure {
+                reason: failure_reason(steps),
+            },
+            ExecutionStatus::Processing if !initializing => TaskEvent::StepsStillProcessing,
+            ExecutionStatus::WaitingForRetry if !initializing => TaskEvent::RetryScheduled {
+                retry_at: next_retry_at.unwrap_or_else(Utc::now),
+            },
+            _ => TaskEvent::NoDependenciesReady,
+        };
+        let retry_at = match &event {
+            TaskEvent::RetryScheduled { retry_at } => Some(*retry_at),
+            _ => None,
+        };
+        let rest = match self.move_task(conn, task_id, state, event).await? {
+            TaskState::EnqueuingSteps => return Ok(Decision::Enqueue),
+            TaskState::BlockedByFailures => {
+                let task = self.tasks.get(conn, task_id).await?;
+                outbox
+                    .push(
+                        conn,
+                        &task_finalizations_queue(),
+                        &TaskFinalizationMessage {
+                            task_uuid: task_id.into_uuid(),
+                            correlation_id: task.correlation_id.into_uuid(),
+                        },
+                    )
+                    .await?;
+                Settled::Blocked
+            }
+            TaskState::WaitingForRetry => {
+                Settled::WaitingForRetry(retry_at.unwrap_or_else(Utc::now))
+            }
+            TaskState::StepsInProcess => Settled::InProcess,
+            TaskState::WaitingForDependencies => Settled::WaitingForDependencies,
+            terminal if terminal.is_terminal() => Settled::Finished(terminal),
+            other => bail!("task {task_id} was left in `{other}` while settling"),
+        };
+        Ok(Decision::Rest(rest))
     }
 
     async fn readiness(
@@ -170,18 +237,18 @@ impl Orchestrator {
             .with_context(|| format!("reading the step readiness of task {task_id}"))
     }
 
-    /// Enqueues the task's ready steps: failed steps due for a retry go back to `pending`
-    /// first; every ready step moves to `enqueued` and gets a step message. Returns the
-    /// enqueued steps.
+    /// Enqueues the ready steps of every given task: failed steps due for a retry go back to
+    /// `pending` first (one statement for all), then every ready step moves to `enqueued`
+    /// (one statement for all) and gets a step message. Returns the enqueued steps by task.
     async fn enqueue_ready(
         &self,
         conn: &mut PgConnection,
-        task_id: TaskId,
-        steps: &[StepReadiness],
+        tasks: &[(TaskId, Vec<StepReadiness>)],
         outbox: &mut Outbox,
-    ) -> anyhow::Result<Vec<uuid::Uuid>> {
-        let ready: Vec<&StepReadiness> = steps
+    ) -> anyhow::Result<HashMap<TaskId, Vec<uuid::Uuid>>> {
+        let ready: Vec<&StepReadiness> = tasks
             .iter()
+            .flat_map(|(_, steps)| steps.iter())
             .filter(|step| step.ready_for_execution)
             .collect();
         let retries: Vec<StepTransition> = ready
@@ -206,14 +273,13 @@ impl Orchestrator {
             for outcome in outcomes {
                 match outcome {
                     Ok(applied) => pending.push(applied.step_id),
-                    Err(error) => {
-                        tracing::warn!(%task_id, error = %error, "a step could not be retried")
-                    }
+                    Err(error) => tracing::warn!(error = %error, "a step could not be retried"),
                 }
             }
         }
+        let mut enqueued: HashMap<TaskId, Vec<uuid::Uuid>> = HashMap::new();
         if pending.is_empty() {
-            return Ok(Vec::new());
+            return Ok(enqueued);
         }
         let enqueues = pending
             .iter()
@@ -227,33 +293,41 @@ impl Orchestrator {
         )
         .await
         .context("enqueueing ready steps")?;
-        let task = self.tasks.get(conn, task_id).await?;
-        let queue = queue_of(&task)?;
-        self.ensure_queue(&queue).await?;
-        let mut enqueued = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             match outcome {
                 Ok(applied) => {
+                    let task = self.tasks.get(conn, applied.task_id).await?;
+                    let queue = queue_of(&task)?;
+                    self.ensure_queue(&queue).await?;
                     outbox
                         .push(
                             conn,
                             &queue,
                             &StepMessage {
-                                task_uuid: task_id.into_uuid(),
+                                task_uuid: applied.task_id.into_uuid(),
                                 step_uuid: applied.step_id.into_uuid(),
                                 correlation_id: task.correlation_id.into_uuid(),
                             },
                         )
                         .await?;
-                    enqueued.push(applied.step_id.into_uuid());
+                    enqueued
+                        .entry(applied.task_id)
+                        .or_default()
+                        .push(applied.step_id.into_uuid());
                 }
-                Err(error) => {
-                    tracing::warn!(%task_id, error = %error, "a ready step could not be enqueued")
-                }
+                Err(error) => tracing::warn!(error = %error, "a ready step could not be enqueued"),
             }
         }
         Ok(enqueued)
     }
+}
+
+/// What [`Orchestrator::decide`] did.
+enum Decision {
+    /// The task rests here.
+    Rest(Settled),
+    /// The task is `enqueuing_steps`: enqueue its ready steps.
+    Enqueue,
 }
 
 /// The execution status when no step has failed or was cancelled, `None` otherwise (the
