@@ -32,7 +32,7 @@ use tasker_shared::database::readiness::BackoffParams;
 use tasker_shared::database::task::{self, TaskRecord};
 use tasker_shared::messaging::config::MessagingConfig;
 use tasker_shared::messaging::queue_name::{Namespace, QueueName, worker_queue};
-use tasker_shared::models::ids::{ProcessorId, TaskId};
+use tasker_shared::models::ids::{CorrelationId, NamedTaskId, ProcessorId, TaskId};
 use tasker_shared::state_machine::TaskState;
 use tokio::sync::Notify;
 
@@ -61,10 +61,43 @@ pub(crate) struct OrchestratorSettings {
     pub(crate) redrive_after: Duration,
 }
 
-/// Tasks' rows, read once per task: context, template and correlation id never change.
+/// What the engine needs of a task; none of it changes during the task's life.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TaskInfo {
+    /// The task.
+    pub(crate) task_id: TaskId,
+    /// Its template.
+    pub(crate) named_task_id: NamedTaskId,
+    /// Its template's namespace (which names its worker queue).
+    pub(crate) namespace: String,
+    /// `namespace/name:version` of its template.
+    pub(crate) template: String,
+    /// Correlates everything the task causes.
+    pub(crate) correlation_id: CorrelationId,
+    /// The context it was requested with.
+    pub(crate) context: serde_json::Value,
+}
+
+impl From<TaskRecord> for TaskInfo {
+    fn from(task: TaskRecord) -> Self {
+        Self {
+            task_id: task.task_id,
+            named_task_id: task.named_task_id,
+            template: format!(
+                "{}/{}:{}",
+                task.namespace_name, task.task_name, task.task_version
+            ),
+            namespace: task.namespace_name,
+            correlation_id: task.correlation_id,
+            context: task.context,
+        }
+    }
+}
+
+/// Tasks' immutable facts, read once per task (or remembered from its creation).
 #[derive(Debug, Default)]
 pub(crate) struct TaskCache {
-    tasks: Mutex<HashMap<TaskId, Arc<TaskRecord>>>,
+    tasks: Mutex<HashMap<TaskId, Arc<TaskInfo>>>,
 }
 
 /// Entries kept at most; the cache is cleared when it would grow beyond.
@@ -72,34 +105,34 @@ const TASK_CACHE_LIMIT: usize = 50_000;
 
 /// The worker queue of a task's namespace: a task's steps go there whether or not this
 /// process has the task's template (another process's workers may).
-pub(crate) fn queue_of(task: &TaskRecord) -> anyhow::Result<QueueName> {
-    let namespace = Namespace::new(task.namespace_name.as_str())
+pub(crate) fn queue_of(task: &TaskInfo) -> anyhow::Result<QueueName> {
+    let namespace = Namespace::new(task.namespace.as_str())
         .with_context(|| format!("task {} has no valid queue namespace", task.task_id))?;
     Ok(worker_queue(&namespace))
 }
 
 impl TaskCache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskRecord>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<TaskId, Arc<TaskInfo>>> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The task's row, from the cache or the database.
+    /// The task, from the cache or the database.
     pub(crate) async fn get(
         &self,
         conn: &mut PgConnection,
         task_id: TaskId,
-    ) -> anyhow::Result<Arc<TaskRecord>> {
+    ) -> anyhow::Result<Arc<TaskInfo>> {
         self.find(conn, task_id)
             .await?
             .with_context(|| format!("task {task_id} does not exist"))
     }
 
-    /// The task's row, from the cache or the database; `None` if there is no such task.
+    /// The task, from the cache or the database; `None` if there is no such task.
     pub(crate) async fn find(
         &self,
         conn: &mut PgConnection,
         task_id: TaskId,
-    ) -> anyhow::Result<Option<Arc<TaskRecord>>> {
+    ) -> anyhow::Result<Option<Arc<TaskInfo>>> {
         if let Some(task) = self.lock().get(&task_id) {
             return Ok(Some(Arc::clone(task)));
         }
@@ -109,13 +142,18 @@ impl TaskCache {
         else {
             return Ok(None);
         };
+        Ok(Some(self.remember(task.into())))
+    }
+
+    /// Remembers a task (its creator knows it without reading it).
+    pub(crate) fn remember(&self, task: TaskInfo) -> Arc<TaskInfo> {
         let task = Arc::new(task);
         let mut tasks = self.lock();
         if tasks.len() >= TASK_CACHE_LIMIT {
             tasks.clear();
         }
-        tasks.insert(task_id, Arc::clone(&task));
-        Ok(Some(task))
+        tasks.insert(task.task_id, Arc::clone(&task));
+        task
     }
 
     /// Forgets a finished task.

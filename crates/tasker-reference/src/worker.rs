@@ -22,7 +22,6 @@ use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 use tasker_shared::database::readiness::BackoffParams;
 use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_shared::database::task::TaskRecord;
 use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
 use tasker_shared::messaging::queue::{Nack, Receipt, ReceivedMessage};
 use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
@@ -34,9 +33,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, TemplateEntry};
-use crate::orchestrator::TaskCache;
 use crate::orchestrator::results::succeeded;
 use crate::orchestrator::settle::step_transition;
+use crate::orchestrator::{TaskCache, TaskInfo};
 use crate::outbox::Messaging;
 use crate::tracker::{Shutdown, Tracker};
 
@@ -73,7 +72,7 @@ pub(crate) struct WorkerShared {
 struct Started {
     message: ReceivedMessage,
     step_message: StepMessage,
-    task: Arc<TaskRecord>,
+    task: Arc<TaskInfo>,
     entry: Arc<TemplateEntry>,
 }
 
@@ -209,8 +208,8 @@ impl Worker {
             };
             let Some(entry) = shared.catalog.get(task.named_task_id).cloned() else {
                 let reason = format!(
-                    "task {} runs {}/{}:{}, which this worker has no handlers for",
-                    task.task_id, task.namespace_name, task.task_name, task.task_version
+                    "task {} runs {}, which this worker has no handlers for",
+                    task.task_id, task.template
                 );
                 self.settle(&message, Some(Nack::DeadLetter { reason }))
                     .await;

@@ -16,7 +16,7 @@ use tasker_shared::models::ids::TaskId;
 use tasker_shared::models::request::{JsonLimits, TaskRequest};
 use tasker_shared::state_machine::{TaskEvent, TaskState};
 
-use super::Orchestrator;
+use super::{Orchestrator, TaskInfo};
 use crate::tracker::{Shutdown, Submission};
 
 impl Orchestrator {
@@ -87,6 +87,16 @@ impl Orchestrator {
         .await
         {
             Ok(creation) => {
+                if !creation.is_existing() {
+                    self.tasks.remember(TaskInfo {
+                        task_id: creation.task_id(),
+                        named_task_id: entry.registered.named_task_id,
+                        namespace: validated.namespace.as_str().to_owned(),
+                        template: entry.key(),
+                        correlation_id: validated.correlation_id,
+                        context: validated.context.clone(),
+                    });
+                }
                 self.tracker.submitted(
                     request_id,
                     Submission::Created {
