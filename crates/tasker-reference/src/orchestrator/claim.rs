@@ -1,7 +1,7 @@
 //! The claim loop: claims ready tasks (new tasks, retries that are due, tasks whose
 //! dependencies are satisfied) and settles each in the claiming transaction. It wakes when
 //! tasks are created, when the earliest retry is due, and on the safety-net poll; on backends
-//! that send after the commit it also redrives steps left `enqueued` without a message.
+//! that send after the commit it also redrives messages that never arrived.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use chrono::Utc;
 use tasker_shared::database::claim::{ClaimRequest, claim_ready_tasks};
 use tasker_shared::database::step::StepScope;
-use tasker_shared::messaging::messages::StepMessage;
+use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
+use tasker_shared::messaging::queue_name::step_results_queue;
 use tasker_shared::state_machine::StepState;
 
 use super::{Orchestrator, queue_of};
@@ -110,18 +111,22 @@ impl Orchestrator {
         Ok(claimed.len())
     }
 
-    /// Sends the step message again for steps `enqueued` longer than `redrive_after`: their
-    /// message was lost between the commit and the send. Duplicates are harmless (a worker's
-    /// start is a compare-and-set).
+    /// Sends messages again that were lost between a commit and its send, or with the
+    /// in-memory backend's messages when the process stopped: the step message of steps
+    /// `enqueued` longer than `redrive_after`, and the result message of steps whose result
+    /// waited as long for orchestration. Only tasks of templates this process runs are
+    /// redriven. Duplicates are harmless: a worker's start and the recording of a result are
+    /// compare-and-sets.
     async fn redrive(&self) -> anyhow::Result<()> {
         let stale_before = Utc::now()
             - chrono::Duration::from_std(self.settings.redrive_after).unwrap_or_default();
         let steps = StepScope::new()
             .in_state(StepState::Enqueued)
+            .in_state(StepState::EnqueuedForOrchestration)
             .limit(REDRIVE_LIMIT)
             .all(&self.pool)
             .await
-            .context("finding enqueued steps")?;
+            .context("finding steps waiting for a message")?;
         let mut conn = self
             .pool
             .acquire()
@@ -132,17 +137,31 @@ impl Orchestrator {
             .filter(|step| step.state_entered_at < stale_before)
         {
             let task = self.tasks.get(&mut conn, step.task_id).await?;
-            let queue = queue_of(&task)?;
-            self.ensure_queue(&queue).await?;
-            let message = StepMessage {
-                task_uuid: step.task_id.into_uuid(),
-                step_uuid: step.step_id.into_uuid(),
-                correlation_id: task.correlation_id.into_uuid(),
-            };
+            if self.catalog.get(task.named_task_id).is_none() {
+                continue;
+            }
             let mut outbox = self.messaging.outbox();
-            outbox.push(&mut conn, &queue, &message).await?;
+            if step.state == StepState::Enqueued {
+                let queue = queue_of(&task)?;
+                self.ensure_queue(&queue).await?;
+                let message = StepMessage {
+                    task_uuid: step.task_id.into_uuid(),
+                    step_uuid: step.step_id.into_uuid(),
+                    correlation_id: task.correlation_id.into_uuid(),
+                };
+                outbox.push(&mut conn, &queue, &message).await?;
+            } else {
+                let message = StepResultMessage {
+                    task_uuid: step.task_id.into_uuid(),
+                    step_uuid: step.step_id.into_uuid(),
+                    correlation_id: task.correlation_id.into_uuid(),
+                };
+                outbox
+                    .push(&mut conn, &step_results_queue(), &message)
+                    .await?;
+            }
             outbox.flush().await?;
-            tracing::info!(step_id = %step.step_id, task_id = %step.task_id, "redrove a step message");
+            tracing::info!(step_id = %step.step_id, task_id = %step.task_id, state = %step.state, "redrove a message");
         }
         Ok(())
     }

@@ -1,7 +1,9 @@
-//! A step message lost between the commit and the send (a broker down at that moment, on a
-//! backend that cannot send inside the transaction): the orchestrator's redrive sends it again
-//! once the step has been `enqueued` too long, and the task completes with one handler
-//! invocation per step.
+//! A message lost between the commit and the send (a broker down at that moment, on a backend
+//! that cannot send inside the transaction) is sent again, and the task completes with one
+//! handler invocation per step: a lost step message by the orchestrator's redrive of steps
+//! `enqueued` too long; a lost result message by the redelivery of the step message its worker
+//! did not acknowledge (the next worker finds the result stored and sends it again), or by the
+//! redrive of results that waited too long, whichever comes first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,15 +34,17 @@ use crate::engine::Engine;
 use crate::outbox::Messaging;
 use crate::tracker::{Submission, Tracker};
 
-/// The in-memory backend, except that the first batch sent to a worker queue fails.
+/// The in-memory backend, except that the first batch sent to a queue whose name starts with
+/// `prefix` fails.
 #[derive(Debug)]
-struct LosesFirstStepBatch {
+struct LosesFirstBatch {
     inner: InMemoryQueue,
+    prefix: &'static str,
     lost: AtomicBool,
 }
 
 #[async_trait]
-impl MessageQueue for LosesFirstStepBatch {
+impl MessageQueue for LosesFirstBatch {
     fn backend(&self) -> BackendKind {
         self.inner.backend()
     }
@@ -58,7 +62,7 @@ impl MessageQueue for LosesFirstStepBatch {
         queue: &QueueName,
         payloads: &[Payload],
     ) -> Result<Vec<MessageId>, QueueError> {
-        if queue.as_str().starts_with("worker_") && !self.lost.swap(true, Ordering::SeqCst) {
+        if queue.as_str().starts_with(self.prefix) && !self.lost.swap(true, Ordering::SeqCst) {
             return Err(QueueError::Unavailable {
                 backend: BackendKind::InMemory,
                 operation: Operation::Send,
@@ -106,12 +110,13 @@ impl MessageQueue for LosesFirstStepBatch {
     }
 }
 
-async fn lost_step_message(pool: PgPool) -> anyhow::Result<()> {
+async fn lost_message(pool: PgPool, prefix: &'static str) -> anyhow::Result<()> {
     let calls = Arc::new(Calls::default());
     let chain = counting_chain(&calls, None);
     let catalog = Arc::new(Catalog::register(&pool, &templates_dir(), &chain).await?);
-    let backend = Arc::new(LosesFirstStepBatch {
+    let backend = Arc::new(LosesFirstBatch {
         inner: InMemoryQueue::new(&messaging_config()),
+        prefix,
         lost: AtomicBool::new(false),
     });
     let messaging = Messaging::external(backend.clone(), Default::default());
@@ -137,7 +142,7 @@ async fn lost_step_message(pool: PgPool) -> anyhow::Result<()> {
                 }
             })
             .await
-            .context("the task did not finish after its step message was lost")?;
+            .context("the task did not finish after a message was lost")?;
         match tracker.submission(request_id) {
             Some(Submission::Created { task_id, .. }) => anyhow::Ok(task_id),
             other => anyhow::bail!("the request became {other:?}"),
@@ -183,5 +188,10 @@ async fn lost_step_message(pool: PgPool) -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_step_message_is_redriven() -> anyhow::Result<()> {
-    with_database(lost_step_message).await
+    with_database(|pool| lost_message(pool, "worker_")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_result_message_is_sent_again() -> anyhow::Result<()> {
+    with_database(|pool| lost_message(pool, "orchestration_step_results")).await
 }
