@@ -8,8 +8,9 @@
 //!   settles them;
 //! - [`results`]: consumes step results, routes them by task to shards, and in one transaction
 //!   per batch records the results and settles each task;
-//! - [`settle`]: the decision shared by all of them: from the task's execution context, move it
-//!   to its next resting state, enqueueing its ready steps on the way.
+//! - [`settle`]: the decision shared by all of them: from its steps' readiness (and, after a
+//!   failure, its execution context), move each task of a batch to its next resting state,
+//!   enqueueing the ready steps of the whole batch on the way.
 //!
 //! A task is only ever moved inside a transaction that holds its row lock (the compare-and-set
 //! of its first transition takes it), and every transaction leaves it in a resting state
