@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use self::link::{Link, dead_letter_exchange, declare, is_not_found, ready_count, start_consumer};
 pub use self::state::ConnectionStatus;
-use self::state::{InFlight, LinkState, Shared, lock};
+use self::state::{DeliveryKey, InFlight, LinkState, Shared, lock};
 use crate::config::{RabbitMqConfig, redact_url};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
@@ -255,12 +255,12 @@ impl RabbitMqQueue {
         Ok(())
     }
 
-    fn held(receipt: &Receipt) -> Result<(u64, u64), QueueError> {
+    fn held(receipt: &Receipt) -> Result<DeliveryKey, QueueError> {
         match receipt.token {
             ReceiptToken::Amqp {
                 generation,
                 delivery_tag,
-            } => Ok((generation, delivery_tag)),
+            } => Ok((generation, receipt.queue.clone(), delivery_tag)),
             _ => Err(invalid(receipt)),
         }
     }
@@ -273,7 +273,7 @@ impl RabbitMqQueue {
         operation: Operation,
         requeue: Option<bool>,
     ) -> Result<(), QueueError> {
-        let (generation, tag) = Self::held(receipt)?;
+        let (generation, _, tag) = Self::held(receipt)?;
         let link = self.link(operation).await?;
         if link.generation != generation {
             return Err(invalid(receipt));
@@ -387,7 +387,7 @@ impl RabbitMqQueue {
         let id = MessageId::Uuid(id);
         let tag = delivery.delivery_tag;
         lock(&self.shared.in_flight).insert(
-            (generation, tag),
+            (generation, queue.clone(), tag),
             InFlight {
                 queue: queue.clone(),
                 id,

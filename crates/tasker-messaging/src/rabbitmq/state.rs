@@ -68,8 +68,10 @@ pub(super) struct InFlight {
     pub(super) properties: BasicProperties,
 }
 
-/// Identifies a delivery: the link generation and the channel's delivery tag.
-pub(super) type DeliveryKey = (u64, u64);
+/// Identifies a delivery: the link generation, the queue, and the delivery tag on that queue's
+/// channel. Delivery tags are numbered per channel and every consumed queue has its own channel,
+/// so the tag alone repeats across queues.
+pub(super) type DeliveryKey = (u64, QueueName, u64);
 
 #[derive(Debug)]
 pub(super) struct Shared {
@@ -152,7 +154,7 @@ impl Shared {
         for buffer in lock(&self.buffers).values_mut() {
             buffer.retain(|buffered| buffered.generation != generation);
         }
-        lock(&self.in_flight).retain(|(held, _), _| *held != generation);
+        lock(&self.in_flight).retain(|(held, _, _), _| *held != generation);
     }
 
     /// Removes and returns the in-flight entry of a delivery: the caller now settles it.
@@ -166,7 +168,7 @@ impl Shared {
         let expired: Vec<DeliveryKey> = in_flight
             .iter()
             .filter(|(_, held)| held.deadline <= now)
-            .map(|(key, _)| *key)
+            .map(|(key, _)| key.clone())
             .collect();
         expired
             .into_iter()
@@ -201,7 +203,7 @@ pub(super) async fn reap(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
         let Some(link) = shared.current_link() else {
             continue;
         };
-        for ((generation, tag), held) in expired {
+        for ((generation, _, tag), held) in expired {
             if generation != link.generation {
                 continue;
             }

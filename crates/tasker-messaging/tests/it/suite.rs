@@ -173,6 +173,22 @@ pub(crate) async fn ack_removes_the_message(h: &Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Several queues consumed through one backend keep their receipts apart: AMQP numbers
+/// deliveries per channel, so both first deliveries carry tag 1 there.
+pub(crate) async fn receipts_of_different_queues_stay_apart(h: &Harness) -> anyhow::Result<()> {
+    let first = h.queue("apart_a").await?;
+    let second = h.queue("apart_b").await?;
+    h.backend.send(&first, &payload(1)).await?;
+    h.backend.send(&second, &payload(2)).await?;
+    let from_first = receive_n(&*h.backend, &first, 1, Duration::from_secs(30)).await?;
+    let from_second = receive_n(&*h.backend, &second, 1, Duration::from_secs(30)).await?;
+    h.backend.ack(from_first[0].receipt()).await?;
+    h.backend.ack(from_second[0].receipt()).await?;
+    assert_empty(&*h.backend, &first).await?;
+    assert_empty(&*h.backend, &second).await?;
+    Ok(())
+}
+
 pub(crate) async fn nack_requeues(h: &Harness) -> anyhow::Result<()> {
     let queue = h.queue("requeue").await?;
     let id = h.backend.send(&queue, &payload(5)).await?;
@@ -430,6 +446,7 @@ macro_rules! conformance {
             per_queue_order,
             redelivery_after_visibility_timeout,
             ack_removes_the_message,
+            receipts_of_different_queues_stay_apart,
             nack_requeues,
             dead_letter_moves_the_message,
             batches,
