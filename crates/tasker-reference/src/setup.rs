@@ -181,8 +181,11 @@ pub(crate) fn rabbitmq_settings(config: &TaskerConfig) -> RabbitMqSettings {
 }
 
 /// Connects the messaging backend. On RabbitMQ every queue in `consumed` gets a connection of
-/// its own: the backend tells deliveries apart by connection generation and delivery tag, and
-/// delivery tags are per channel, so two queues consumed on one connection can collide.
+/// its own. That began as a workaround: the backend used to key deliveries by connection
+/// generation and delivery tag only, and delivery tags are per channel, so two queues consumed
+/// on one connection collided.
+// FIXME: tasker-messaging now keys deliveries by queue too (and its conformance suite checks
+// it), so one connection would do; drop `consumed` and `Messaging`'s per-queue consumers.
 pub(crate) async fn messaging(
     backend: Backend,
     rabbitmq: &RabbitMqSettings,
