@@ -78,10 +78,11 @@ AS $$
 $$;
 COMMENT ON FUNCTION tasker.uuid_generate_v7() IS 'A fresh UUID version 7 (time-ordered)';
 
--- Hours since the Unix epoch. extract(epoch FROM timestamptz) does not depend on the session time
--- zone, so declaring this IMMUTABLE is truthful; it lets tasks.claim_rank be a stored generated
--- column with an index.
+-- Hours since the Unix epoch, independent of the session time zone, so declaring it IMMUTABLE
+-- is truthful; that lets tasks.claim_rank be a stored generated column with an index. It uses
+-- IMMUTABLE operations only (timestamptz minus a constant, then the epoch of the interval):
+-- extract(epoch FROM timestamptz) is STABLE, which would keep the wrapper from being inlined.
 CREATE FUNCTION tasker.epoch_hours(ts timestamptz) RETURNS double precision
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-AS $$ SELECT extract(epoch FROM ts)::double precision / 3600.0 $$;
+AS $$ SELECT extract(epoch FROM (ts - timestamptz '1970-01-01 00:00:00+00'))::double precision / 3600.0 $$;
 COMMENT ON FUNCTION tasker.epoch_hours(timestamptz) IS 'Hours since 1970-01-01 UTC (time-zone independent)';

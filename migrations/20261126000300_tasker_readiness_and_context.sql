@@ -26,6 +26,10 @@ CREATE TYPE tasker.execution_status AS ENUM (
     'waiting_for_dependencies'
 );
 
+-- The join to named_steps (for `name`) is a LEFT JOIN: named_step_uuid is a foreign key to its
+-- primary key, so it returns the same rows as an inner join, and PostgreSQL removes an unused
+-- LEFT JOIN on a unique key. Callers that ignore `name` (get_task_execution_context, the
+-- claim's ready-step check) therefore never read named_steps; an inner join would be kept.
 CREATE FUNCTION tasker.get_step_readiness_status(
     p_task_uuid uuid,
     p_backoff_base_ms bigint DEFAULT 1000,
@@ -98,7 +102,7 @@ AS $$
                ELSE false
            END
     FROM evaluated e
-    JOIN tasker.named_steps ns ON ns.named_step_uuid = e.named_step_uuid
+    LEFT JOIN tasker.named_steps ns ON ns.named_step_uuid = e.named_step_uuid
     ORDER BY e.workflow_step_uuid
 $$;
 COMMENT ON FUNCTION tasker.get_step_readiness_status(uuid, bigint, double precision, bigint, timestamptz) IS

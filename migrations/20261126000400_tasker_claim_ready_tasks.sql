@@ -17,6 +17,15 @@
 -- the next sort_key, the event JSON and lifecycle event name tasker-state defines; a test checks
 -- they agree). Two claimers therefore never get the same task: the second one skips the locked
 -- row, and after the first commits the row no longer matches.
+--
+-- The claim is two statements in one transaction, so that its cached plan stays good. As one
+-- statement, with `LIMIT p_limit` unknown at planning time, the generic plan assumes a tenth of
+-- the table is claimed and picks a hash join over a sequential scan of tasks (hundreds of
+-- milliseconds), and plan_cache_mode = auto re-plans on every call (about 1 ms). Instead the
+-- candidates are locked and collected into arrays (an index scan in claim order, whatever the
+-- limit), then the transitions are applied to exactly those rows through the arrays, which the
+-- planner sizes small and joins by primary key. The rows stay locked in between, so nothing can
+-- change them. At 5,000 tasks this halves a claim of 10.
 CREATE FUNCTION tasker.claim_ready_tasks(
     p_limit integer,
     p_processor_uuid uuid DEFAULT NULL,
@@ -39,17 +48,27 @@ RETURNS TABLE (
     claimed_at timestamptz
 )
 LANGUAGE plpgsql VOLATILE
+-- Both statements are good as generic plans (an index scan in claim order; primary-key joins
+-- over the arrays), so plan them once per session instead of on every call. The generic plan's
+-- cost estimate assumes a tenth of the table is claimed, which would cross jit_above_cost and
+-- spend ~15 ms compiling a plan that runs in well under one.
+SET plan_cache_mode = force_generic_plan
+SET jit = off
 AS $$
 #variable_conflict use_column
+DECLARE
+    v_ids uuid[];
+    v_states tasker.task_state[];
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN
         RAISE EXCEPTION 'claim_ready_tasks: p_limit must be at least 1, got %', p_limit
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    RETURN QUERY
-    WITH candidates AS (
-        SELECT t.task_uuid, t.state
+    SELECT array_agg(c.task_uuid ORDER BY c.claim_rank DESC), array_agg(c.state ORDER BY c.claim_rank DESC)
+    INTO v_ids, v_states
+    FROM (
+        SELECT t.task_uuid, t.state, t.claim_rank
         FROM tasker.tasks t
         WHERE t.state IN ('pending', 'waiting_for_dependencies', 'waiting_for_retry')
           AND (t.state <> 'waiting_for_retry' OR t.next_retry_at IS NULL OR t.next_retry_at <= p_now)
@@ -69,6 +88,16 @@ BEGIN
         ORDER BY t.claim_rank DESC
         LIMIT p_limit
         FOR UPDATE OF t SKIP LOCKED
+    ) c;
+
+    IF v_ids IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH candidates AS (
+        SELECT i.task_uuid, i.state
+        FROM unnest(v_ids, v_states) AS i (task_uuid, state)
     ),
     moved AS (
         UPDATE tasker.tasks t
@@ -82,6 +111,7 @@ BEGIN
             updated_at = now()
         FROM candidates c
         WHERE t.task_uuid = c.task_uuid
+          AND t.state = c.state
         RETURNING t.task_uuid, t.named_task_uuid, t.priority, t.claim_rank,
                   c.state AS from_state, t.state AS to_state
     ),
