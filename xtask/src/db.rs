@@ -12,6 +12,8 @@ use tasker_db::migrate::{self, MigrateError, MigrationState, PgmqInstallation};
 use tasker_db::pool::{PoolConfig, PoolError};
 use tasker_db::target::{DatabaseTarget, parse_url, scrub_password};
 
+mod pgmq_extension;
+
 /// The database used when `DATABASE_URL` is not set.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tasker_development";
 
@@ -31,6 +33,14 @@ pub(crate) enum DbCmd {
     },
     /// Show the applied and pending migrations and summarise the `tasker` schema.
     Status,
+    /// Install pgmq as a PostgreSQL extension on the (local) server DATABASE_URL names, from the
+    /// SQL the `pgmq` crate embeds, so `CREATE EXTENSION pgmq` works there. Writes two files into
+    /// the server's extension directory (usually needs root).
+    InstallPgmqExtension {
+        /// The extension directory to write to, instead of the one the server reports.
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Runs a database command against `DATABASE_URL` (default: the local development database).
@@ -46,6 +56,7 @@ pub(crate) fn run(cmd: DbCmd) -> anyhow::Result<()> {
             DbCmd::Migrate => migrate_cmd(&url).await,
             DbCmd::Reset { force } => reset(&url, force).await,
             DbCmd::Status => status(&url).await,
+            DbCmd::InstallPgmqExtension { dir } => pgmq_extension::install(&url, dir).await,
         }
     })
 }

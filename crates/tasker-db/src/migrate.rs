@@ -433,6 +433,25 @@ pub async fn drop_database_if_exists(url: &str) -> Result<bool, MigrateError> {
     Ok(true)
 }
 
+/// The directory the server loads extension files from (`SHAREDIR/extension`), as the server
+/// itself reports it, and the pgmq version it offers there, if any.
+///
+/// Used to install pgmq as an extension next to a local server (`cargo xtask db
+/// install-pgmq-extension`). Reading `pg_config` needs a superuser (or a role granted it).
+pub async fn server_extension_dir(
+    pool: &PgPool,
+) -> Result<(std::path::PathBuf, Option<String>), MigrateError> {
+    let (share_dir, available): (String, Option<String>) = sqlx::query_as(
+        "SELECT (SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'), \
+                (SELECT default_version FROM pg_catalog.pg_available_extensions \
+                  WHERE name = 'pgmq')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(MigrateError::Inspect)?;
+    Ok((std::path::Path::new(&share_dir).join("extension"), available))
+}
+
 fn maintenance_target(target: &DatabaseTarget) -> DatabaseTarget {
     DatabaseTarget {
         database: if target.database == "postgres" {
