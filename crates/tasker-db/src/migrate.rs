@@ -449,7 +449,10 @@ pub async fn server_extension_dir(
     .fetch_one(pool)
     .await
     .map_err(MigrateError::Inspect)?;
-    Ok((std::path::Path::new(&share_dir).join("extension"), available))
+    Ok((
+        std::path::Path::new(&share_dir).join("extension"),
+        available,
+    ))
 }
 
 fn maintenance_target(target: &DatabaseTarget) -> DatabaseTarget {
