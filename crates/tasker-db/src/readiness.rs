@@ -11,6 +11,10 @@ use uuid::Uuid;
 
 use crate::error::DbError;
 
+mod many;
+
+pub use many::for_tasks;
+
 /// The backoff policy as the SQL functions take it: tasker-state's [`BackoffPolicy`] without
 /// jitter (`min(base × multiplier^attempts, max)`, whole milliseconds).
 ///
