@@ -165,6 +165,26 @@ fn pgmq_vs_raw(c: &mut Criterion) {
             })
         });
     });
+    // The same with the ten acknowledgements in one statement.
+    group.bench_function("ours_ack_batch", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                refill(&raw, ours_q.as_str(), iters * 10).await;
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let batch = ours
+                        .receive(&ours_q, 10, Duration::from_secs(30))
+                        .await
+                        .expect("receive");
+                    let receipts: Vec<_> = batch.iter().map(|m| m.receipt().clone()).collect();
+                    for outcome in ours.ack_batch(&receipts).await.expect("ack batch") {
+                        outcome.expect("acked");
+                    }
+                }
+                start.elapsed()
+            })
+        });
+    });
     group.bench_function("raw_pgmq", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -308,6 +328,35 @@ fn rabbitmq(c: &mut Criterion) {
                     }
                     for message in &batch {
                         backend.ack(message.receipt()).await.expect("ack");
+                        acked += 1;
+                    }
+                }
+                start.elapsed()
+            })
+        });
+    });
+    group.bench_function("receive_ack_batch_10", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let payloads: Vec<Payload> = (0..iters * 10)
+                    .map(|n| Payload::encode(&step(n)).expect("encodes"))
+                    .collect();
+                for chunk in payloads.chunks(500) {
+                    backend.send_batch(&queue, chunk).await.expect("fill");
+                }
+                let start = Instant::now();
+                let mut acked = 0;
+                while acked < iters * 10 {
+                    let batch = backend
+                        .receive(&queue, 10, Duration::from_secs(30))
+                        .await
+                        .expect("receive");
+                    if batch.is_empty() {
+                        tokio::task::yield_now().await;
+                    }
+                    let receipts: Vec<_> = batch.iter().map(|m| m.receipt().clone()).collect();
+                    for outcome in backend.ack_batch(&receipts).await.expect("ack batch") {
+                        outcome.expect("acked");
                         acked += 1;
                     }
                 }

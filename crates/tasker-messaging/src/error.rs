@@ -23,6 +23,8 @@ pub enum Operation {
     Receive,
     /// Acknowledging a message.
     Ack,
+    /// Acknowledging several messages at once.
+    AckBatch,
     /// Returning a message to its queue.
     Requeue,
     /// Moving a message to its dead-letter queue.
@@ -46,6 +48,7 @@ impl Operation {
             Self::SendBatch => "send a batch",
             Self::Receive => "receive messages",
             Self::Ack => "acknowledge a message",
+            Self::AckBatch => "acknowledge a batch",
             Self::Requeue => "requeue a message",
             Self::DeadLetter => "dead-letter a message",
             Self::ExtendVisibility => "extend a visibility timeout",

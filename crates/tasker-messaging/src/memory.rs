@@ -225,6 +225,25 @@ impl MessageQueue for InMemoryQueue {
         Ok(())
     }
 
+    async fn ack_batch(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut state = self.lock();
+        Ok(receipts
+            .iter()
+            .map(|receipt| {
+                state.held(receipt)?;
+                if let (Ok(queue), MessageId::Sequence(id)) =
+                    (state.queue_mut(&receipt.queue), receipt.id)
+                {
+                    queue.messages.remove(&id);
+                }
+                Ok(())
+            })
+            .collect())
+    }
+
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {
         match action {
             Nack::Requeue => {

@@ -9,7 +9,9 @@
 //! - Extending a visibility timeout adds to the message's current deadline.
 //! - Dead-lettering moves the message, in one transaction, to `<queue>_dlq`, wrapped with the
 //!   reason, its source and its read count (pgmq has no dead-letter queue of its own).
-//! - Acknowledging deletes or archives, per [`AckMode`].
+//! - Acknowledging deletes or archives, per [`AckMode`]; a batch of acknowledgements is one
+//!   statement per queue, and can join the caller's transaction (`ack_batch_in`), as sends
+//!   can (`send_in`, `send_batch_in`).
 //! - Receipts: ack goes by message id, as pgmq does, so a late ack after the message was
 //!   redelivered still removes it; requeue, dead-letter and extend check the read count and
 //!   refuse a receipt whose message was received again since.
@@ -17,6 +19,7 @@
 mod listener;
 mod sql;
 
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -94,6 +97,75 @@ impl PgmqQueue {
             .await
             .map(MessageId::Sequence)
             .map_err(|e| self.error(Operation::Send, queue, e))
+    }
+
+    /// Sends several messages to `queue` inside the caller's transaction (or on any
+    /// connection), in order, in one statement with one notification: as with
+    /// [`PgmqQueue::send_in`], they become visible and their notification is delivered only
+    /// when that transaction commits. Returns their ids in order.
+    pub async fn send_batch_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        queue: &QueueName,
+        payloads: &[Payload],
+    ) -> Result<Vec<MessageId>, QueueError> {
+        for payload in payloads {
+            check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+        }
+        if payloads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bodies: Vec<&str> = payloads.iter().map(Payload::as_str).collect();
+        let ids = sql::send_batch(&mut *connection, queue, &bodies)
+            .await
+            .map_err(|e| self.error(Operation::SendBatch, queue, e))?;
+        Ok(ids.into_iter().map(MessageId::Sequence).collect())
+    }
+
+    /// Acknowledges messages inside the caller's transaction (or on any connection), one
+    /// statement per queue: they are deleted (or archived, per [`AckMode`]) when that
+    /// transaction commits, and a rollback leaves them in flight, to come back after their
+    /// visibility timeout. Lets a consumer commit the state change a message caused together
+    /// with its acknowledgement. Outcomes as [`MessageQueue::ack_batch`]'s.
+    pub async fn ack_batch_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut outcomes: Vec<Option<Result<(), QueueError>>> = Vec::with_capacity(receipts.len());
+        let mut by_queue: BTreeMap<&QueueName, Vec<(usize, i64)>> = BTreeMap::new();
+        for (index, receipt) in receipts.iter().enumerate() {
+            match Self::held(receipt) {
+                Ok((id, _, _)) => {
+                    by_queue
+                        .entry(&receipt.queue)
+                        .or_default()
+                        .push((index, id));
+                    outcomes.push(None);
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
+            }
+        }
+        let archive = self.config.ack_mode == AckMode::Archive;
+        for (queue, held) in by_queue {
+            let ids: Vec<i64> = held.iter().map(|(_, id)| *id).collect();
+            let removed: HashSet<i64> = sql::remove_batch(&mut *connection, queue, &ids, archive)
+                .await
+                .map_err(|e| self.error(Operation::AckBatch, queue, e))?
+                .into_iter()
+                .collect();
+            for (index, id) in held {
+                outcomes[index] = Some(if removed.contains(&id) {
+                    Ok(())
+                } else {
+                    Err(invalid(&receipts[index]))
+                });
+            }
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("every receipt has an outcome"))
+            .collect())
     }
 
     /// The LISTEN connection's status, once a subscription started it.
@@ -339,6 +411,21 @@ impl MessageQueue for PgmqQueue {
         } else {
             Err(invalid(receipt))
         }
+    }
+
+    async fn ack_batch(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let Some(first) = receipts.first() else {
+            return Ok(Vec::new());
+        };
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| self.error(Operation::AckBatch, &first.queue, e))?;
+        self.ack_batch_in(&mut connection, receipts).await
     }
 
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {

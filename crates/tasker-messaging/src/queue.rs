@@ -238,6 +238,20 @@ pub trait MessageQueue: Send + Sync + fmt::Debug {
     /// Acknowledges a processed message: it will not be delivered again.
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError>;
 
+    /// Acknowledges several processed messages, of one queue or several, in as few round trips
+    /// as the backend allows: PGMQ deletes (or archives) each queue's messages in one
+    /// statement, RabbitMQ pipelines the acknowledgements, the in-memory backend takes its lock
+    /// once.
+    ///
+    /// Returns each receipt's outcome in input order: `Ok`, or the error [`MessageQueue::ack`]
+    /// would have returned for that receipt alone (a receipt no longer valid, or another
+    /// backend's). `Err` means the backend failed: some of the messages may be acknowledged and
+    /// others not, and those come back after their visibility timeout, as after a failed `ack`.
+    async fn ack_batch(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError>;
+
     /// Gives a message back: requeue it, or move it to its dead-letter queue.
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError>;
 

@@ -559,6 +559,54 @@ impl MessageQueue for RabbitMqQueue {
             .await
     }
 
+    /// Pipelined: every `basic.ack` frame is queued before any is awaited (AMQP sends no reply
+    /// to an ack, so none costs a round trip). `multiple` is not used: it would also settle
+    /// every lower delivery tag of the channel, including deliveries another caller holds or
+    /// that `receive` is handing out at that moment.
+    async fn ack_batch(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let op = Operation::AckBatch;
+        let link = self.link(op).await?;
+        let mut outcomes: Vec<Option<Result<(), QueueError>>> = Vec::with_capacity(receipts.len());
+        let mut acks = Vec::new();
+        for (index, receipt) in receipts.iter().enumerate() {
+            let claimed = Self::held(receipt).and_then(|key| {
+                let (generation, tag) = (key.0, key.2);
+                let held = self.shared.claim(key).ok_or_else(|| invalid(receipt))?;
+                if generation != link.generation {
+                    return Err(invalid(receipt));
+                }
+                let channel = link.channel(&held.queue).ok_or_else(|| invalid(receipt))?;
+                Ok((channel, tag))
+            });
+            match claimed {
+                Ok((channel, delivery_tag)) => {
+                    outcomes.push(None);
+                    acks.push(async move {
+                        let acked = channel
+                            .basic_ack(delivery_tag, BasicAckOptions::default())
+                            .await;
+                        (index, acked)
+                    });
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
+            }
+        }
+        for (index, acked) in futures_util::future::join_all(acks).await {
+            outcomes[index] =
+                Some(acked.map_err(|e| self.amqp_error(&link, op, &receipts[index].queue, e)));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("every receipt has an outcome"))
+            .collect())
+    }
+
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {
         match action {
             Nack::Requeue => {

@@ -7,6 +7,7 @@
 //!   with raw pgmq;
 //! - `pgmq.set_vt` with an absolute deadline (the crate only offers seconds from now), so that
 //!   extending a visibility timeout adds to the deadline instead of resetting it;
+//! - deleting or archiving many messages by id in one statement (the crate takes one id);
 //! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
 //!
 //! Queue names are bound as parameters; pgmq's functions quote them as identifiers. The
@@ -74,6 +75,26 @@ pub(crate) async fn send_batch(
         ids.sort_unstable();
         ids
     })
+}
+
+/// Removes messages `ids` of `queue` in one statement, deleting them or, with `archive`,
+/// moving them to pgmq's archive; returns the ids that were there to remove.
+pub(crate) async fn remove_batch(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    ids: &[i64],
+    archive: bool,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = if archive {
+        "SELECT msg_id FROM pgmq.archive($1::text, $2::bigint[]) AS removed(msg_id)"
+    } else {
+        "SELECT msg_id FROM pgmq.delete($1::text, $2::bigint[]) AS removed(msg_id)"
+    };
+    sqlx::query_scalar(sql)
+        .bind(queue.as_str())
+        .bind(ids)
+        .fetch_all(executor)
+        .await
 }
 
 /// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and

@@ -72,6 +72,116 @@ async fn send_in_follows_the_callers_transaction() -> anyhow::Result<()> {
     result
 }
 
+/// A batch sent inside a transaction appears, in order and with a signal, only if the
+/// transaction commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("outbox_batch")?;
+        backend.ensure_queue(&queue).await?;
+        let mut subscription = backend.subscribe(std::slice::from_ref(&queue)).await?;
+        while subscription.try_recv().is_some() {}
+        let mut tx = db.pool.begin().await?;
+        let payloads: Vec<_> = (0..3).map(payload).collect();
+        ensure!(
+            backend
+                .send_batch_in(&mut tx, &queue, &payloads)
+                .await?
+                .len()
+                == 3
+        );
+        tx.rollback().await?;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty()
+        );
+        let mut tx = db.pool.begin().await?;
+        ensure!(
+            backend
+                .send_batch_in(&mut tx, &queue, &[])
+                .await?
+                .is_empty()
+        );
+        let payloads: Vec<_> = (3..6).map(payload).collect();
+        let ids = backend.send_batch_in(&mut tx, &queue, &payloads).await?;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty(),
+            "invisible before commit"
+        );
+        tx.commit().await?;
+        signal_for(&mut subscription, &queue, Duration::from_secs(5)).await?;
+        let got = receive_n(&*backend, &queue, 3, Duration::from_secs(30)).await?;
+        let received: Vec<_> = got.iter().map(|message| message.id).collect();
+        ensure!(received == ids, "{received:?} != {ids:?}");
+        let indices: Vec<usize> = got
+            .iter()
+            .map(crate::suite::index_of)
+            .collect::<anyhow::Result<_>>()?;
+        ensure!(indices == vec![3, 4, 5], "{indices:?}");
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
+/// Acknowledgements made inside a transaction take effect only if it commits: after a
+/// rollback the messages come back when their visibility timeout passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ack_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("inbox_batch")?;
+        backend.ensure_queue(&queue).await?;
+        let payloads: Vec<_> = (0..2).map(payload).collect();
+        backend.send_batch(&queue, &payloads).await?;
+        let got = receive_n(&*backend, &queue, 2, Duration::from_secs(1)).await?;
+        let receipts: Vec<_> = got
+            .iter()
+            .map(|message| message.receipt().clone())
+            .collect();
+        let mut tx = db.pool.begin().await?;
+        for outcome in backend.ack_batch_in(&mut tx, &receipts).await? {
+            outcome?;
+        }
+        tx.rollback().await?;
+        let again = receive_n(&*backend, &queue, 2, Duration::from_secs(1)).await?;
+        ensure!(
+            again.iter().all(|message| message.read_count == 2),
+            "{again:?}"
+        );
+        let receipts: Vec<_> = again
+            .iter()
+            .map(|message| message.receipt().clone())
+            .collect();
+        let mut tx = db.pool.begin().await?;
+        for outcome in backend.ack_batch_in(&mut tx, &receipts).await? {
+            outcome?;
+        }
+        tx.commit().await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty(),
+            "acknowledged for good"
+        );
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
 /// Waits up to `within` for a signal for `queue`, skipping others.
 async fn signal_for(
     subscription: &mut Subscription,

@@ -173,6 +173,64 @@ pub(crate) async fn ack_removes_the_message(h: &Harness) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One batch acknowledges messages of two queues; a receipt already acknowledged is reported
+/// invalid without failing the others; a message left out of the batch is not acknowledged
+/// with it (it comes back after its visibility timeout); acknowledging the batch again reports
+/// every receipt invalid.
+pub(crate) async fn ack_batch_settles_each_receipt(h: &Harness) -> anyhow::Result<()> {
+    let first = h.queue("ackb_a").await?;
+    let second = h.queue("ackb_b").await?;
+    ensure!(h.backend.ack_batch(&[]).await?.is_empty());
+    h.backend
+        .send_batch(&first, &(0..4).map(payload).collect::<Vec<_>>())
+        .await?;
+    h.backend
+        .send_batch(&second, &(10..12).map(payload).collect::<Vec<_>>())
+        .await?;
+    let mut from_first = receive_n(&*h.backend, &first, 4, h.vt_unit).await?;
+    from_first.sort_by_key(|message| index_of(message).unwrap_or(usize::MAX));
+    let from_second = receive_n(&*h.backend, &second, 2, Duration::from_secs(30)).await?;
+    // Message 0 is acknowledged on its own first; message 3 stays out of the batch.
+    h.backend.ack(from_first[0].receipt()).await?;
+    let receipts = vec![
+        from_first[1].receipt().clone(),
+        from_second[0].receipt().clone(),
+        from_first[0].receipt().clone(),
+        from_first[2].receipt().clone(),
+        from_second[1].receipt().clone(),
+    ];
+    let outcomes = h.backend.ack_batch(&receipts).await?;
+    ensure!(outcomes.len() == 5, "one outcome per receipt: {outcomes:?}");
+    for (index, outcome) in outcomes.iter().enumerate() {
+        if index == 2 {
+            ensure!(
+                matches!(outcome, Err(QueueError::ReceiptInvalid { .. })),
+                "the receipt acknowledged before is invalid: {outcome:?}"
+            );
+        } else {
+            ensure!(outcome.is_ok(), "receipt {index}: {outcome:?}");
+        }
+    }
+    // Past the visibility timeout only the message left out comes back.
+    tokio::time::sleep(h.vt_unit * 2).await;
+    let again = receive_n(&*h.backend, &first, 1, Duration::from_secs(30)).await?;
+    ensure!(
+        index_of(&again[0])? == 3 && again[0].read_count == 2,
+        "{again:?}"
+    );
+    h.backend.ack(again[0].receipt()).await?;
+    assert_empty(&*h.backend, &first).await?;
+    assert_empty(&*h.backend, &second).await?;
+    let repeated = h.backend.ack_batch(&receipts).await?;
+    ensure!(
+        repeated
+            .iter()
+            .all(|outcome| matches!(outcome, Err(QueueError::ReceiptInvalid { .. }))),
+        "{repeated:?}"
+    );
+    Ok(())
+}
+
 /// Several queues consumed through one backend keep their receipts apart: AMQP numbers
 /// deliveries per channel, so both first deliveries carry tag 1 there.
 pub(crate) async fn receipts_of_different_queues_stay_apart(h: &Harness) -> anyhow::Result<()> {
@@ -446,6 +504,7 @@ macro_rules! conformance {
             per_queue_order,
             redelivery_after_visibility_timeout,
             ack_removes_the_message,
+            ack_batch_settles_each_receipt,
             receipts_of_different_queues_stay_apart,
             nack_requeues,
             dead_letter_moves_the_message,

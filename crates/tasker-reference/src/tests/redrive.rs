@@ -85,6 +85,13 @@ impl MessageQueue for LosesFirstBatch {
         self.inner.ack(receipt).await
     }
 
+    async fn ack_batch(
+        &self,
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        self.inner.ack_batch(receipts).await
+    }
+
     async fn nack(&self, receipt: &Receipt, action: Nack) -> Result<(), QueueError> {
         self.inner.nack(receipt, action).await
     }
