@@ -13,10 +13,11 @@
 --   pending                  --initialize-->          initializing
 --   waiting_for_dependencies --dependencies_ready--> evaluating_results
 --   waiting_for_retry        --retry_ready-->        enqueuing_steps
--- with the same bookkeeping as every other transition (state_entered_at, the most_recent flip,
--- the next sort_key, the event JSON and lifecycle event name tasker-state defines; a test checks
--- they agree). Two claimers therefore never get the same task: the second one skips the locked
--- row, and after the first commits the row no longer matches.
+-- with the same bookkeeping as every other transition (state_entered_at, most_recent_sort_key
+-- incremented and the history row inserted with it, the event JSON and lifecycle event name
+-- tasker-state defines; a test checks they agree). Two claimers therefore never get the same
+-- task: the second one skips the locked row, and after the first commits the row no longer
+-- matches.
 --
 -- The claim is two statements in one transaction, so that its cached plan stays good. As one
 -- statement, with `LIMIT p_limit` unknown at planning time, the generic plan assumes a tenth of
@@ -108,28 +109,20 @@ BEGIN
                     END,
             state_entered_at = now(),
             next_retry_at = NULL,
+            most_recent_sort_key = t.most_recent_sort_key + 1,
             updated_at = now()
         FROM candidates c
         WHERE t.task_uuid = c.task_uuid
           AND t.state = c.state
         RETURNING t.task_uuid, t.named_task_uuid, t.priority, t.claim_rank,
-                  c.state AS from_state, t.state AS to_state
-    ),
-    flipped AS (
-        UPDATE tasker.task_transitions tt
-        SET most_recent = false
-        FROM moved m
-        WHERE tt.task_uuid = m.task_uuid AND tt.most_recent
-        RETURNING tt.task_uuid, tt.sort_key
+                  c.state AS from_state, t.state AS to_state, t.most_recent_sort_key
     ),
     inserted AS (
         INSERT INTO tasker.task_transitions (
-            task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state,
+            task_transition_uuid, task_uuid, sort_key, from_state, to_state,
             event, lifecycle_event, processor_uuid, metadata, created_at
         )
-        -- Every task has its initial transition; if one were missing, sort_key 1 with a
-        -- from_state would violate task_transitions_initial_has_no_from and fail the claim.
-        SELECT tasker.uuid_generate_v7(), m.task_uuid, coalesce(f.sort_key, 0) + 1, true,
+        SELECT tasker.uuid_generate_v7(), m.task_uuid, m.most_recent_sort_key,
                m.from_state, m.to_state,
                jsonb_build_object('type', CASE m.from_state
                                               WHEN 'pending' THEN 'initialize'
@@ -145,7 +138,6 @@ BEGIN
                jsonb_build_object('claimed_by', 'claim_ready_tasks'),
                now()
         FROM moved m
-        LEFT JOIN flipped f ON f.task_uuid = m.task_uuid
         RETURNING task_transitions.task_uuid, task_transitions.task_transition_uuid,
                   task_transitions.sort_key, task_transitions.lifecycle_event,
                   task_transitions.created_at

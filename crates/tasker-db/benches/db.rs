@@ -35,7 +35,7 @@ use tasker_state::{StepEvent, StepState};
 use tokio::runtime::Runtime;
 
 /// Bumped whenever generate.sql changes, so stale data sets are rebuilt.
-const GENERATOR: &str = "v1";
+const GENERATOR: &str = "v2";
 const GENERATE_SQL: &str = include_str!("data/generate.sql");
 
 fn runtime() -> Runtime {

@@ -10,7 +10,8 @@
 -- 10% waiting_for_retry, 2.5% blocked_by_failures, 2.5% error. Of the in-flight tasks 20% are
 -- stale (2-6 h in their state), the rest fresh (1-20 min; 1-10 min for waiting_for_retry).
 -- Histories follow the state machines: every task and step starts with `pending`, sort keys
--- count up, exactly one most_recent row. UUIDs are v7 stamped with the simulated time.
+-- count up, and each task's and step's most_recent_sort_key names its last row. UUIDs are v7
+-- stamped with the simulated time.
 
 SELECT setseed(0.42);
 
@@ -129,47 +130,6 @@ UPDATE gs SET
     at = CASE WHEN state = 'pending' THEN created_at
               ELSE created_at + (state_at - created_at) * (level + 1)::double precision / 5.0 END;
 
-INSERT INTO tasker.tasks (
-    task_uuid, named_task_uuid, state, state_entered_at, next_retry_at, completed_at,
-    requested_at, initiator, source_system, reason, tags, context, identity_hash, priority,
-    correlation_id, created_at, updated_at)
-SELECT g.task_uuid, (SELECT DISTINCT l.named_task_uuid FROM layout l WHERE l.kind = g.kind),
-       g.category::tasker.task_state, g.state_at,
-       CASE WHEN g.category = 'waiting_for_retry' THEN (
-           SELECT gs.at + CASE WHEN gs.sr2 < 0.7 THEN interval '1 second' ELSE interval '1 day' END
-           FROM gs WHERE gs.task_uuid = g.task_uuid AND gs.state = 'error' LIMIT 1) END,
-       CASE WHEN g.category = 'complete' THEN g.state_at END,
-       g.created_at, 'bench', 'bench', 'benchmark data', '["bench"]',
-       jsonb_build_object('n', g.i, 'kind', g.kind), 'bench-' || g.i, (g.i % 5) - 2,
-       gen_random_uuid(), g.created_at, g.state_at
-FROM g;
-
-INSERT INTO tasker.workflow_steps (
-    workflow_step_uuid, task_uuid, named_step_uuid, state, state_entered_at, processed_at,
-    completed_at, retryable, max_attempts, attempts, last_attempted_at, backoff_request_ms,
-    inputs, results, created_at, updated_at)
-SELECT gs.step_uuid, gs.task_uuid, gs.named_step_uuid, gs.state, gs.at,
-       CASE WHEN gs.state = 'complete' THEN gs.at END,
-       CASE WHEN gs.state = 'complete' THEN gs.at END,
-       true, 3, gs.attempts,
-       CASE WHEN gs.attempts > 0 THEN gs.at END,
-       CASE WHEN gs.state = 'error' AND gs.category = 'waiting_for_retry'
-            THEN CASE WHEN gs.sr2 < 0.7 THEN 1000 ELSE 86400000 END END,
-       jsonb_build_object('step', gs.idx),
-       CASE WHEN gs.state = 'complete'
-            THEN jsonb_build_object('success', true, 'result', jsonb_build_object('value', gs.i * 10 + gs.idx),
-                                    'metadata', jsonb_build_object('execution_time_ms', 5 + gs.idx))
-            WHEN gs.state = 'error'
-            THEN jsonb_build_object('success', false, 'error', jsonb_build_object('message', 'bench failure')) END,
-       gs.created_at, gs.at
-FROM gs;
-
-INSERT INTO tasker.workflow_step_edges (task_uuid, from_step_uuid, to_step_uuid)
-SELECT a.task_uuid, a.step_uuid, b.step_uuid
-FROM gs a JOIN gs b ON b.task_uuid = a.task_uuid
-WHERE (a.kind = 0 AND b.idx = a.idx + 1)
-   OR (a.kind = 1 AND ((a.idx = 0 AND b.idx IN (1, 2)) OR (a.idx IN (1, 2) AND b.idx = 3)));
-
 -- Task histories: pending, initializing, one enqueuing/in-process/evaluating cycle per level of
 -- work done, then the way into the final state.
 CREATE TEMP TABLE task_paths AS
@@ -192,24 +152,6 @@ SELECT g.task_uuid, g.created_at, g.state_at,
        END AS path
 FROM g;
 
-INSERT INTO tasker.task_transitions (
-    task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state, event,
-    lifecycle_event, processor_uuid, metadata, created_at)
-SELECT pg_temp.uuid_at(at), task_uuid, ord, ord = n, prev::tasker.task_state,
-       state::tasker.task_state,
-       CASE WHEN ord > 1 THEN jsonb_build_object('type', 'bench_' || state) END,
-       CASE WHEN ord > 1 THEN 'task.' || state END,
-       CASE WHEN ord > 1 THEN '01900000-0000-7000-8000-000000000001'::uuid END,
-       '{}', at
-FROM (
-    SELECT p.task_uuid, s.state, s.ord, cardinality(p.path) AS n,
-           lag(s.state) OVER (PARTITION BY p.task_uuid ORDER BY s.ord) AS prev,
-           CASE WHEN cardinality(p.path) = 1 THEN p.created_at
-                ELSE p.created_at + (p.state_at - p.created_at) * ((s.ord - 1)::double precision / (cardinality(p.path) - 1)) END AS at
-    FROM task_paths p
-    CROSS JOIN LATERAL unnest(p.path) WITH ORDINALITY AS s (state, ord)
-) t;
-
 -- Step histories: one pending -> enqueued -> in_progress -> enqueued_for_orchestration ->
 -- (complete | error) run per attempt, failed attempts going back through error -> pending.
 CREATE TEMP TABLE step_paths AS
@@ -227,10 +169,69 @@ SELECT gs.step_uuid, gs.task_uuid, gs.created_at, gs.at,
        END AS path
 FROM gs;
 
+INSERT INTO tasker.tasks (
+    task_uuid, named_task_uuid, state, state_entered_at, next_retry_at, completed_at,
+    requested_at, initiator, source_system, reason, tags, context, identity_hash, priority,
+    correlation_id, created_at, updated_at, most_recent_sort_key)
+SELECT g.task_uuid, (SELECT DISTINCT l.named_task_uuid FROM layout l WHERE l.kind = g.kind),
+       g.category::tasker.task_state, g.state_at,
+       CASE WHEN g.category = 'waiting_for_retry' THEN (
+           SELECT gs.at + CASE WHEN gs.sr2 < 0.7 THEN interval '1 second' ELSE interval '1 day' END
+           FROM gs WHERE gs.task_uuid = g.task_uuid AND gs.state = 'error' LIMIT 1) END,
+       CASE WHEN g.category = 'complete' THEN g.state_at END,
+       g.created_at, 'bench', 'bench', 'benchmark data', '["bench"]',
+       jsonb_build_object('n', g.i, 'kind', g.kind), 'bench-' || g.i, (g.i % 5) - 2,
+       gen_random_uuid(), g.created_at, g.state_at, cardinality(p.path)
+FROM g JOIN task_paths p ON p.task_uuid = g.task_uuid;
+
+INSERT INTO tasker.workflow_steps (
+    workflow_step_uuid, task_uuid, named_step_uuid, state, state_entered_at, processed_at,
+    completed_at, retryable, max_attempts, attempts, last_attempted_at, backoff_request_ms,
+    inputs, results, created_at, updated_at, most_recent_sort_key)
+SELECT gs.step_uuid, gs.task_uuid, gs.named_step_uuid, gs.state, gs.at,
+       CASE WHEN gs.state = 'complete' THEN gs.at END,
+       CASE WHEN gs.state = 'complete' THEN gs.at END,
+       true, 3, gs.attempts,
+       CASE WHEN gs.attempts > 0 THEN gs.at END,
+       CASE WHEN gs.state = 'error' AND gs.category = 'waiting_for_retry'
+            THEN CASE WHEN gs.sr2 < 0.7 THEN 1000 ELSE 86400000 END END,
+       jsonb_build_object('step', gs.idx),
+       CASE WHEN gs.state = 'complete'
+            THEN jsonb_build_object('success', true, 'result', jsonb_build_object('value', gs.i * 10 + gs.idx),
+                                    'metadata', jsonb_build_object('execution_time_ms', 5 + gs.idx))
+            WHEN gs.state = 'error'
+            THEN jsonb_build_object('success', false, 'error', jsonb_build_object('message', 'bench failure')) END,
+       gs.created_at, gs.at, cardinality(p.path)
+FROM gs JOIN step_paths p ON p.step_uuid = gs.step_uuid;
+
+INSERT INTO tasker.workflow_step_edges (task_uuid, from_step_uuid, to_step_uuid)
+SELECT a.task_uuid, a.step_uuid, b.step_uuid
+FROM gs a JOIN gs b ON b.task_uuid = a.task_uuid
+WHERE (a.kind = 0 AND b.idx = a.idx + 1)
+   OR (a.kind = 1 AND ((a.idx = 0 AND b.idx IN (1, 2)) OR (a.idx IN (1, 2) AND b.idx = 3)));
+
+INSERT INTO tasker.task_transitions (
+    task_transition_uuid, task_uuid, sort_key, from_state, to_state, event,
+    lifecycle_event, processor_uuid, metadata, created_at)
+SELECT pg_temp.uuid_at(at), task_uuid, ord, prev::tasker.task_state,
+       state::tasker.task_state,
+       CASE WHEN ord > 1 THEN jsonb_build_object('type', 'bench_' || state) END,
+       CASE WHEN ord > 1 THEN 'task.' || state END,
+       CASE WHEN ord > 1 THEN '01900000-0000-7000-8000-000000000001'::uuid END,
+       '{}', at
+FROM (
+    SELECT p.task_uuid, s.state, s.ord, cardinality(p.path) AS n,
+           lag(s.state) OVER (PARTITION BY p.task_uuid ORDER BY s.ord) AS prev,
+           CASE WHEN cardinality(p.path) = 1 THEN p.created_at
+                ELSE p.created_at + (p.state_at - p.created_at) * ((s.ord - 1)::double precision / (cardinality(p.path) - 1)) END AS at
+    FROM task_paths p
+    CROSS JOIN LATERAL unnest(p.path) WITH ORDINALITY AS s (state, ord)
+) t;
+
 INSERT INTO tasker.workflow_step_transitions (
-    workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key, most_recent,
+    workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key,
     from_state, to_state, event, lifecycle_event, processor_uuid, metadata, created_at)
-SELECT pg_temp.uuid_at(at), step_uuid, task_uuid, ord, ord = n, prev::tasker.step_state,
+SELECT pg_temp.uuid_at(at), step_uuid, task_uuid, ord, prev::tasker.step_state,
        state::tasker.step_state,
        CASE WHEN ord > 1 THEN jsonb_build_object('type', 'bench_' || state) END,
        CASE WHEN ord > 1 THEN 'step.' || state END,
@@ -263,4 +264,4 @@ WHERE t.to_state = 'enqueued_for_orchestration';
 CREATE TABLE public.bench_tasks (id integer PRIMARY KEY, task_uuid uuid NOT NULL);
 INSERT INTO public.bench_tasks SELECT i, task_uuid FROM g;
 CREATE TABLE public.bench_meta (generator text NOT NULL, n_tasks integer NOT NULL);
-INSERT INTO public.bench_meta VALUES ('v1', current_setting('bench.n_tasks')::integer);
+INSERT INTO public.bench_meta VALUES ('v2', current_setting('bench.n_tasks')::integer);

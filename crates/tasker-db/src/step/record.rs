@@ -125,9 +125,12 @@ pub async fn history<'c>(
     step_id: StepId,
 ) -> Result<Vec<StepTransitionRow>, DbError> {
     Ok(sqlx::query_as::<_, StepTransitionRow>(
-        "SELECT workflow_step_transition_uuid, sort_key, most_recent, from_state, to_state, \
-                event, lifecycle_event, processor_uuid, metadata, created_at \
-         FROM tasker.workflow_step_transitions WHERE workflow_step_uuid = $1 ORDER BY sort_key",
+        "SELECT st.workflow_step_transition_uuid, st.sort_key, \
+                st.sort_key = s.most_recent_sort_key AS most_recent, st.from_state, st.to_state, \
+                st.event, st.lifecycle_event, st.processor_uuid, st.metadata, st.created_at \
+         FROM tasker.workflow_step_transitions st \
+         JOIN tasker.workflow_steps s ON s.workflow_step_uuid = st.workflow_step_uuid \
+         WHERE st.workflow_step_uuid = $1 ORDER BY st.sort_key",
     )
     .bind(step_id.into_uuid())
     .fetch_all(executor)

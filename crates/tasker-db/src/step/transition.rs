@@ -126,8 +126,8 @@ pub async fn transition(
 /// For each step: the state moves from `expected` to the state machine's target only if it is
 /// still `expected` and the transition's guard holds on the current rows (parents complete or
 /// resolved manually; the stored result succeeded; retry-eligible with `backoff` and the
-/// backoff elapsed), the previous transition loses `most_recent`, the new row is inserted with
-/// the next sort key, the event as JSON and the lifecycle event name, and the effects are
+/// backoff elapsed), its `most_recent_sort_key` moves to the next sort key and the new row is
+/// inserted with it, the event as JSON and the lifecycle event name, and the effects are
 /// applied to the step row (attempts, last_attempted_at, results, completed_at, processed_at,
 /// backoff, failure retryability). Steps are locked in id order, so concurrent batches cannot
 /// deadlock each other. A result handed to orchestration (`enqueued_for_orchestration`) also
@@ -258,7 +258,8 @@ async fn apply(
                  backoff_request_ms = CASE WHEN i.set_backoff THEN i.backoff_ms \
                                            ELSE s.backoff_request_ms END, \
                  failure_retryable = CASE WHEN i.set_failure_retryable THEN i.failure_retryable \
-                                          ELSE s.failure_retryable END \
+                                          ELSE s.failure_retryable END, \
+                 most_recent_sort_key = s.most_recent_sort_key + 1 \
              FROM input i \
              JOIN locked l ON l.workflow_step_uuid = i.step_uuid \
              WHERE s.workflow_step_uuid = i.step_uuid \
@@ -281,23 +282,17 @@ async fn apply(
                                ) * interval '1 millisecond' <= now()) \
                    ELSE true \
                END \
-             RETURNING s.workflow_step_uuid, s.task_uuid, s.results, i.from_state, i.to_state, \
-                       i.event, i.lifecycle, i.transition_uuid, i.metadata \
-         ), flipped AS ( \
-             UPDATE tasker.workflow_step_transitions t SET most_recent = false \
-             FROM moved m \
-             WHERE t.workflow_step_uuid = m.workflow_step_uuid AND t.most_recent \
-             RETURNING t.workflow_step_uuid, t.sort_key \
+             RETURNING s.workflow_step_uuid, s.task_uuid, s.results, s.most_recent_sort_key, \
+                       i.from_state, i.to_state, i.event, i.lifecycle, i.transition_uuid, \
+                       i.metadata \
          ), inserted AS ( \
              INSERT INTO tasker.workflow_step_transitions ( \
                  workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key, \
-                 most_recent, from_state, to_state, event, lifecycle_event, processor_uuid, \
-                 metadata) \
+                 from_state, to_state, event, lifecycle_event, processor_uuid, metadata) \
              SELECT m.transition_uuid, m.workflow_step_uuid, m.task_uuid, \
-                    coalesce(f.sort_key, 0) + 1, true, m.from_state, m.to_state, m.event, \
-                    m.lifecycle, $19, coalesce(m.metadata, '{}'::jsonb) \
+                    m.most_recent_sort_key, m.from_state, m.to_state, m.event, m.lifecycle, \
+                    $19, coalesce(m.metadata, '{}'::jsonb) \
              FROM moved m \
-             LEFT JOIN flipped f ON f.workflow_step_uuid = m.workflow_step_uuid \
              RETURNING workflow_step_uuid, task_uuid, sort_key, created_at \
          ), audited AS ( \
              INSERT INTO tasker.workflow_step_result_audit ( \

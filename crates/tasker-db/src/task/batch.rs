@@ -31,9 +31,9 @@ pub enum TaskBatchError {
 /// outcomes come back in input order.
 ///
 /// Each item has exactly the semantics of [`super::transition`]: the task moves from
-/// `expected` to the state machine's target only if it is still `expected`, the previous
-/// transition loses `most_recent`, the new row gets the next sort key, the event as JSON, the
-/// lifecycle event name, the item's processor and metadata, and the effects apply
+/// `expected` to the state machine's target only if it is still `expected`, its
+/// `most_recent_sort_key` moves to the next sort key and the new row gets it, with the event as
+/// JSON, the lifecycle event name, the item's processor and metadata, and the effects apply
 /// (`completed_at`, `next_retry_at`, `state_entered_at`). Items fail with the same errors:
 /// [`TaskTransitionError::Invalid`] and [`TaskTransitionError::MetadataNotObject`] before
 /// anything is sent, [`TaskTransitionError::Conflict`] (with the state the task is actually
@@ -184,25 +184,20 @@ async fn apply(
              UPDATE tasker.tasks t SET \
                  state = i.to_state, state_entered_at = now(), updated_at = now(), \
                  completed_at = CASE WHEN i.mark_completed THEN now() ELSE t.completed_at END, \
-                 next_retry_at = i.next_retry_at \
+                 next_retry_at = i.next_retry_at, \
+                 most_recent_sort_key = t.most_recent_sort_key + 1 \
              FROM input i \
              JOIN locked l ON l.task_uuid = i.task_uuid \
              WHERE t.task_uuid = i.task_uuid AND t.state = i.from_state \
-             RETURNING t.task_uuid, i.from_state, i.to_state, i.transition_uuid, i.event, \
-                       i.lifecycle, i.processor_uuid, i.metadata \
-         ), flipped AS ( \
-             UPDATE tasker.task_transitions tt SET most_recent = false \
-             FROM moved m WHERE tt.task_uuid = m.task_uuid AND tt.most_recent \
-             RETURNING tt.task_uuid, tt.sort_key \
+             RETURNING t.task_uuid, t.most_recent_sort_key, i.from_state, i.to_state, \
+                       i.transition_uuid, i.event, i.lifecycle, i.processor_uuid, i.metadata \
          ), inserted AS ( \
              INSERT INTO tasker.task_transitions ( \
-                 task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state, \
-                 event, lifecycle_event, processor_uuid, metadata) \
-             SELECT m.transition_uuid, m.task_uuid, coalesce(f.sort_key, 0) + 1, true, \
-                    m.from_state, m.to_state, m.event, m.lifecycle, m.processor_uuid, \
-                    m.metadata \
+                 task_transition_uuid, task_uuid, sort_key, from_state, to_state, event, \
+                 lifecycle_event, processor_uuid, metadata) \
+             SELECT m.transition_uuid, m.task_uuid, m.most_recent_sort_key, m.from_state, \
+                    m.to_state, m.event, m.lifecycle, m.processor_uuid, m.metadata \
              FROM moved m \
-             LEFT JOIN flipped f ON f.task_uuid = m.task_uuid \
              RETURNING task_uuid, sort_key, created_at \
          ) \
          SELECT task_uuid, sort_key, created_at FROM inserted",

@@ -211,9 +211,9 @@ pub async fn create(
                  RETURNING task_uuid \
              ), task_transition AS ( \
                  INSERT INTO tasker.task_transitions ( \
-                     task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state, \
+                     task_transition_uuid, task_uuid, sort_key, from_state, to_state, \
                      processor_uuid) \
-                 SELECT $13, t.task_uuid, 1, true, NULL, 'pending', $14 FROM task t \
+                 SELECT $13, t.task_uuid, 1, NULL, 'pending', $14 FROM task t \
              ), steps AS ( \
                  INSERT INTO tasker.workflow_steps ( \
                      workflow_step_uuid, task_uuid, named_step_uuid, retryable, max_attempts, inputs) \
@@ -224,8 +224,8 @@ pub async fn create(
              ), step_transitions AS ( \
                  INSERT INTO tasker.workflow_step_transitions ( \
                      workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key, \
-                     most_recent, from_state, to_state, processor_uuid) \
-                 SELECT s.transition_id, s.id, t.task_uuid, 1, true, NULL, 'pending', $14 \
+                     from_state, to_state, processor_uuid) \
+                 SELECT s.transition_id, s.id, t.task_uuid, 1, NULL, 'pending', $14 \
                  FROM task t, unnest($20::uuid[], $15::uuid[]) AS s (transition_id, id) \
              ), edges AS ( \
                  INSERT INTO tasker.workflow_step_edges ( \

@@ -118,9 +118,12 @@ pub async fn history<'c>(
     task_id: TaskId,
 ) -> Result<Vec<TaskTransitionRow>, DbError> {
     Ok(sqlx::query_as::<_, TaskTransitionRow>(
-        "SELECT task_transition_uuid, sort_key, most_recent, from_state, to_state, event, \
-                lifecycle_event, processor_uuid, metadata, created_at \
-         FROM tasker.task_transitions WHERE task_uuid = $1 ORDER BY sort_key",
+        "SELECT tt.task_transition_uuid, tt.sort_key, \
+                tt.sort_key = t.most_recent_sort_key AS most_recent, tt.from_state, tt.to_state, \
+                tt.event, tt.lifecycle_event, tt.processor_uuid, tt.metadata, tt.created_at \
+         FROM tasker.task_transitions tt \
+         JOIN tasker.tasks t ON t.task_uuid = tt.task_uuid \
+         WHERE tt.task_uuid = $1 ORDER BY tt.sort_key",
     )
     .bind(task_id.into_uuid())
     .fetch_all(executor)

@@ -82,8 +82,8 @@ pub enum TaskTransitionError {
 /// Applies a task transition atomically.
 ///
 /// In one statement: the task's state moves from `expected` to the state machine's target only
-/// if it is still `expected` (compare-and-set), the previous transition loses `most_recent`,
-/// the new transition row is inserted with the next sort key, the event as JSON and the
+/// if it is still `expected` (compare-and-set), its `most_recent_sort_key` moves to the next
+/// sort key and the new transition row is inserted with it, the event as JSON and the
 /// lifecycle event name, and the effects are applied to the task row (`completed_at` on
 /// entering `complete`; `next_retry_at` from `retry_scheduled`, cleared on any other
 /// transition; `state_entered_at`). A lost race is [`TaskTransitionError::Conflict`] with the
@@ -113,19 +113,14 @@ pub async fn transition(
              UPDATE tasker.tasks SET \
                  state = $3, state_entered_at = now(), updated_at = now(), \
                  completed_at = CASE WHEN $4 THEN now() ELSE completed_at END, \
-                 next_retry_at = $5 \
+                 next_retry_at = $5, most_recent_sort_key = most_recent_sort_key + 1 \
              WHERE task_uuid = $1 AND state = $2 \
-             RETURNING task_uuid \
-         ), flipped AS ( \
-             UPDATE tasker.task_transitions tt SET most_recent = false \
-             FROM moved m WHERE tt.task_uuid = m.task_uuid AND tt.most_recent \
-             RETURNING tt.sort_key \
+             RETURNING task_uuid, most_recent_sort_key \
          ), inserted AS ( \
              INSERT INTO tasker.task_transitions ( \
-                 task_transition_uuid, task_uuid, sort_key, most_recent, from_state, to_state, \
-                 event, lifecycle_event, processor_uuid, metadata) \
-             SELECT $6, m.task_uuid, coalesce((SELECT max(f.sort_key) FROM flipped f), 0) + 1, \
-                    true, $2, $3, $7, $8, $9, $10 \
+                 task_transition_uuid, task_uuid, sort_key, from_state, to_state, event, \
+                 lifecycle_event, processor_uuid, metadata) \
+             SELECT $6, m.task_uuid, m.most_recent_sort_key, $2, $3, $7, $8, $9, $10 \
              FROM moved m \
              RETURNING sort_key, created_at \
          ) \

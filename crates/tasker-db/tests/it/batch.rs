@@ -21,8 +21,9 @@ async fn history(
     task: TaskId,
 ) -> anyhow::Result<Vec<(i32, bool, Option<TaskState>, TaskState)>> {
     Ok(sqlx::query_as(
-        "SELECT sort_key, most_recent, from_state, to_state FROM tasker.task_transitions \
-         WHERE task_uuid = $1 ORDER BY sort_key",
+        "SELECT tt.sort_key, tt.sort_key = t.most_recent_sort_key, tt.from_state, tt.to_state \
+         FROM tasker.task_transitions tt JOIN tasker.tasks t USING (task_uuid) \
+         WHERE tt.task_uuid = $1 ORDER BY tt.sort_key",
     )
     .bind(task.into_uuid())
     .fetch_all(pool)

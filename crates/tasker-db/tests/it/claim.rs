@@ -187,7 +187,7 @@ async fn claims_each_claimable_state_with_the_state_machine_transition() -> anyh
                 Option<uuid::Uuid>,
                 bool,
             ) = sqlx::query_as(
-                "SELECT t.state, tt.event, tt.processor_uuid, tt.most_recent \
+                "SELECT t.state, tt.event, tt.processor_uuid, tt.sort_key = t.most_recent_sort_key \
                      FROM tasker.task_transitions tt JOIN tasker.tasks t USING (task_uuid) \
                      WHERE tt.task_transition_uuid = $1",
             )

@@ -43,22 +43,33 @@ async fn creates_a_thousand_step_task_in_one_statement() -> anyhow::Result<()> {
         let template = fixtures::template(&pool, "big", &dag).await?;
         let (task, steps) = fixtures::task(&pool, &template, &dag, "big").await?;
         assert_eq!(steps.len(), 1_000);
-        let (n_steps, n_edges, n_step_transitions, n_task_transitions): (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1), \
+        let (n_steps, n_edges, n_step_transitions, n_task_transitions): (i64, i64, i64, i64) =
+            sqlx::query_as(
+                "SELECT (SELECT count(*) FROM tasker.workflow_steps WHERE task_uuid = $1), \
                     (SELECT count(*) FROM tasker.workflow_step_edges WHERE task_uuid = $1), \
-                    (SELECT count(*) FROM tasker.workflow_step_transitions \
-                      WHERE task_uuid = $1 AND most_recent AND sort_key = 1 AND to_state = 'pending'), \
-                    (SELECT count(*) FROM tasker.task_transitions \
-                      WHERE task_uuid = $1 AND most_recent AND sort_key = 1 AND to_state = 'pending')",
-        )
-        .bind(task.into_uuid())
-        .fetch_one(&pool)
-        .await?;
-        assert_eq!((n_steps, n_edges, n_step_transitions, n_task_transitions), (1_000, dag.edges.len() as i64, 1_000, 1));
+                    (SELECT count(*) FROM tasker.workflow_step_transitions st \
+                      JOIN tasker.workflow_steps s USING (workflow_step_uuid) \
+                      WHERE st.task_uuid = $1 AND st.sort_key = s.most_recent_sort_key \
+                        AND st.sort_key = 1 AND st.to_state = 'pending'), \
+                    (SELECT count(*) FROM tasker.task_transitions tt \
+                      JOIN tasker.tasks t USING (task_uuid) \
+                      WHERE tt.task_uuid = $1 AND tt.sort_key = t.most_recent_sort_key \
+                        AND tt.sort_key = 1 AND tt.to_state = 'pending')",
+            )
+            .bind(task.into_uuid())
+            .fetch_one(&pool)
+            .await?;
+        assert_eq!(
+            (n_steps, n_edges, n_step_transitions, n_task_transitions),
+            (1_000, dag.edges.len() as i64, 1_000, 1)
+        );
         let record = task::get(&pool, task).await?.expect("task");
         assert_eq!(record.state, TaskState::Pending);
         let first = tasker_db::step::get(&pool, steps[0]).await?.expect("step");
-        assert_eq!((first.state, first.attempts, first.max_attempts), (StepState::Pending, 0, 3));
+        assert_eq!(
+            (first.state, first.attempts, first.max_attempts),
+            (StepState::Pending, 0, 3)
+        );
         Ok(())
     })
     .await

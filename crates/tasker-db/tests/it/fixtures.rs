@@ -247,7 +247,8 @@ pub(crate) async fn set_step(pool: &PgPool, step: StepId, setup: StepSetup) -> a
 }
 
 /// Moves a task to `state` as of `entered_at`, appending a transition row the way a
-/// transition does (most_recent flip, next sort key), without state machine checks.
+/// transition does (next sort key, recorded as the task's most recent), without state machine
+/// checks.
 pub(crate) async fn force_task_state(
     pool: &PgPool,
     task: TaskId,
@@ -258,7 +259,8 @@ pub(crate) async fn force_task_state(
     let mut tx = pool.begin().await?;
     let from: TaskState = sqlx::query_scalar(
         "UPDATE tasker.tasks t SET state = $2, state_entered_at = $3, next_retry_at = $4, \
-             completed_at = CASE WHEN $2 = 'complete' THEN $3 END \
+             completed_at = CASE WHEN $2 = 'complete' THEN $3 END, \
+             most_recent_sort_key = t.most_recent_sort_key + 1 \
          FROM (SELECT state FROM tasker.tasks WHERE task_uuid = $1 FOR UPDATE) old \
          WHERE t.task_uuid = $1 RETURNING old.state",
     )
@@ -269,12 +271,10 @@ pub(crate) async fn force_task_state(
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query(
-        "WITH flipped AS ( \
-             UPDATE tasker.task_transitions SET most_recent = false \
-             WHERE task_uuid = $1 AND most_recent RETURNING sort_key) \
-         INSERT INTO tasker.task_transitions \
-             (task_uuid, sort_key, most_recent, from_state, to_state, event, created_at) \
-         SELECT $1, f.sort_key + 1, true, $2, $3, '{\"type\":\"test_setup\"}', $4 FROM flipped f",
+        "INSERT INTO tasker.task_transitions \
+             (task_uuid, sort_key, from_state, to_state, event, created_at) \
+         SELECT $1, t.most_recent_sort_key, $2, $3, '{\"type\":\"test_setup\"}', $4 \
+         FROM tasker.tasks t WHERE t.task_uuid = $1",
     )
     .bind(task.into_uuid())
     .bind(from)

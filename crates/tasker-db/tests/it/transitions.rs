@@ -23,8 +23,9 @@ async fn task_history(
     task: TaskId,
 ) -> anyhow::Result<Vec<(i32, bool, Option<TaskState>, TaskState)>> {
     Ok(sqlx::query_as(
-        "SELECT sort_key, most_recent, from_state, to_state FROM tasker.task_transitions \
-         WHERE task_uuid = $1 ORDER BY sort_key",
+        "SELECT tt.sort_key, tt.sort_key = t.most_recent_sort_key, tt.from_state, tt.to_state \
+         FROM tasker.task_transitions tt JOIN tasker.tasks t USING (task_uuid) \
+         WHERE tt.task_uuid = $1 ORDER BY tt.sort_key",
     )
     .bind(task.into_uuid())
     .fetch_all(pool)
@@ -37,8 +38,9 @@ async fn step_history(
     step: StepId,
 ) -> anyhow::Result<Vec<(i32, bool, Option<StepState>, StepState)>> {
     Ok(sqlx::query_as(
-        "SELECT sort_key, most_recent, from_state, to_state FROM tasker.workflow_step_transitions \
-         WHERE workflow_step_uuid = $1 ORDER BY sort_key",
+        "SELECT st.sort_key, st.sort_key = s.most_recent_sort_key, st.from_state, st.to_state \
+         FROM tasker.workflow_step_transitions st JOIN tasker.workflow_steps s USING (workflow_step_uuid) \
+         WHERE st.workflow_step_uuid = $1 ORDER BY st.sort_key",
     )
     .bind(step.into_uuid())
     .fetch_all(pool)
