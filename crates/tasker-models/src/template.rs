@@ -23,6 +23,7 @@ mod schema;
 mod step;
 mod validate;
 mod validated;
+mod yaml;
 
 pub use event::{
     DeliveryMode, DomainEventDefinition, EVENT_NAME_MAX_LEN, EventCondition, EventDeclaration,

@@ -96,21 +96,7 @@ impl ValidatedTemplate {
         text: &str,
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
-        let mut documents = Vec::with_capacity(1);
-        for document in serde_yaml::Deserializer::from_str(text) {
-            let value = <Value as serde::Deserialize>::deserialize(document)
-                .map_err(|source| TemplateError::Syntax { source })?;
-            documents.push(value);
-        }
-        if documents.len() > 1 {
-            return Err(TemplateError::MultipleDocuments {
-                count: documents.len(),
-            });
-        }
-        let mut value = documents.pop().unwrap_or(Value::Null);
-        value
-            .apply_merge()
-            .map_err(|source| TemplateError::Syntax { source })?;
+        let value = parse_yaml(text)?;
         Self::from_yaml_value(&value, strictness)
     }
 
@@ -187,6 +173,36 @@ impl ValidatedTemplate {
         })?;
         Self::from_yaml_str(&text, strictness)
     }
+}
+
+/// Parses template text to a generic YAML value: with the fast reader when the text is in
+/// its subset, otherwise with `serde_yaml`. Both give the same value for any text the fast
+/// reader accepts, so which one ran is invisible to callers.
+pub(crate) fn parse_yaml(text: &str) -> Result<Value, TemplateError> {
+    match super::yaml::parse(text) {
+        Some(value) => Ok(value),
+        None => parse_yaml_with_serde(text),
+    }
+}
+
+/// Parses template text with `serde_yaml`: one document, merge keys applied.
+pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<Value, TemplateError> {
+    let mut documents = Vec::with_capacity(1);
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = <Value as serde::Deserialize>::deserialize(document)
+            .map_err(|source| TemplateError::Syntax { source })?;
+        documents.push(value);
+    }
+    if documents.len() > 1 {
+        return Err(TemplateError::MultipleDocuments {
+            count: documents.len(),
+        });
+    }
+    let mut value = documents.pop().unwrap_or(Value::Null);
+    value
+        .apply_merge()
+        .map_err(|source| TemplateError::Syntax { source })?;
+    Ok(value)
 }
 
 /// The outcome of loading one file of a directory tree.
