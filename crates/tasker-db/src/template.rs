@@ -244,6 +244,39 @@ pub async fn register<'c>(
     })
 }
 
+/// The rows of the registered template version `named_task_id`: its namespace, the named task
+/// and every named step with its id (ordered by name; `created` is false), as task creation
+/// needs them; `None` if there is no such version.
+pub async fn registered<'c>(
+    executor: impl PgExecutor<'c>,
+    named_task_id: NamedTaskId,
+) -> Result<Option<RegisteredTemplate>, DbError> {
+    let row: Option<(Uuid, Vec<String>, Vec<Uuid>)> = sqlx::query_as(
+        "SELECT nt.task_namespace_uuid, \
+                coalesce(array_agg(s.name ORDER BY s.name) \
+                             FILTER (WHERE s.named_step_uuid IS NOT NULL), '{}'), \
+                coalesce(array_agg(s.named_step_uuid ORDER BY s.name) \
+                             FILTER (WHERE s.named_step_uuid IS NOT NULL), '{}') \
+         FROM tasker.named_tasks nt \
+         LEFT JOIN tasker.named_steps s ON s.named_task_uuid = nt.named_task_uuid \
+         WHERE nt.named_task_uuid = $1 \
+         GROUP BY nt.task_namespace_uuid",
+    )
+    .bind(named_task_id.into_uuid())
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(namespace_id, names, ids)| RegisteredTemplate {
+        namespace_id: NamespaceId::from_uuid(namespace_id),
+        named_task_id,
+        created: false,
+        steps: names
+            .into_iter()
+            .zip(ids)
+            .map(|(name, id)| (name, NamedStepId::from_uuid(id)))
+            .collect(),
+    }))
+}
+
 /// A registered template version.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TemplateRecord {
