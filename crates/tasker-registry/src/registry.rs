@@ -53,6 +53,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgPool;
 use tasker_db::error::DbError;
+use tasker_db::template::RegisteredTemplate;
 use tasker_models::ids::NamedTaskId;
 use tasker_models::names::{NamespaceName, TaskName, TemplateVersion};
 use tasker_models::template::{DuplicateTemplate, Problems, Strictness, ValidatedTemplate};
@@ -236,6 +237,19 @@ impl TemplateRegistry {
             registered_at: record.created_at,
             updated_at: record.updated_at,
         })
+    }
+
+    /// The rows task creation needs for the registered version `named_task_id` (as a
+    /// registration reports it): its namespace and every named step with its id; `None` if no
+    /// such version is registered.
+    ///
+    /// # Errors
+    /// [`LookupError::Database`].
+    pub async fn registered(
+        &self,
+        named_task_id: NamedTaskId,
+    ) -> Result<Option<RegisteredTemplate>, LookupError> {
+        Ok(store::registered(&self.pool, named_task_id).await?)
     }
 
     /// The registered versions of a template, ascending by semantic-version precedence.

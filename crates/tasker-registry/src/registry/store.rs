@@ -3,6 +3,7 @@
 use sqlx::{PgConnection, PgExecutor};
 use tasker_db::error::DbError;
 use tasker_db::template::{self as db, RegisterError, RegisteredTemplate, TemplateRecord};
+use tasker_models::ids::NamedTaskId;
 use tasker_models::template::ValidatedTemplate;
 
 use super::TemplateKey;
@@ -44,4 +45,12 @@ pub(super) async fn write(
     template: &ValidatedTemplate,
 ) -> Result<RegisteredTemplate, RegisterError> {
     db::register_validated(connection, template).await
+}
+
+/// The rows of a registered version: namespace, named task and named step ids.
+pub(super) async fn registered<'c>(
+    executor: impl PgExecutor<'c>,
+    named_task_id: NamedTaskId,
+) -> Result<Option<RegisteredTemplate>, DbError> {
+    db::registered(executor, named_task_id).await
 }

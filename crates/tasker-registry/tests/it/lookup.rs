@@ -114,6 +114,47 @@ async fn missing_templates_and_versions_are_typed_errors() -> anyhow::Result<()>
     .await
 }
 
+/// The rows task creation needs come back for every registered version: the namespace and
+/// every named step's id, the ones the registration wrote; an unknown version has none.
+#[tokio::test]
+async fn registered_versions_report_their_rows() -> anyhow::Result<()> {
+    harness::run(|pool| async move {
+        let registry = TemplateRegistry::new(pool.clone());
+        let report = registry
+            .register_directory(&fixtures(), RegisterOptions::default())
+            .await?;
+        for outcome in &report.templates {
+            let rows = registry
+                .registered(outcome.named_task_id)
+                .await?
+                .expect("a registered version");
+            let stored = registry
+                .get(
+                    &outcome.key.namespace,
+                    &outcome.key.name,
+                    Some(&outcome.key.version),
+                )
+                .await?;
+            assert_eq!(rows.named_task_id, outcome.named_task_id);
+            assert_eq!(rows.namespace_id, stored.namespace_id);
+            // Writing the same template again keeps every id: the rows are the same.
+            let written = tasker_db::template::register_validated(&pool, &stored.template).await?;
+            let mut expected = written.steps.clone();
+            expected.sort();
+            assert_eq!(rows.steps, expected, "{}", outcome.key);
+            assert_eq!(rows.steps.len(), stored.template.steps().len());
+        }
+        assert!(
+            registry
+                .registered(tasker_models::ids::NamedTaskId::new_v7())
+                .await?
+                .is_none()
+        );
+        Ok(())
+    })
+    .await
+}
+
 #[derive(Debug)]
 struct Arithmetic;
 
