@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use sqlx::PgPool;
-use tasker_shared::database::template::{RegisteredTemplate, register_validated};
+use tasker_shared::database::template::RegisteredTemplate;
 use tasker_shared::messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_shared::models::ids::NamedTaskId;
 use tasker_shared::models::template::{Strictness, ValidatedTemplate, load_directory};
-use tasker_shared::registry::registry::TemplateRegistry;
+use tasker_shared::registry::registry::{TemplateKey, TemplateRegistry};
 use tasker_shared::registry::resolver::{ResolverChain, TemplateHandlers};
 
 /// One registered template with its resolved handlers.
@@ -116,20 +116,26 @@ impl Catalog {
             .iter()
             .map(|(template, _)| template.clone())
             .collect();
-        let report = TemplateRegistry::new(pool.clone())
+        let registry = TemplateRegistry::new(pool.clone());
+        let report = registry
             .register_templates(&templates, false)
             .await
             .with_context(|| format!("registering the templates in {}", dir.display()))?;
         tracing::info!(%report, "registered the templates");
 
-        // Task creation needs the named step rows; `register_validated` returns them (it
-        // rewrites the identical rows the registry just accepted, keeping every id).
-        let mut transaction = pool.begin().await.context("starting the registration")?;
+        // Task creation needs the named step rows of each template.
         let mut catalog = Catalog::default();
         for (template, handlers) in resolved {
-            let registered = register_validated(&mut *transaction, &template)
+            let key = TemplateKey::of(&template);
+            let named_task_id = report
+                .get(&key)
+                .with_context(|| format!("the registration reports template {key}"))?
+                .named_task_id;
+            let registered = registry
+                .registered(named_task_id)
                 .await
-                .with_context(|| format!("registering template {}", template.routing_key()))?;
+                .with_context(|| format!("reading the rows of template {key}"))?
+                .with_context(|| format!("template {key} vanished after its registration"))?;
             let namespace = Namespace::new(template.template().namespace_name.as_str())
                 .with_context(|| {
                     format!(
@@ -159,10 +165,6 @@ impl Catalog {
             };
             catalog.insert(entry);
         }
-        transaction
-            .commit()
-            .await
-            .context("committing the registration")?;
         Ok(catalog)
     }
 

@@ -19,15 +19,17 @@
 //! - every task transition happens in a transaction that holds the task's row lock and leaves
 //!   the task in a resting state; result processing is sharded by task in-process, and the
 //!   compare-and-set transitions keep several processes safe too;
-//! - on PGMQ a step message commits with the transition that enqueued it; on RabbitMQ and in
-//!   memory it is sent after the commit, and the claim loop redrives steps left `enqueued`
-//!   longer than twice the visibility timeout;
-//! - a worker acknowledges a step message only after the result is stored and the result
-//!   message sent; a redelivered message whose step is still `in_progress` means its worker
-//!   died, and the attempt is failed (retryably) and retried: the one case in which a handler
-//!   runs twice for one step;
-//! - on RabbitMQ each consumed queue gets a connection of its own (the backend tells
-//!   deliveries apart by connection generation and delivery tag, and tags are per channel).
+//! - work is batched across tasks: the orchestrator applies each kind of transition of a
+//!   whole batch of tasks (and their steps) in one statement, and reads their readiness in
+//!   one; a worker stores the results of a batch of steps in one transaction;
+//! - on PGMQ the messages a transaction sends and the acknowledgements of the messages it
+//!   consumed commit with it (`outbox`); on RabbitMQ and in memory they follow the commit, and
+//!   the claim loop redrives steps left `enqueued` (or results left unreported) longer than
+//!   twice the visibility timeout;
+//! - a worker acknowledges a step message only with (or after) storing its result and sending
+//!   the result message; a redelivered message whose step is still `in_progress` means its
+//!   worker died, and the attempt is failed (retryably) and retried: the one case in which a
+//!   handler runs twice for one step.
 //!
 //! Logs go to stderr, filtered by `TASKER_LOG` (default `warn`; `tasker_reference=debug`
 //! shows batch timings).
@@ -156,13 +158,11 @@ async fn wire(args: &Args) -> anyhow::Result<Wiring> {
     let chain = handlers::reference_chain(|_, handler| handler);
     let catalog = Arc::new(Catalog::register(&pool, &args.templates, &chain).await?);
     let messaging_config = setup::messaging_config(&config);
-    let consumed = engine::consumed_queues(&catalog);
     let messaging = setup::messaging(
         backend,
         &setup::rabbitmq_settings(&config),
         &messaging_config,
         &pool,
-        &consumed,
     )
     .await?;
     let backoff = setup::backoff(&config);

@@ -1,32 +1,35 @@
-//! The messaging backend as the engine uses it, and the outbox that ties a message to the
-//! transaction whose state change it announces.
+//! The messaging backend as the engine uses it, and the outbox that ties the messages a
+//! transaction sends, and the messages it consumed, to that transaction.
 //!
-//! With PGMQ a message is sent inside the transaction (`PgmqQueue::send_in`), so the state
-//! change and its message commit together. RabbitMQ and the in-memory backend cannot join a
-//! PostgreSQL transaction: their messages are collected and sent after the commit, and a step
-//! whose message was lost that way (a crash between commit and send) is sent again by the
-//! orchestrator's redrive of stale `enqueued` steps.
+//! An [`Outbox`] collects the messages announcing a transaction's state changes and the
+//! receipts of the messages whose processing the transaction records, and
+//! [`Outbox::commit`] settles them with the transaction:
+//! - with PGMQ, inside it: one `send_batch_in` per queue and one `ack_batch_in`, then the
+//!   commit. The state change, its messages and the consumption of the messages that caused
+//!   it commit together or not at all;
+//! - with RabbitMQ and in memory (which cannot join a PostgreSQL transaction): the commit,
+//!   then one batch per queue, then one `ack_batch`. A message lost between the commit and its
+//!   send (a crash) is sent again by the orchestrator's redrive of stale steps; a consumed
+//!   message not acknowledged comes back after its visibility timeout and finds its
+//!   transition applied (a compare-and-set that now fails), so it is acknowledged then.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, Transaction};
 use tasker_shared::messaging::envelope::{Payload, QueueMessage};
 use tasker_shared::messaging::pgmq::PgmqQueue;
-use tasker_shared::messaging::queue::MessageQueue;
+use tasker_shared::messaging::queue::{MessageQueue, Receipt};
 use tasker_shared::messaging::queue_name::QueueName;
 
 /// The messaging backend, with the PGMQ handle when it is PGMQ.
 #[derive(Debug, Clone)]
 pub(crate) struct Messaging {
-    /// The backend: sends, queue creation, and consumption of queues without a dedicated
-    /// consumer.
+    /// The backend: queues, sends, receives, acknowledgements, signals.
     pub(crate) queue: Arc<dyn MessageQueue>,
-    /// The same backend when it is PGMQ, for sends inside a transaction.
+    /// The same backend when it is PGMQ, for sends and acknowledgements inside a transaction.
     pub(crate) pgmq: Option<Arc<PgmqQueue>>,
-    /// Dedicated backend instances (connections) consuming one queue each.
-    consumers: Arc<BTreeMap<QueueName, Arc<dyn MessageQueue>>>,
 }
 
 impl Messaging {
@@ -35,29 +38,12 @@ impl Messaging {
         Self {
             queue: queue.clone(),
             pgmq: Some(queue),
-            consumers: Arc::default(),
         }
     }
 
-    /// A backend outside PostgreSQL: messages are sent after the commit. `consumers` are
-    /// dedicated instances for the queues they are keyed by; receipts are only valid on the
-    /// instance that received the message.
-    pub(crate) fn external(
-        queue: Arc<dyn MessageQueue>,
-        consumers: BTreeMap<QueueName, Arc<dyn MessageQueue>>,
-    ) -> Self {
-        Self {
-            queue,
-            pgmq: None,
-            consumers: Arc::new(consumers),
-        }
-    }
-
-    /// The backend instance that consumes `queue`: receive, ack, nack and extend through it.
-    pub(crate) fn consumer(&self, queue: &QueueName) -> Arc<dyn MessageQueue> {
-        self.consumers
-            .get(queue)
-            .map_or_else(|| Arc::clone(&self.queue), Arc::clone)
+    /// A backend outside PostgreSQL: messages are sent and acknowledged after the commit.
+    pub(crate) fn external(queue: Arc<dyn MessageQueue>) -> Self {
+        Self { queue, pgmq: None }
     }
 
     /// Whether messages commit with the database transaction.
@@ -70,50 +56,118 @@ impl Messaging {
         Outbox {
             messaging: self.clone(),
             pending: BTreeMap::new(),
-            sent: 0,
+            acks: Vec::new(),
         }
     }
 }
 
-/// Messages announcing one transaction's state changes.
+/// Messages announcing one transaction's state changes, and the receipts of the messages it
+/// consumed.
 #[derive(Debug)]
 pub(crate) struct Outbox {
     messaging: Messaging,
     pending: BTreeMap<QueueName, Vec<Payload>>,
-    sent: usize,
+    acks: Vec<Receipt>,
 }
 
 impl Outbox {
-    /// Sends `message` to `queue` inside the transaction `conn` belongs to (PGMQ), or keeps it
-    /// for [`Outbox::flush`] after the commit.
-    pub(crate) async fn push<M: QueueMessage>(
+    /// Adds `message` for `queue`, to be sent with the transaction.
+    pub(crate) fn push<M: QueueMessage>(
         &mut self,
-        conn: &mut PgConnection,
         queue: &QueueName,
         message: &M,
     ) -> anyhow::Result<()> {
         let payload = Payload::encode(message).context("encoding a message")?;
-        match &self.messaging.pgmq {
-            Some(pgmq) => {
-                pgmq.send_in(conn, queue, &payload)
-                    .await
-                    .with_context(|| format!("sending to {queue} inside the transaction"))?;
-                self.sent += 1;
-            }
-            None => self.pending.entry(queue.clone()).or_default().push(payload),
-        }
+        self.pending.entry(queue.clone()).or_default().push(payload);
         Ok(())
     }
 
-    /// Sends what waited for the commit, one batch per queue. Call it after the commit only.
-    pub(crate) async fn flush(self) -> anyhow::Result<()> {
-        for (queue, payloads) in self.pending {
-            self.messaging
-                .queue
-                .send_batch(&queue, &payloads)
+    /// Adds a consumed message, to be acknowledged with the transaction.
+    pub(crate) fn ack(&mut self, receipt: Receipt) {
+        self.acks.push(receipt);
+    }
+
+    /// Commits `tx` with the outbox: sends and acknowledgements inside it on PGMQ, after it
+    /// elsewhere (see the module docs). An error before the commit rolls everything back; an
+    /// error after it (RabbitMQ, in memory) leaves the commit standing, and the redrive or the
+    /// visibility timeout make up for what was not sent or acknowledged.
+    pub(crate) async fn commit(self, mut tx: Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        if let Some(pgmq) = &self.messaging.pgmq {
+            send_in(pgmq, &mut tx, &self.pending).await?;
+            ack_in(pgmq, &mut tx, &self.acks).await?;
+            tx.commit().await.context("committing")?;
+            return Ok(());
+        }
+        tx.commit().await.context("committing")?;
+        self.send_after().await
+    }
+
+    /// Sends and acknowledges without a transaction of the caller's (on `conn` on PGMQ).
+    pub(crate) async fn send_now(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        match &self.messaging.pgmq {
+            Some(pgmq) => {
+                send_in(pgmq, conn, &self.pending).await?;
+                ack_in(pgmq, conn, &self.acks).await
+            }
+            None => self.send_after().await,
+        }
+    }
+
+    async fn send_after(self) -> anyhow::Result<()> {
+        let queue = &self.messaging.queue;
+        for (name, payloads) in &self.pending {
+            queue
+                .send_batch(name, payloads)
                 .await
-                .with_context(|| format!("sending {} message(s) to {queue}", payloads.len()))?;
+                .with_context(|| format!("sending {} message(s) to {name}", payloads.len()))?;
+        }
+        if !self.acks.is_empty() {
+            match queue.ack_batch(&self.acks).await {
+                Ok(outcomes) => log_refused(&outcomes),
+                // Not acknowledged: the messages come back after their visibility timeout.
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "acknowledging {} message(s) failed",
+                    self.acks.len()
+                ),
+            }
         }
         Ok(())
+    }
+}
+
+async fn send_in(
+    pgmq: &PgmqQueue,
+    conn: &mut PgConnection,
+    pending: &BTreeMap<QueueName, Vec<Payload>>,
+) -> anyhow::Result<()> {
+    for (queue, payloads) in pending {
+        pgmq.send_batch_in(conn, queue, payloads)
+            .await
+            .with_context(|| format!("sending {} message(s) to {queue}", payloads.len()))?;
+    }
+    Ok(())
+}
+
+async fn ack_in(pgmq: &PgmqQueue, conn: &mut PgConnection, acks: &[Receipt]) -> anyhow::Result<()> {
+    if acks.is_empty() {
+        return Ok(());
+    }
+    let outcomes = pgmq
+        .ack_batch_in(conn, acks)
+        .await
+        .with_context(|| format!("acknowledging {} message(s)", acks.len()))?;
+    log_refused(&outcomes);
+    Ok(())
+}
+
+/// Receipts no longer valid: the message was acknowledged already (a duplicate delivery) or
+/// redelivered meanwhile; either way another consumer settles it.
+fn log_refused(outcomes: &[Result<(), tasker_shared::messaging::error::QueueError>]) {
+    for error in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+        tracing::debug!(
+            error = error as &dyn std::error::Error,
+            "a message could not be acknowledged"
+        );
     }
 }

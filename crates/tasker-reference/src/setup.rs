@@ -2,7 +2,6 @@
 //! adapter's own settings; the database (created if missing, migrated, pooled); and the
 //! messaging backend.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,8 +18,6 @@ use tasker_shared::messaging::config::{
 };
 use tasker_shared::messaging::memory::InMemoryQueue;
 use tasker_shared::messaging::pgmq::PgmqQueue;
-use tasker_shared::messaging::queue::MessageQueue;
-use tasker_shared::messaging::queue_name::QueueName;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
 
 use crate::outbox::Messaging;
@@ -180,18 +177,13 @@ pub(crate) fn rabbitmq_settings(config: &TaskerConfig) -> RabbitMqSettings {
     }
 }
 
-/// Connects the messaging backend. On RabbitMQ every queue in `consumed` gets a connection of
-/// its own. That began as a workaround: the backend used to key deliveries by connection
-/// generation and delivery tag only, and delivery tags are per channel, so two queues consumed
-/// on one connection collided.
-// FIXME: tasker-messaging now keys deliveries by queue too (and its conformance suite checks
-// it), so one connection would do; drop `consumed` and `Messaging`'s per-queue consumers.
+/// Connects the messaging backend. On RabbitMQ one connection serves every queue: each
+/// consumed queue gets a channel of its own on it, and receipts name their queue.
 pub(crate) async fn messaging(
     backend: Backend,
     rabbitmq: &RabbitMqSettings,
     settings: &MessagingConfig,
     pool: &PgPool,
-    consumed: &[QueueName],
 ) -> anyhow::Result<Messaging> {
     Ok(match backend {
         Backend::Pgmq => {
@@ -206,31 +198,18 @@ pub(crate) async fn messaging(
             Messaging::pgmq(Arc::new(pgmq))
         }
         Backend::Rabbitmq => {
-            let connect = async |name: String| {
-                let queue = RabbitMqQueue::connect(RabbitMqConfig {
-                    messaging: settings.clone(),
-                    url: rabbitmq.url.clone(),
-                    prefetch: rabbitmq.prefetch,
-                    heartbeat: rabbitmq.heartbeat,
-                    connection_name: name,
-                    ..RabbitMqConfig::default()
-                })
-                .await
-                .with_context(|| format!("connecting to RabbitMQ at {}", rabbitmq.redacted_url))?;
-                anyhow::Ok(Arc::new(queue) as Arc<dyn MessageQueue>)
-            };
-            let main = connect("tasker-reference".to_owned()).await?;
-            let mut consumers = BTreeMap::new();
-            for queue in consumed {
-                consumers.insert(
-                    queue.clone(),
-                    connect(format!("tasker-reference {queue}")).await?,
-                );
-            }
-            Messaging::external(main, consumers)
+            let queue = RabbitMqQueue::connect(RabbitMqConfig {
+                messaging: settings.clone(),
+                url: rabbitmq.url.clone(),
+                prefetch: rabbitmq.prefetch,
+                heartbeat: rabbitmq.heartbeat,
+                connection_name: "tasker-reference".to_owned(),
+                ..RabbitMqConfig::default()
+            })
+            .await
+            .with_context(|| format!("connecting to RabbitMQ at {}", rabbitmq.redacted_url))?;
+            Messaging::external(Arc::new(queue))
         }
-        Backend::InMemory => {
-            Messaging::external(Arc::new(InMemoryQueue::new(settings)), BTreeMap::new())
-        }
+        Backend::InMemory => Messaging::external(Arc::new(InMemoryQueue::new(settings))),
     })
 }

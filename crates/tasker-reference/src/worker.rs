@@ -85,7 +85,7 @@ pub(crate) async fn relay_signals(
 ) -> anyhow::Result<()> {
     let mut subscription = shared
         .messaging
-        .consumer(&queue)
+        .queue
         .subscribe(std::slice::from_ref(&queue))
         .await
         .with_context(|| format!("subscribing to {queue}"))?;
@@ -130,7 +130,7 @@ impl Worker {
         let shared = &self.shared;
         loop {
             for queue in &self.queues {
-                let backend = shared.messaging.consumer(queue);
+                let backend = &shared.messaging.queue;
                 loop {
                     if shutdown.is_triggered() {
                         return Ok(());
@@ -187,13 +187,7 @@ impl Worker {
             let step_message = match message.decode::<StepMessage>() {
                 Ok(decoded) => decoded,
                 Err(error) => {
-                    self.settle(
-                        &message,
-                        Some(Nack::DeadLetter {
-                            reason: error.reason(),
-                        }),
-                    )
-                    .await;
+                    self.dead_letter(&message, error.reason()).await;
                     continue;
                 }
             };
@@ -202,8 +196,7 @@ impl Worker {
             // visibility timeout.
             let Some(task) = shared.tasks.find(&mut conn, task_id).await? else {
                 let reason = format!("task {task_id} does not exist");
-                self.settle(&message, Some(Nack::DeadLetter { reason }))
-                    .await;
+                self.dead_letter(&message, reason).await;
                 continue;
             };
             let Some(entry) = shared.catalog.get(task.named_task_id).cloned() else {
@@ -211,8 +204,7 @@ impl Worker {
                     "task {} runs {}, which this worker has no handlers for",
                     task.task_id, task.template
                 );
-                self.settle(&message, Some(Nack::DeadLetter { reason }))
-                    .await;
+                self.dead_letter(&message, reason).await;
                 continue;
             };
             candidates.push(Started {
@@ -243,6 +235,8 @@ impl Worker {
             .await
             .context("starting steps")?;
         let mut started = Vec::with_capacity(candidates.len());
+        // Messages whose step was not started: acknowledged together (after any result
+        // message they cause is sent).
         let mut outbox = shared.messaging.outbox();
         for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
             match outcome {
@@ -255,16 +249,15 @@ impl Worker {
                 }
                 Err(StepTransitionError::NotFound { step_id }) => {
                     let reason = format!("step {step_id} does not exist");
-                    self.settle(&candidate.message, Some(Nack::DeadLetter { reason }))
-                        .await;
+                    self.dead_letter(&candidate.message, reason).await;
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "a step could not be started");
-                    self.settle(&candidate.message, None).await;
+                    outbox.ack(candidate.message.receipt().clone());
                 }
             }
         }
-        outbox.flush().await?;
+        outbox.send_now(&mut conn).await?;
         if started.is_empty() {
             return Ok(());
         }
@@ -344,8 +337,7 @@ impl Worker {
                         if results.contains_key(index) {
                             continue;
                         }
-                        let backend = shared.messaging.consumer(receipt.queue());
-                        match backend.extend_visibility(receipt, heartbeat * 2).await {
+                        match shared.messaging.queue.extend_visibility(receipt, heartbeat * 2).await {
                             Ok(extended) => *receipt = extended,
                             Err(error) => tracing::warn!(error = &error as &dyn std::error::Error, "extending a step message's visibility failed"),
                         }
@@ -354,8 +346,8 @@ impl Worker {
             }
         }
 
-        // Store every result and send its message in one transaction (the messages join it on
-        // PGMQ), then acknowledge.
+        // Store every result, send its message and acknowledge every step message of the
+        // batch in one transaction (on PGMQ; elsewhere the messages follow the commit).
         let mut tx = shared
             .pool
             .begin()
@@ -383,45 +375,29 @@ impl Worker {
             match outcome {
                 Ok(_) => {
                     stored += 1;
-                    outbox
-                        .push(
-                            &mut tx,
-                            &step_results_queue(),
-                            &result_message(&item.step_message),
-                        )
-                        .await?;
+                    outbox.push(&step_results_queue(), &result_message(&item.step_message))?;
                 }
                 // Declared lost meanwhile (this worker was too slow): the result is dropped.
                 Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
             }
         }
-        tx.commit().await.context("committing step results")?;
-        outbox.flush().await?;
+        for (index, item) in started.iter().enumerate() {
+            let receipt = receipts.remove(&index);
+            outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
+        }
+        outbox.commit(tx).await.context("committing step results")?;
         shared.tracker.results_stored(stored);
         tracing::debug!(
             steps = started.len(),
             elapsed_us = began.elapsed().as_micros() as u64,
             "stored step results"
         );
-        for (index, item) in started.iter().enumerate() {
-            let receipt = receipts.get(&index).unwrap_or(item.message.receipt());
-            if let Err(error) = shared
-                .messaging
-                .consumer(receipt.queue())
-                .ack(receipt)
-                .await
-            {
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "acknowledging a step message failed"
-                );
-            }
-        }
         Ok(())
     }
 
     /// A message whose step could not be started: a duplicate, a redelivery after the result
-    /// was stored, or a redelivery because the previous holder died mid-step.
+    /// was stored, or a redelivery because the previous holder died mid-step. Its
+    /// acknowledgement, and any result message it causes, join `outbox`.
     async fn not_started(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -433,13 +409,10 @@ impl Worker {
         match actual {
             // The result is stored but its message may not have been sent: send it again.
             StepState::EnqueuedForOrchestration => {
-                outbox
-                    .push(
-                        conn,
-                        &step_results_queue(),
-                        &result_message(&candidate.step_message),
-                    )
-                    .await?;
+                outbox.push(
+                    &step_results_queue(),
+                    &result_message(&candidate.step_message),
+                )?;
             }
             StepState::InProgress if candidate.message.read_count > 1 => {
                 let metadata = json!({
@@ -461,13 +434,10 @@ impl Worker {
                 {
                     Ok(_) => {
                         tracing::info!(%step_id, "declared a lost attempt failed; orchestration retries it");
-                        outbox
-                            .push(
-                                conn,
-                                &step_results_queue(),
-                                &result_message(&candidate.step_message),
-                            )
-                            .await?;
+                        outbox.push(
+                            &step_results_queue(),
+                            &result_message(&candidate.step_message),
+                        )?;
                     }
                     Err(StepTransitionError::Conflict { .. }) => {}
                     Err(error) => return Err(error).context("declaring a lost attempt failed"),
@@ -476,24 +446,24 @@ impl Worker {
             // A duplicate of a message whose step is running or done: nothing to do.
             _ => {}
         }
-        self.settle(&candidate.message, None).await;
+        outbox.ack(candidate.message.receipt().clone());
         Ok(())
     }
 
-    /// Acknowledges a message (`None`) or gives it back.
-    async fn settle(&self, message: &ReceivedMessage, nack: Option<Nack>) {
-        let backend = self.shared.messaging.consumer(message.queue());
-        let settled = match nack {
-            None => backend.ack(message.receipt()).await,
-            Some(nack) => {
-                tracing::warn!(id = %message.id, ?nack, "giving a step message back");
-                backend.nack(message.receipt(), nack).await
-            }
-        };
-        if let Err(error) = settled {
+    /// Moves a message that cannot be processed to its dead-letter queue.
+    async fn dead_letter(&self, message: &ReceivedMessage, reason: String) {
+        tracing::warn!(id = %message.id, %reason, "dead-lettering a step message");
+        let nack = Nack::DeadLetter { reason };
+        if let Err(error) = self
+            .shared
+            .messaging
+            .queue
+            .nack(message.receipt(), nack)
+            .await
+        {
             tracing::warn!(
                 error = &error as &dyn std::error::Error,
-                "settling a step message failed"
+                "dead-lettering a step message failed"
             );
         }
     }

@@ -105,8 +105,10 @@ impl Orchestrator {
             .settle_all(&mut tx, &tasks, &mut outbox)
             .await
             .context("settling claimed tasks")?;
-        tx.commit().await.context("committing claimed tasks")?;
-        outbox.flush().await?;
+        outbox
+            .commit(tx)
+            .await
+            .context("committing claimed tasks")?;
         self.committed(&settled);
         Ok(claimed.len())
     }
@@ -149,18 +151,16 @@ impl Orchestrator {
                     step_uuid: step.step_id.into_uuid(),
                     correlation_id: task.correlation_id.into_uuid(),
                 };
-                outbox.push(&mut conn, &queue, &message).await?;
+                outbox.push(&queue, &message)?;
             } else {
                 let message = StepResultMessage {
                     task_uuid: step.task_id.into_uuid(),
                     step_uuid: step.step_id.into_uuid(),
                     correlation_id: task.correlation_id.into_uuid(),
                 };
-                outbox
-                    .push(&mut conn, &step_results_queue(), &message)
-                    .await?;
+                outbox.push(&step_results_queue(), &message)?;
             }
-            outbox.flush().await?;
+            outbox.send_now(&mut conn).await?;
             tracing::info!(step_id = %step.step_id, task_id = %step.task_id, state = %step.state, "redrove a message");
         }
         Ok(())

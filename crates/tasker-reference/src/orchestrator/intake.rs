@@ -26,7 +26,7 @@ impl Orchestrator {
         mut shutdown: Shutdown,
     ) -> anyhow::Result<()> {
         let consumer = Consumer::new(
-            self.messaging.consumer(&task_requests_queue()),
+            Arc::clone(&self.messaging.queue),
             task_requests_queue(),
             self.settings.messaging.clone(),
         );
@@ -122,7 +122,7 @@ impl Orchestrator {
         mut shutdown: Shutdown,
     ) -> anyhow::Result<()> {
         let consumer = Consumer::new(
-            self.messaging.consumer(&task_finalizations_queue()),
+            Arc::clone(&self.messaging.queue),
             task_finalizations_queue(),
             self.settings.messaging.clone(),
         );

@@ -1,7 +1,7 @@
 //! Step results: a dispatcher receives them (on signals, with a poll as safety net) and routes
 //! each to the shard of its task, so one task's results are never processed concurrently; each
-//! shard records a batch of results and settles their tasks in one transaction, then
-//! acknowledges the messages.
+//! shard records a batch of results, settles their tasks and acknowledges the messages in one
+//! transaction (on PGMQ; elsewhere the acknowledgements follow the commit).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ impl Orchestrator {
     /// Receives step results until shutdown, routing them to the shards.
     pub(crate) async fn run_results(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let queue = step_results_queue();
-        let backend = self.messaging.consumer(&queue);
+        let backend = Arc::clone(&self.messaging.queue);
         let mut subscription = backend
             .subscribe(std::slice::from_ref(&queue))
             .await
@@ -127,7 +127,6 @@ impl Orchestrator {
                     Err(_) => break,
                 }
             }
-            let backend = self.messaging.consumer(&step_results_queue());
             let started = std::time::Instant::now();
             let processed = self.process_results(&batch).await;
             tracing::debug!(
@@ -135,27 +134,18 @@ impl Orchestrator {
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "processed step results"
             );
-            match processed {
-                Ok(()) => {
-                    for delivery in &batch {
-                        if let Err(error) = backend.ack(delivery.received.receipt()).await {
-                            tracing::warn!(
-                                error = &error as &dyn std::error::Error,
-                                "acknowledging a step result failed; it will be redelivered"
-                            );
-                        }
-                    }
-                }
-                // Not acknowledged: the messages come back after their visibility timeout.
-                Err(error) => tracing::warn!(
+            // Not acknowledged: the messages come back after their visibility timeout.
+            if let Err(error) = processed {
+                tracing::warn!(
                     error = format!("{error:#}"),
                     "processing step results failed; they will be redelivered"
-                ),
+                );
             }
         }
     }
 
-    /// Records the results of a batch and settles their tasks, in one transaction.
+    /// Records the results of a batch, settles their tasks and acknowledges the messages, in
+    /// one transaction.
     ///
     /// Each reported step is completed optimistically (`complete` is guarded by "the stored
     /// result succeeded", evaluated in the statement); only steps whose guard fails are read,
@@ -258,13 +248,16 @@ impl Orchestrator {
         }
 
         // Each task moves to `evaluating_results` first: that compare-and-set takes its lock.
+        let events: Vec<(TaskId, TaskEvent)> = events.into_iter().collect();
+        let moves = events
+            .iter()
+            .map(|(task_id, event)| (*task_id, TaskState::StepsInProcess, event.clone()))
+            .collect();
+        let outcomes = self.move_tasks(&mut tx, moves).await?;
         let mut evaluating = Vec::with_capacity(events.len());
-        for (task_id, event) in events {
-            match self
-                .move_task(&mut tx, task_id, TaskState::StepsInProcess, event)
-                .await
-            {
-                Ok(state) => evaluating.push((task_id, state)),
+        for ((task_id, _), outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                Ok(applied) => evaluating.push((*task_id, applied.to)),
                 // Blocked, given up or cancelled meanwhile: the result is recorded, and the
                 // task's state is someone else's decision.
                 Err(TaskTransitionError::Conflict { actual, .. }) => {
@@ -277,8 +270,10 @@ impl Orchestrator {
         }
         let mut outbox = self.messaging.outbox();
         let settled = self.settle_all(&mut tx, &evaluating, &mut outbox).await?;
-        tx.commit().await.context("committing step results")?;
-        outbox.flush().await?;
+        for delivery in batch {
+            outbox.ack(delivery.received.receipt().clone());
+        }
+        outbox.commit(tx).await.context("committing step results")?;
         self.committed(&settled);
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Settling tasks: from their steps' readiness (and, after a failure, their execution context),
 //! move each to its next resting state, enqueueing the ready steps of all of them on the way
-//! (retried failures first go back to `pending`).
+//! (retried failures first go back to `pending`). A batch of tasks costs a fixed number of
+//! statements, whatever its size: one readiness read, one statement per kind of task
+//! transition, one per kind of step transition.
 
 use std::collections::HashMap;
 
@@ -10,7 +12,9 @@ use sqlx::PgConnection;
 use tasker_shared::database::context::{self, ExecutionStatus};
 use tasker_shared::database::readiness::{self, StepReadiness};
 use tasker_shared::database::step::{StepTransition, transition_batch};
-use tasker_shared::database::task::{self, TaskTransition, TaskTransitionError};
+use tasker_shared::database::task::{
+    self, AppliedTaskTransition, TaskTransition, TaskTransitionError,
+};
 use tasker_shared::messaging::messages::{StepMessage, TaskFinalizationMessage};
 use tasker_shared::messaging::queue_name::task_finalizations_queue;
 use tasker_shared::models::ids::{StepId, TaskId};
@@ -60,53 +64,110 @@ impl Orchestrator {
         Ok(applied.to)
     }
 
+    /// Applies one transition to each task of `moves` (`(task, expected state, event)`, each
+    /// task at most once) in one statement; the first one in a transaction takes the tasks'
+    /// row locks. Outcomes in order.
+    pub(crate) async fn move_tasks(
+        &self,
+        conn: &mut PgConnection,
+        moves: Vec<(TaskId, TaskState, TaskEvent)>,
+    ) -> anyhow::Result<Vec<Result<AppliedTaskTransition, TaskTransitionError>>> {
+        if moves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let requests = moves
+            .into_iter()
+            .map(|(task_id, expected, event)| TaskTransition {
+                task_id,
+                expected,
+                event,
+                processor_id: Some(self.processor_id),
+                metadata: None,
+            })
+            .collect();
+        task::transition_batch(conn, requests)
+            .await
+            .context("applying a batch of task transitions")
+    }
+
     /// Moves each task, held by the caller's transaction in its given state (`initializing`,
     /// `evaluating_results` or `enqueuing_steps`), to its next resting state, enqueueing the
-    /// ready steps of all of them in one statement (and retried failures in one more).
+    /// ready steps of all of them on the way.
     ///
-    /// Each task's steps are read with `tasker.get_step_readiness_status`. While no step has
-    /// failed, the task's execution status follows from them unambiguously, by the precedence
-    /// documented on `ExecutionStatus` (ready steps, then steps in process, then all complete);
-    /// once a step failed, the execution context (`tasker.get_task_execution_context`, the
-    /// source of truth) decides. The readiness rows also name the steps to enqueue.
+    /// The steps of every task are read in one statement (`readiness::for_tasks`). While no
+    /// step has failed, a task's execution status follows from them unambiguously, by the
+    /// precedence documented on `ExecutionStatus` (ready steps, then steps in process, then all
+    /// complete); once a step failed, the execution context (`context::for_task`, the source
+    /// of truth) decides. The decisions are applied in one statement, the ready steps of every
+    /// task enqueued in one (retried failures go back to `pending` in one more), and the tasks
+    /// that enqueued moved to `steps_in_process` in one.
     pub(crate) async fn settle_all(
         &self,
         conn: &mut PgConnection,
         tasks: &[(TaskId, TaskState)],
         outbox: &mut Outbox,
     ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<TaskId> = tasks.iter().map(|(task_id, _)| *task_id).collect();
+        let mut readiness = readiness::for_tasks(&mut *conn, &ids, self.settings.backoff, None)
+            .await
+            .context("reading the step readiness of a batch of tasks")?;
         let mut settled = Vec::with_capacity(tasks.len());
         let mut enqueuing = Vec::new();
+        let mut decided = Vec::new();
         for &(task_id, state) in tasks {
-            let steps = self.readiness(conn, task_id).await?;
+            let steps = readiness.remove(&task_id).unwrap_or_default();
             if state == TaskState::EnqueuingSteps {
                 enqueuing.push((task_id, steps));
                 continue;
             }
-            match self.decide(conn, task_id, state, &steps, outbox).await? {
-                Decision::Rest(rest) => settled.push((task_id, rest)),
-                Decision::Enqueue => enqueuing.push((task_id, steps)),
+            let event = self.decide(conn, task_id, state, &steps).await?;
+            decided.push((task_id, state, event, steps));
+        }
+        let moves = decided
+            .iter()
+            .map(|(task_id, state, event, _)| (*task_id, *state, event.clone()))
+            .collect();
+        let outcomes = self.move_tasks(conn, moves).await?;
+        for ((task_id, _, event, steps), outcome) in decided.into_iter().zip(outcomes) {
+            let applied = outcome.with_context(|| format!("settling task {task_id}"))?;
+            match self.rest(conn, task_id, applied.to, &event, outbox).await? {
+                Some(rest) => settled.push((task_id, rest)),
+                None => enqueuing.push((task_id, steps)),
             }
         }
+        if enqueuing.is_empty() {
+            return Ok(settled);
+        }
+
         let mut enqueued = self.enqueue_ready(conn, &enqueuing, outbox).await?;
-        for (task_id, _) in &enqueuing {
-            let step_ids = enqueued.remove(task_id).unwrap_or_default();
-            let nothing = step_ids.is_empty();
-            let state = self
-                .move_task(
-                    conn,
+        let mut nothing = Vec::new();
+        let moves = enqueuing
+            .iter()
+            .map(|(task_id, _)| {
+                let step_ids = enqueued.remove(task_id).unwrap_or_default();
+                if step_ids.is_empty() {
+                    nothing.push(*task_id);
+                }
+                (
                     *task_id,
                     TaskState::EnqueuingSteps,
                     TaskEvent::StepsEnqueued { step_ids },
                 )
-                .await?;
-            if nothing {
+            })
+            .collect();
+        let outcomes = self.move_tasks(conn, moves).await?;
+        for ((task_id, _), outcome) in enqueuing.iter().zip(outcomes) {
+            let applied = outcome.with_context(|| format!("settling task {task_id}"))?;
+            if nothing.contains(task_id) {
                 // Readiness is read under the task's lock, so this means a step became
                 // unready in between: evaluate again rather than leave the task in process
                 // with nothing in process.
                 tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
                 let state = self
-                    .move_task(conn, *task_id, state, TaskEvent::AllStepsCompleted)
+                    .move_task(conn, *task_id, applied.to, TaskEvent::AllStepsCompleted)
                     .await?;
                 settled.push((*task_id, self.settle(conn, *task_id, state, outbox).await?));
             } else {
@@ -116,7 +177,8 @@ impl Orchestrator {
         Ok(settled)
     }
 
-    /// [`Orchestrator::settle_all`] for one task, bounded to a few rounds.
+    /// [`Orchestrator::settle_all`] for one task, bounded to a few rounds (the rare case of a
+    /// task that found nothing to enqueue).
     async fn settle(
         &self,
         conn: &mut PgConnection,
@@ -125,11 +187,14 @@ impl Orchestrator {
         outbox: &mut Outbox,
     ) -> anyhow::Result<Settled> {
         for _ in 0..MAX_ROUNDS {
-            let steps = self.readiness(conn, task_id).await?;
+            let steps = readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
+                .await
+                .with_context(|| format!("reading the step readiness of task {task_id}"))?;
             if state != TaskState::EnqueuingSteps {
-                match self.decide(conn, task_id, state, &steps, outbox).await? {
-                    Decision::Rest(rest) => return Ok(rest),
-                    Decision::Enqueue => {}
+                let event = self.decide(conn, task_id, state, &steps).await?;
+                let to = self.move_task(conn, task_id, state, event.clone()).await?;
+                if let Some(rest) = self.rest(conn, task_id, to, &event, outbox).await? {
+                    return Ok(rest);
                 }
             }
             let step_ids = self
@@ -156,16 +221,15 @@ impl Orchestrator {
         bail!("task {task_id} did not settle within {MAX_ROUNDS} rounds")
     }
 
-    /// Decides from the task's steps what to do, and applies that transition: to a resting
-    /// state, or to `enqueuing_steps`.
+    /// Decides from the task's steps which event moves it on: to a resting state, or to
+    /// `enqueuing_steps`.
     async fn decide(
         &self,
         conn: &mut PgConnection,
         task_id: TaskId,
         state: TaskState,
         steps: &[StepReadiness],
-        outbox: &mut Outbox,
-    ) -> anyhow::Result<Decision> {
+    ) -> anyhow::Result<TaskEvent> {
         let (status, ready, next_retry_at) = match status_without_failures(steps) {
             Some(status) => (status, ready_count(steps), None),
             None => {
@@ -181,7 +245,7 @@ impl Orchestrator {
             }
         };
         let initializing = state == TaskState::Initializing;
-        let event = match status {
+        Ok(match status {
             ExecutionStatus::HasReadySteps => TaskEvent::ReadyStepsFound { count: ready },
             ExecutionStatus::AllComplete if initializing && steps.is_empty() => {
                 TaskEvent::NoStepsFound
@@ -195,46 +259,41 @@ impl Orchestrator {
                 retry_at: next_retry_at.unwrap_or_else(Utc::now),
             },
             _ => TaskEvent::NoDependenciesReady,
-        };
-        let retry_at = match &event {
-            TaskEvent::RetryScheduled { retry_at } => Some(*retry_at),
-            _ => None,
-        };
-        let rest = match self.move_task(conn, task_id, state, event).await? {
-            TaskState::EnqueuingSteps => return Ok(Decision::Enqueue),
+        })
+    }
+
+    /// Where a task that `event` moved to `to` rests (`None`: it is `enqueuing_steps`, its
+    /// ready steps are next). A blocked task's finalization request joins the outbox.
+    async fn rest(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+        to: TaskState,
+        event: &TaskEvent,
+        outbox: &mut Outbox,
+    ) -> anyhow::Result<Option<Settled>> {
+        Ok(Some(match to {
+            TaskState::EnqueuingSteps => return Ok(None),
             TaskState::BlockedByFailures => {
                 let task = self.tasks.get(conn, task_id).await?;
-                outbox
-                    .push(
-                        conn,
-                        &task_finalizations_queue(),
-                        &TaskFinalizationMessage {
-                            task_uuid: task_id.into_uuid(),
-                            correlation_id: task.correlation_id.into_uuid(),
-                        },
-                    )
-                    .await?;
+                outbox.push(
+                    &task_finalizations_queue(),
+                    &TaskFinalizationMessage {
+                        task_uuid: task_id.into_uuid(),
+                        correlation_id: task.correlation_id.into_uuid(),
+                    },
+                )?;
                 Settled::Blocked
             }
-            TaskState::WaitingForRetry => {
-                Settled::WaitingForRetry(retry_at.unwrap_or_else(Utc::now))
-            }
+            TaskState::WaitingForRetry => Settled::WaitingForRetry(match event {
+                TaskEvent::RetryScheduled { retry_at } => *retry_at,
+                _ => Utc::now(),
+            }),
             TaskState::StepsInProcess => Settled::InProcess,
             TaskState::WaitingForDependencies => Settled::WaitingForDependencies,
             terminal if terminal.is_terminal() => Settled::Finished(terminal),
             other => bail!("task {task_id} was left in `{other}` while settling"),
-        };
-        Ok(Decision::Rest(rest))
-    }
-
-    async fn readiness(
-        &self,
-        conn: &mut PgConnection,
-        task_id: TaskId,
-    ) -> anyhow::Result<Vec<StepReadiness>> {
-        readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
-            .await
-            .with_context(|| format!("reading the step readiness of task {task_id}"))
+        }))
     }
 
     /// Enqueues the ready steps of every given task: failed steps due for a retry go back to
@@ -299,17 +358,14 @@ impl Orchestrator {
                     let task = self.tasks.get(conn, applied.task_id).await?;
                     let queue = queue_of(&task)?;
                     self.ensure_queue(&queue).await?;
-                    outbox
-                        .push(
-                            conn,
-                            &queue,
-                            &StepMessage {
-                                task_uuid: applied.task_id.into_uuid(),
-                                step_uuid: applied.step_id.into_uuid(),
-                                correlation_id: task.correlation_id.into_uuid(),
-                            },
-                        )
-                        .await?;
+                    outbox.push(
+                        &queue,
+                        &StepMessage {
+                            task_uuid: applied.task_id.into_uuid(),
+                            step_uuid: applied.step_id.into_uuid(),
+                            correlation_id: task.correlation_id.into_uuid(),
+                        },
+                    )?;
                     enqueued
                         .entry(applied.task_id)
                         .or_default()
@@ -320,14 +376,6 @@ impl Orchestrator {
         }
         Ok(enqueued)
     }
-}
-
-/// What [`Orchestrator::decide`] did.
-enum Decision {
-    /// The task rests here.
-    Rest(Settled),
-    /// The task is `enqueuing_steps`: enqueue its ready steps.
-    Enqueue,
 }
 
 /// The execution status when no step has failed or was cancelled, `None` otherwise (the

@@ -131,7 +131,7 @@ pub(super) async fn messaging(
         heartbeat: Duration::from_secs(10),
     };
     let queues = consumed_queues(catalog);
-    let messaging = setup::messaging(backend, &rabbitmq, &messaging_config(), pool, &queues)
+    let messaging = setup::messaging(backend, &rabbitmq, &messaging_config(), pool)
         .await
         .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")?;
     if backend == Backend::Rabbitmq {
@@ -139,7 +139,7 @@ pub(super) async fn messaging(
         // queues; take them off before this test starts.
         for queue in &queues {
             messaging.queue.ensure_queue(queue).await?;
-            let consumer = messaging.consumer(queue);
+            let consumer = &messaging.queue;
             loop {
                 let stale = consumer
                     .receive(queue, 100, Duration::from_secs(30))

@@ -126,7 +126,7 @@ async fn lost_message(pool: PgPool, prefix: &'static str) -> anyhow::Result<()> 
         prefix,
         lost: AtomicBool::new(false),
     });
-    let messaging = Messaging::external(backend.clone(), Default::default());
+    let messaging = Messaging::external(backend.clone());
     let tracker = Arc::new(Tracker::default());
     let mut settings = engine_settings(2);
     settings.orchestrator.redrive_after = Duration::from_millis(300);
