@@ -53,6 +53,21 @@ CREATE TYPE tasker.dlq_resolution_status AS ENUM (
     'cancelled'
 );
 
+-- Shapes of values stored in rows that are updated often (tasks, transitions). A domain's
+-- check runs only when a value is assigned to the column, while a table CHECK constraint is
+-- re-evaluated (and re-read from the catalog) by every UPDATE of the row, whatever it changes:
+-- a task's context would be re-checked on each of its transitions.
+CREATE DOMAIN tasker.json_object AS jsonb
+    CONSTRAINT json_object_type CHECK (jsonb_typeof(VALUE) = 'object');
+COMMENT ON DOMAIN tasker.json_object IS 'A JSON object';
+CREATE DOMAIN tasker.json_array AS jsonb
+    CONSTRAINT json_array_type CHECK (jsonb_typeof(VALUE) = 'array');
+COMMENT ON DOMAIN tasker.json_array IS 'A JSON array';
+-- The deduplication key of a task request (tasker-models' identity strategies).
+CREATE DOMAIN tasker.identity_hash AS text
+    CONSTRAINT identity_hash_length CHECK (length(VALUE) BETWEEN 1 AND 128);
+COMMENT ON DOMAIN tasker.identity_hash IS 'A task identity hash (1 to 128 characters)';
+
 -- UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. The application
 -- generates its ids with `Uuid::now_v7()`; this function serves server-side inserts (DLQ entries,
 -- column defaults). PostgreSQL 15 has no native uuidv7(), so it is built from gen_random_uuid():

@@ -87,10 +87,10 @@ CREATE TABLE tasker.tasks (
     initiator text,
     source_system text,
     reason text,
-    tags jsonb NOT NULL DEFAULT '[]',
+    tags tasker.json_array NOT NULL DEFAULT '[]',
     -- The caller's input, stored exactly as given.
-    context jsonb NOT NULL DEFAULT '{}',
-    identity_hash text NOT NULL,
+    context tasker.json_object NOT NULL DEFAULT '{}',
+    identity_hash tasker.identity_hash NOT NULL,
     priority integer NOT NULL DEFAULT 0,
     correlation_id uuid NOT NULL,
     parent_correlation_id uuid,
@@ -105,18 +105,15 @@ CREATE TABLE tasker.tasks (
     -- increments it in the same statement that inserts the row with the new sort key.
     most_recent_sort_key integer NOT NULL DEFAULT 1,
     CONSTRAINT tasks_identity_hash_key UNIQUE (identity_hash),
-    CONSTRAINT tasks_identity_hash_length CHECK (length(identity_hash) BETWEEN 1 AND 128),
     CONSTRAINT tasks_completed_at_iff_complete CHECK ((state = 'complete') = (completed_at IS NOT NULL)),
-    CONSTRAINT tasks_next_retry_only_waiting CHECK (state = 'waiting_for_retry' OR next_retry_at IS NULL),
-    CONSTRAINT tasks_context_object CHECK (jsonb_typeof(context) = 'object'),
-    CONSTRAINT tasks_tags_array CHECK (jsonb_typeof(tags) = 'array')
+    CONSTRAINT tasks_next_retry_only_waiting CHECK (state = 'waiting_for_retry' OR next_retry_at IS NULL)
 );
 
 -- Ready-task claiming walks this index in claim order and skips locked rows.
 CREATE INDEX tasks_claimable_idx ON tasker.tasks (claim_rank DESC)
     INCLUDE (state, next_retry_at)
     WHERE state IN ('pending', 'waiting_for_dependencies', 'waiting_for_retry');
--- Health counts (index-only), state scopes and stale-task detection (state + time in state).
+-- State scopes and stale-task detection (state + time in state).
 CREATE INDEX tasks_state_idx ON tasker.tasks (state, state_entered_at);
 CREATE INDEX tasks_named_task_idx ON tasker.tasks (named_task_uuid, created_at);
 CREATE INDEX tasks_created_at_idx ON tasker.tasks (created_at);
@@ -138,12 +135,11 @@ CREATE TABLE tasker.task_transitions (
     lifecycle_event text,
     -- The orchestrator that wrote the row (audit only; nothing checks ownership).
     processor_uuid uuid,
-    metadata jsonb NOT NULL DEFAULT '{}',
+    metadata tasker.json_object NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT task_transitions_sort_key_key UNIQUE (task_uuid, sort_key),
     CONSTRAINT task_transitions_sort_key_positive CHECK (sort_key >= 1),
-    CONSTRAINT task_transitions_initial_has_no_from CHECK ((sort_key = 1) = (from_state IS NULL)),
-    CONSTRAINT task_transitions_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+    CONSTRAINT task_transitions_initial_has_no_from CHECK ((sort_key = 1) = (from_state IS NULL))
 );
 
 -- ---------------------------------------------------------------------------------------------
@@ -230,14 +226,13 @@ CREATE TABLE tasker.workflow_step_transitions (
     lifecycle_event text,
     -- The orchestrator or worker that wrote the row.
     processor_uuid uuid,
-    metadata jsonb NOT NULL DEFAULT '{}',
+    metadata tasker.json_object NOT NULL DEFAULT '{}',
     created_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT workflow_step_transitions_step_fkey FOREIGN KEY (task_uuid, workflow_step_uuid)
         REFERENCES tasker.workflow_steps (task_uuid, workflow_step_uuid) ON DELETE CASCADE,
     CONSTRAINT workflow_step_transitions_sort_key_key UNIQUE (workflow_step_uuid, sort_key),
     CONSTRAINT workflow_step_transitions_sort_key_positive CHECK (sort_key >= 1),
-    CONSTRAINT workflow_step_transitions_initial_has_no_from CHECK ((sort_key = 1) = (from_state IS NULL)),
-    CONSTRAINT workflow_step_transitions_metadata_object CHECK (jsonb_typeof(metadata) = 'object')
+    CONSTRAINT workflow_step_transitions_initial_has_no_from CHECK ((sort_key = 1) = (from_state IS NULL))
 );
 CREATE INDEX workflow_step_transitions_task_idx ON tasker.workflow_step_transitions (task_uuid, created_at);
 

@@ -115,39 +115,36 @@ BEGIN
         WHERE t.task_uuid = c.task_uuid
           AND t.state = c.state
         RETURNING t.task_uuid, t.named_task_uuid, t.priority, t.claim_rank,
-                  c.state AS from_state, t.state AS to_state, t.most_recent_sort_key
+                  c.state AS from_state, t.state AS to_state, t.most_recent_sort_key AS sort_key,
+                  tasker.uuid_generate_v7() AS transition_uuid,
+                  CASE c.state
+                      WHEN 'pending' THEN 'task.initialize_requested'
+                      WHEN 'waiting_for_dependencies' THEN 'task.dependencies_satisfied'
+                      ELSE 'task.retry_backoff_completed'
+                  END AS lifecycle_event
     ),
     inserted AS (
+        -- The events and lifecycle names are constants (tasker-state's, checked by a test), so
+        -- no JSON is built per row.
         INSERT INTO tasker.task_transitions (
             task_transition_uuid, task_uuid, sort_key, from_state, to_state,
             event, lifecycle_event, processor_uuid, metadata, created_at
         )
-        SELECT tasker.uuid_generate_v7(), m.task_uuid, m.most_recent_sort_key,
-               m.from_state, m.to_state,
-               jsonb_build_object('type', CASE m.from_state
-                                              WHEN 'pending' THEN 'initialize'
-                                              WHEN 'waiting_for_dependencies' THEN 'dependencies_ready'
-                                              ELSE 'retry_ready'
-                                          END),
+        SELECT m.transition_uuid, m.task_uuid, m.sort_key, m.from_state, m.to_state,
                CASE m.from_state
-                   WHEN 'pending' THEN 'task.initialize_requested'
-                   WHEN 'waiting_for_dependencies' THEN 'task.dependencies_satisfied'
-                   ELSE 'task.retry_backoff_completed'
+                   WHEN 'pending' THEN '{"type": "initialize"}'::jsonb
+                   WHEN 'waiting_for_dependencies' THEN '{"type": "dependencies_ready"}'::jsonb
+                   ELSE '{"type": "retry_ready"}'::jsonb
                END,
-               p_processor_uuid,
-               jsonb_build_object('claimed_by', 'claim_ready_tasks'),
+               m.lifecycle_event, p_processor_uuid,
+               '{"claimed_by": "claim_ready_tasks"}'::jsonb,
                now()
         FROM moved m
-        RETURNING task_transitions.task_uuid, task_transitions.task_transition_uuid,
-                  task_transitions.sort_key, task_transitions.lifecycle_event,
-                  task_transitions.created_at
     )
     SELECT m.task_uuid, m.named_task_uuid, m.priority,
            m.claim_rank + 0.1 * tasker.epoch_hours(p_now),
-           m.from_state, m.to_state, i.task_transition_uuid, i.sort_key, i.lifecycle_event,
-           i.created_at
+           m.from_state, m.to_state, m.transition_uuid, m.sort_key, m.lifecycle_event, now()
     FROM moved m
-    JOIN inserted i ON i.task_uuid = m.task_uuid
     ORDER BY m.claim_rank DESC, m.task_uuid;
 END
 $$;

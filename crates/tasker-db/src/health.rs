@@ -1,4 +1,6 @@
-//! System health counts: tasks and steps per state, from the indexed state columns.
+//! System health counts: tasks and steps per state, exact in every snapshot, read from the
+//! state count log that statement-level triggers on `tasks` and `workflow_steps` append to
+//! (the tables themselves are not read; docs/design/database.md explains the design).
 
 use std::collections::BTreeMap;
 
@@ -54,7 +56,10 @@ pub enum HealthError {
     Database(#[from] DbError),
 }
 
-/// Counts tasks and steps per state (`tasker.get_system_health_counts`).
+/// Counts tasks and steps per state (`tasker.get_system_health_counts`): the sums of the
+/// state count log, so the cost depends on the log's length (kept short by compaction), not on
+/// the number of tasks. Within one transaction snapshot the counts equal a `GROUP BY state`
+/// over the tables.
 pub async fn counts<'c>(executor: impl PgExecutor<'c>) -> Result<HealthCounts, HealthError> {
     let rows: Vec<(String, String, i64)> =
         sqlx::query_as("SELECT entity, state, count FROM tasker.get_system_health_counts()")
@@ -80,4 +85,15 @@ pub async fn counts<'c>(executor: impl PgExecutor<'c>) -> Result<HealthCounts, H
         }
     }
     Ok(counts)
+}
+
+/// Compacts the state count log (`tasker.compact_state_counts`): replaces each state's rows by
+/// their sum. Writers do this by themselves every few dozen statements; a maintenance job may
+/// call it too. Returns `false` when it was skipped because another transaction is compacting,
+/// or the caller's transaction is not READ COMMITTED (compaction there could fail with a
+/// serialization error).
+pub async fn compact<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar("SELECT tasker.compact_state_counts()")
+        .fetch_one(executor)
+        .await?)
 }

@@ -10,6 +10,7 @@ mod create;
 mod dag_health_stale;
 mod fixtures;
 mod harness;
+mod health;
 mod migrate;
 mod readiness;
 mod scopes;
