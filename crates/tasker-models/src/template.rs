@@ -23,6 +23,7 @@ mod schema;
 mod step;
 mod validate;
 mod validated;
+mod value;
 mod yaml;
 
 pub use event::{

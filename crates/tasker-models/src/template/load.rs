@@ -4,11 +4,10 @@ use std::fs;
 use std::io;
 use std::path::{Path as FsPath, PathBuf};
 
-use serde_yaml::Value;
-
 use super::problem::{Problem, Problems, Rule, Severity};
 use super::reader::Cx;
 use super::validated::ValidatedTemplate;
+use super::value::Value;
 use super::{raw, validate};
 
 /// Largest template file accepted, 16 MiB.
@@ -96,8 +95,10 @@ impl ValidatedTemplate {
         text: &str,
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
-        let value = parse_yaml(text)?;
-        Self::from_yaml_value(&value, strictness)
+        match super::yaml::parse(text) {
+            Some(value) => Self::from_value(&value, strictness),
+            None => Self::from_yaml_value(&parse_yaml_with_serde(text)?, strictness),
+        }
     }
 
     /// Loads a template from stored JSON, such as `named_tasks.configuration`.
@@ -118,7 +119,14 @@ impl ValidatedTemplate {
     /// # Errors
     /// [`TemplateError::Invalid`] with every problem found.
     pub fn from_yaml_value(
-        value: &Value,
+        value: &serde_yaml::Value,
+        strictness: Strictness,
+    ) -> Result<LoadedTemplate, TemplateError> {
+        Self::from_value(&Value::borrowed(value), strictness)
+    }
+
+    fn from_value(
+        value: &Value<'_>,
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
         let mut cx = Cx::new(strictness);
@@ -175,21 +183,12 @@ impl ValidatedTemplate {
     }
 }
 
-/// Parses template text to a generic YAML value: with the fast reader when the text is in
-/// its subset, otherwise with `serde_yaml`. Both give the same value for any text the fast
-/// reader accepts, so which one ran is invisible to callers.
-pub(crate) fn parse_yaml(text: &str) -> Result<Value, TemplateError> {
-    match super::yaml::parse(text) {
-        Some(value) => Ok(value),
-        None => parse_yaml_with_serde(text),
-    }
-}
-
-/// Parses template text with `serde_yaml`: one document, merge keys applied.
-pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<Value, TemplateError> {
+/// Parses template text with `serde_yaml`: one document, merge keys applied. The fast
+/// reader (`yaml.rs`) gives the same value for every text it accepts.
+pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<serde_yaml::Value, TemplateError> {
     let mut documents = Vec::with_capacity(1);
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value = <Value as serde::Deserialize>::deserialize(document)
+        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document)
             .map_err(|source| TemplateError::Syntax { source })?;
         documents.push(value);
     }
@@ -198,7 +197,7 @@ pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<Value, TemplateError> 
             count: documents.len(),
         });
     }
-    let mut value = documents.pop().unwrap_or(Value::Null);
+    let mut value = documents.pop().unwrap_or(serde_yaml::Value::Null);
     value
         .apply_merge()
         .map_err(|source| TemplateError::Syntax { source })?;

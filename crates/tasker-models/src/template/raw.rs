@@ -2,7 +2,7 @@
 //! range, identifier, alias and unknown-key problem is reported with its YAML path; what
 //! could be read is kept so the graph checks can still run and report their problems too.
 
-use serde_yaml::{Mapping, Value};
+use super::value::{Mapping, Value};
 
 use crate::identity::IdentityStrategy;
 use crate::names::{NamespaceName, TaskName, TemplateVersion, check_identifier};
@@ -102,7 +102,7 @@ impl DraftEnvironment<'_> {
     }
 }
 
-pub(crate) fn read_template<'v>(cx: &mut Cx, root: &'v Value) -> Option<Draft<'v>> {
+pub(crate) fn read_template<'v>(cx: &mut Cx, root: &'v Value<'v>) -> Option<Draft<'v>> {
     let path = Path::Root;
     let Value::Mapping(map) = root else {
         let message = match root {
@@ -195,9 +195,9 @@ pub(crate) fn read_template<'v>(cx: &mut Cx, root: &'v Value) -> Option<Draft<'v
 pub(crate) fn required<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
-    map: &'v Mapping,
+    map: &'v Mapping<'v>,
     key: &'static str,
-) -> Option<&'v Value> {
+) -> Option<&'v Value<'v>> {
     let value = field(map, key);
     if value.is_none() {
         let message = if map.contains_key(key) {
@@ -211,7 +211,11 @@ pub(crate) fn required<'v>(
 }
 
 /// A name that follows the identifier rule, as one of the name newtypes.
-pub(crate) fn identifier<N: NameKind>(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<N> {
+pub(crate) fn identifier<N: NameKind>(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> Option<N> {
     let text = string(cx, path, value)?;
     match check_identifier(text, N::MAX_LEN) {
         Ok(()) => N::build(text),
@@ -296,7 +300,7 @@ impl NameKind for crate::names::StepName {
     }
 }
 
-fn read_version(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<TemplateVersion> {
+fn read_version(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<TemplateVersion> {
     if let Value::Number(number) = value {
         cx.error(Rule::Type, path, Some(value), "expected a string, found a number")
             .hint(format!("YAML reads {number} as a number: write a quoted semantic version such as \"{number}.0\""));
@@ -324,7 +328,7 @@ fn read_version(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<TemplateV
     }
 }
 
-fn read_metadata(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<TemplateMetadata> {
+fn read_metadata(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<TemplateMetadata> {
     let map = mapping(cx, path, value)?;
     check_keys(cx, path, map, &METADATA_KEYS);
     let author = field(map, "author")
@@ -369,7 +373,7 @@ fn read_metadata(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<Template
 fn read_timestamp(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &Value,
+    value: &Value<'_>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
     let text = string(cx, path, value)?;
     match chrono::DateTime::parse_from_rfc3339(text) {
@@ -387,7 +391,7 @@ fn read_timestamp(
     }
 }
 
-fn read_system_dependencies(cx: &mut Cx, path: &Path<'_>, value: &Value) -> SystemDependencies {
+fn read_system_dependencies(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> SystemDependencies {
     let mut dependencies = SystemDependencies::default();
     let Some(map) = mapping(cx, path, value) else {
         return dependencies;
@@ -407,7 +411,11 @@ fn read_system_dependencies(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Syst
     dependencies
 }
 
-fn read_domain_events(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Vec<DomainEventDefinition> {
+fn read_domain_events(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> Vec<DomainEventDefinition> {
     let Some(items) = sequence(cx, path, value) else {
         return Vec::new();
     };
@@ -448,7 +456,11 @@ fn read_domain_events(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Vec<Domain
 }
 
 /// An event name in `namespace.action` form.
-pub(crate) fn read_event_name(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<EventName> {
+pub(crate) fn read_event_name(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> Option<EventName> {
     let text = string(cx, path, value)?;
     match check_event_name(text) {
         Ok(()) => EventName::new(text).ok(),
@@ -486,7 +498,11 @@ pub(crate) fn read_event_name(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Op
 }
 
 /// A JSON Schema, converted from YAML, checked and compiled.
-pub(crate) fn read_schema(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<CompiledSchema> {
+pub(crate) fn read_schema(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> Option<CompiledSchema> {
     let json = to_json(cx, path, value)?;
     match schema::compile(&json) {
         Ok(compiled) => Some(compiled),
@@ -512,7 +528,7 @@ pub(crate) fn read_schema(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option
     }
 }
 
-fn read_steps<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Vec<DraftStep<'v>> {
+fn read_steps<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value<'v>) -> Vec<DraftStep<'v>> {
     let Some(items) = sequence(cx, path, value) else {
         return Vec::new();
     };
@@ -526,7 +542,7 @@ fn read_steps<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Vec<DraftSt
 fn read_environments<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &'v Value,
+    value: &'v Value<'v>,
 ) -> Vec<DraftEnvironment<'v>> {
     let Some(map) = mapping(cx, path, value) else {
         return Vec::new();
@@ -580,7 +596,7 @@ fn read_environments<'v>(
     environments
 }
 
-fn read_lifecycle(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<LifecycleConfig> {
+fn read_lifecycle(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<LifecycleConfig> {
     let map = mapping(cx, path, value)?;
     check_keys(cx, path, map, &LIFECYCLE_KEYS);
     let minutes = |cx: &mut Cx, key: &'static str, (min, max): (u64, u64)| {

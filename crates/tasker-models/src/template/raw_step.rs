@@ -1,6 +1,6 @@
 //! First-stage reading of steps and environment overrides (see `raw.rs`).
 
-use serde_yaml::{Mapping, Value};
+use super::value::{Mapping, Value};
 
 use crate::names::StepName;
 
@@ -113,7 +113,7 @@ pub(crate) fn read_step<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
     index: usize,
-    value: &'v Value,
+    value: &'v Value<'v>,
 ) -> Option<DraftStep<'v>> {
     let map = mapping(cx, path, value)?;
     let before = cx.problems.len();
@@ -180,7 +180,7 @@ pub(crate) fn read_step<'v>(
     })
 }
 
-fn read_timeout(cx: &mut Cx, path: &Path<'_>, map: &Mapping) -> Option<u32> {
+fn read_timeout(cx: &mut Cx, path: &Path<'_>, map: &Mapping<'_>) -> Option<u32> {
     let value = field(map, "timeout_seconds")?;
     let seconds = integer(
         cx,
@@ -192,7 +192,11 @@ fn read_timeout(cx: &mut Cx, path: &Path<'_>, map: &Mapping) -> Option<u32> {
     u32::try_from(seconds).ok()
 }
 
-fn read_dependencies<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Vec<(usize, &'v str)> {
+fn read_dependencies<'v>(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &'v Value<'v>,
+) -> Vec<(usize, &'v str)> {
     let Some(items) = sequence(cx, path, value) else {
         return Vec::new();
     };
@@ -205,7 +209,7 @@ fn read_dependencies<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Vec<
         .collect()
 }
 
-fn read_handler(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<HandlerDefinition> {
+fn read_handler(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<HandlerDefinition> {
     let map = match value {
         Value::String(_) => {
             cx.wrong_type(path, value, "a mapping");
@@ -270,7 +274,7 @@ fn read_handler(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<HandlerDe
 pub(crate) fn read_object(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: Option<&Value>,
+    value: Option<&Value<'_>>,
 ) -> Option<serde_json::Map<String, serde_json::Value>> {
     let Some(value) = value else {
         return Some(serde_json::Map::new());
@@ -282,7 +286,7 @@ pub(crate) fn read_object(
     }
 }
 
-fn read_retry(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<RetryPolicy> {
+fn read_retry(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<RetryPolicy> {
     let fields = read_retry_fields(cx, path, value)?;
     let defaults = RetryPolicy::default();
     let policy = RetryPolicy {
@@ -324,7 +328,7 @@ pub(crate) fn check_retry(cx: &mut Cx, path: &Path<'_>, policy: &RetryPolicy, st
     }
 }
 
-fn read_retry_fields(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<RetryOverride> {
+fn read_retry_fields(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<RetryOverride> {
     let map = mapping(cx, path, value)?;
     check_keys(cx, path, map, &RETRY_KEYS);
     let retryable =
@@ -382,7 +386,7 @@ fn read_retry_fields(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<Retr
     })
 }
 
-fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Vec<EventDeclaration> {
+fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Vec<EventDeclaration> {
     let Some(items) = sequence(cx, path, value) else {
         return Vec::new();
     };
@@ -464,7 +468,7 @@ fn condition_name(condition: EventCondition) -> &'static str {
         .map_or("success", |(name, _)| name)
 }
 
-fn read_batch(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<BatchConfig> {
+fn read_batch(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<BatchConfig> {
     let map = mapping(cx, path, value)?;
     check_keys(cx, path, map, &BATCH_KEYS);
     let batch_size = match field(map, "batch_size") {
@@ -526,7 +530,7 @@ pub(crate) fn read_override<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
     index: usize,
-    value: &'v Value,
+    value: &'v Value<'v>,
 ) -> DraftOverride<'v> {
     let mut draft = DraftOverride {
         index,

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde_yaml::{Mapping, Value};
+use super::value::{Mapping, Value};
 
 use super::Strictness;
 use super::problem::{Problem, Rule, Severity};
@@ -132,7 +132,7 @@ impl Cx {
         &mut self,
         rule: Rule,
         path: &Path<'_>,
-        value: Option<&Value>,
+        value: Option<&Value<'_>>,
         message: impl Into<String>,
     ) -> Reported<'_> {
         self.push(
@@ -148,7 +148,7 @@ impl Cx {
         &mut self,
         rule: Rule,
         path: &Path<'_>,
-        value: Option<&Value>,
+        value: Option<&Value<'_>>,
         message: impl Into<String>,
     ) -> Reported<'_> {
         self.push(
@@ -165,7 +165,7 @@ impl Cx {
         &mut self,
         rule: Rule,
         path: &Path<'_>,
-        value: Option<&Value>,
+        value: Option<&Value<'_>>,
         message: impl Into<String>,
     ) -> Reported<'_> {
         let severity = match self.strictness {
@@ -186,7 +186,7 @@ impl Cx {
     }
 
     /// Reports a wrong type.
-    pub(crate) fn wrong_type(&mut self, path: &Path<'_>, value: &Value, expected: &str) {
+    pub(crate) fn wrong_type(&mut self, path: &Path<'_>, value: &Value<'_>, expected: &str) {
         let hint = match (expected, value) {
             ("an integer" | "a number", Value::String(text))
                 if text.trim().parse::<f64>().is_ok() =>
@@ -221,7 +221,7 @@ impl Cx {
 }
 
 /// How a value is described in messages.
-pub(crate) fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value<'_>) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -237,7 +237,7 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
 const RENDER_BUDGET: usize = 60;
 
 /// Renders a value compactly for messages: JSON-like, truncated with `…`.
-pub(crate) fn render_value(value: &Value) -> String {
+pub(crate) fn render_value(value: &Value<'_>) -> String {
     let mut out = String::new();
     render_into(value, &mut out);
     if out.chars().count() > RENDER_BUDGET {
@@ -249,7 +249,7 @@ pub(crate) fn render_value(value: &Value) -> String {
     }
 }
 
-fn render_into(value: &Value, out: &mut String) {
+fn render_into(value: &Value<'_>, out: &mut String) {
     if out.len() > RENDER_BUDGET * 4 {
         return;
     }
@@ -323,7 +323,7 @@ impl Keys {
 }
 
 /// Reports non-string, unknown and aliased keys of a mapping.
-pub(crate) fn check_keys(cx: &mut Cx, path: &Path<'_>, map: &Mapping, keys: &Keys) {
+pub(crate) fn check_keys(cx: &mut Cx, path: &Path<'_>, map: &Mapping<'_>, keys: &Keys) {
     for key in map.keys() {
         let Value::String(key) = key else {
             cx.error(
@@ -335,12 +335,12 @@ pub(crate) fn check_keys(cx: &mut Cx, path: &Path<'_>, map: &Mapping, keys: &Key
             .hint("quote the key");
             continue;
         };
-        if keys.known.contains(&key.as_str()) {
+        if keys.known.contains(&&**key) {
             continue;
         }
         let key_path = path.key(key);
         if let Some((alias, canonical)) = keys.aliases.iter().find(|(alias, _)| alias == key) {
-            if map.contains_key(*canonical) {
+            if map.contains_key(canonical) {
                 cx.error(
                     Rule::AliasConflict,
                     &key_path,
@@ -376,12 +376,8 @@ pub(crate) fn check_keys(cx: &mut Cx, path: &Path<'_>, map: &Mapping, keys: &Key
 }
 
 /// A present, non-null field.
-pub(crate) fn field<'v>(map: &'v Mapping, key: &str) -> Option<&'v Value> {
-    // Template mappings have a handful of keys: a scan beats hashing the key.
-    let value = map.iter().find_map(|(candidate, value)| {
-        matches!(candidate, Value::String(text) if text == key).then_some(value)
-    });
-    match value {
+pub(crate) fn field<'v>(map: &'v Mapping<'v>, key: &str) -> Option<&'v Value<'v>> {
+    match map.get(key) {
         None | Some(Value::Null) => None,
         Some(value) => Some(value),
     }
@@ -389,16 +385,20 @@ pub(crate) fn field<'v>(map: &'v Mapping, key: &str) -> Option<&'v Value> {
 
 /// A field that may also be spelled as an alias; returns the key actually used.
 pub(crate) fn aliased_field<'v>(
-    map: &'v Mapping,
+    map: &'v Mapping<'v>,
     canonical: &'static str,
     alias: &'static str,
-) -> Option<(&'static str, &'v Value)> {
+) -> Option<(&'static str, &'v Value<'v>)> {
     field(map, canonical)
         .map(|value| (canonical, value))
         .or_else(|| field(map, alias).map(|value| (alias, value)))
 }
 
-pub(crate) fn mapping<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Option<&'v Mapping> {
+pub(crate) fn mapping<'v>(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &'v Value<'v>,
+) -> Option<&'v Mapping<'v>> {
     match value {
         Value::Mapping(map) => Some(map),
         other => {
@@ -408,7 +408,11 @@ pub(crate) fn mapping<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Opt
     }
 }
 
-pub(crate) fn sequence<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Option<&'v [Value]> {
+pub(crate) fn sequence<'v>(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &'v Value<'v>,
+) -> Option<&'v [Value<'v>]> {
     match value {
         Value::Sequence(items) => Some(items),
         other => {
@@ -418,7 +422,7 @@ pub(crate) fn sequence<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Op
     }
 }
 
-pub(crate) fn string<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Option<&'v str> {
+pub(crate) fn string<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value<'v>) -> Option<&'v str> {
     match value {
         Value::String(text) => Some(text),
         other => {
@@ -432,7 +436,7 @@ pub(crate) fn string<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value) -> Opti
 pub(crate) fn bounded_string<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &'v Value,
+    value: &'v Value<'v>,
     max: usize,
 ) -> Option<&'v str> {
     let text = string(cx, path, value)?;
@@ -453,7 +457,7 @@ pub(crate) fn bounded_string<'v>(
     Some(text)
 }
 
-pub(crate) fn boolean(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<bool> {
+pub(crate) fn boolean(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<bool> {
     match value {
         Value::Bool(flag) => Some(*flag),
         other => {
@@ -467,7 +471,7 @@ pub(crate) fn boolean(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<boo
 pub(crate) fn integer(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &Value,
+    value: &Value<'_>,
     min: u64,
     max: u64,
 ) -> Option<u64> {
@@ -504,7 +508,7 @@ pub(crate) fn integer(
 pub(crate) fn choice<T: Copy>(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &Value,
+    value: &Value<'_>,
     choices: &[(&'static str, T)],
 ) -> Option<T> {
     let text = string(cx, path, value)?;
@@ -530,7 +534,7 @@ pub(crate) fn choice<T: Copy>(
 pub(crate) fn string_list<'v>(
     cx: &mut Cx,
     path: &Path<'_>,
-    value: &'v Value,
+    value: &'v Value<'v>,
     max: usize,
 ) -> Vec<&'v str> {
     let Some(items) = sequence(cx, path, value) else {
@@ -544,13 +548,17 @@ pub(crate) fn string_list<'v>(
 }
 
 /// Converts a YAML value to JSON, reporting what JSON cannot represent.
-pub(crate) fn to_json(cx: &mut Cx, path: &Path<'_>, value: &Value) -> Option<serde_json::Value> {
+pub(crate) fn to_json(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> Option<serde_json::Value> {
     let before = cx.problems.len();
     let json = to_json_inner(cx, path, value);
     (cx.problems.len() == before).then_some(json)
 }
 
-fn to_json_inner(cx: &mut Cx, path: &Path<'_>, value: &Value) -> serde_json::Value {
+fn to_json_inner(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> serde_json::Value {
     use serde_json::Value as Json;
     match value {
         Value::Null => Json::Null,
@@ -572,7 +580,7 @@ fn to_json_inner(cx: &mut Cx, path: &Path<'_>, value: &Value) -> serde_json::Val
                 Json::Null
             }
         }
-        Value::String(text) => Json::String(text.clone()),
+        Value::String(text) => Json::String((**text).to_owned()),
         Value::Sequence(items) => Json::Array(
             items
                 .iter()
@@ -594,7 +602,7 @@ fn to_json_inner(cx: &mut Cx, path: &Path<'_>, value: &Value) -> serde_json::Val
                     continue;
                 };
                 let json = to_json_inner(cx, &path.key(key), item);
-                object.insert(key.clone(), json);
+                object.insert((**key).to_owned(), json);
             }
             Json::Object(object)
         }

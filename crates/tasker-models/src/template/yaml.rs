@@ -1,5 +1,6 @@
-//! A fast reader for the block-style YAML subset templates are written in, producing the
-//! same `serde_yaml::Value` that `serde_yaml` produces, or declining.
+//! A fast reader for the block-style YAML subset templates are written in. For a document in
+//! the subset it gives exactly the value `serde_yaml` gives (as a borrowed [`Value`]);
+//! otherwise it declines.
 //!
 //! `serde_yaml` (libyaml underneath) took most of the template loading budget. Templates use
 //! a small part of YAML: block mappings and sequences by indentation (including `- key: value`
@@ -7,17 +8,19 @@
 //! and one-line quoted scalars, comments and a leading `---`. This reader handles exactly that
 //! and declines (`None`) on anything else and on anything whose meaning it is not certain
 //! of: anchors, aliases, tags, block scalars, multi-line scalars, `?` keys, tabs, directives,
-//! several documents, duplicate keys, merge keys, unusual plain scalars (`~`, `yes`, `0x1f`,
-//! `1e3`, `007`, ...; see [`scalar::resolve_plain`]). Callers then use `serde_yaml`, so the
-//! values, errors and messages for such input are exactly what they were. Differential tests
-//! (`tests.rs`) hold it to `serde_yaml`; docs/design/template-parsing.md has the reasoning.
+//! several documents, duplicate keys, merge keys, float keys, unusual plain scalars (`~`,
+//! `yes`, `0x1f`, `1e3`, `007`, ...; see [`scalar::resolve_plain`]). Callers then use
+//! `serde_yaml`, so the values, errors and messages for such input are exactly what they
+//! were. Differential tests (`tests.rs`) hold it to `serde_yaml`;
+//! docs/design/template-parsing.md has the reasoning.
 //!
-//! The reader works line by line on the bytes and allocates only the values it returns.
+//! The reader works line by line on the bytes; strings borrow from the text unless they
+//! hold escapes, so it allocates only the vectors of collections.
 
 mod flow;
 mod scalar;
 
-use serde_yaml::{Mapping, Value};
+use super::value::{Mapping, Value};
 
 use self::flow::Flow;
 use self::scalar::{double_quoted, resolve_plain, single_quoted};
@@ -30,7 +33,7 @@ const MAX_DEPTH: usize = 64;
 const MAX_KEY_LEN: usize = 512;
 
 /// Parses `text` if it is in the fast subset; `None` means "use serde_yaml", never "invalid".
-pub(crate) fn parse(text: &str) -> Option<Value> {
+pub(crate) fn parse(text: &str) -> Option<Value<'_>> {
     if !is_clean(text) {
         return None;
     }
@@ -47,21 +50,30 @@ pub(crate) fn parse(text: &str) -> Option<Value> {
 /// Whether every character is one libyaml reads as printable, with `\n` as the only line
 /// break and no tabs, carriage returns, byte order marks or Unicode line separators.
 fn is_clean(text: &str) -> bool {
-    let ascii_ok = text
-        .bytes()
-        .all(|byte| byte == b'\n' || (byte >= 0x20 && byte != 0x7F));
-    ascii_ok
-        && (text.is_ascii()
-            || text.chars().all(|c| match c {
-                '\n' | ' '..='~' => true,
-                '\u{2028}' | '\u{2029}' | '\u{FEFF}' => false,
-                '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => true,
-                _ => false,
-            }))
+    // Branch-free over blocks, so that the compiler can vectorize the check.
+    let mut controls = 0_u8;
+    let mut non_ascii = 0_u8;
+    for block in text.as_bytes().chunks(64) {
+        for &byte in block {
+            controls |= u8::from(byte < 0x20 && byte != b'\n') | u8::from(byte == 0x7F);
+            non_ascii |= byte & 0x80;
+        }
+        if controls != 0 {
+            return false;
+        }
+    }
+    non_ascii == 0
+        || text.chars().all(|c| match c {
+            '\u{2028}' | '\u{2029}' | '\u{FEFF}' => false,
+            '\n' | ' '..='~' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'.. => {
+                true
+            }
+            _ => false,
+        })
 }
 
 /// Whether a key is `<<`, which `apply_merge` would act on.
-fn is_merge_key(key: &Value) -> bool {
+fn is_merge_key(key: &Value<'_>) -> bool {
     matches!(key, Value::String(text) if text == "<<")
 }
 
@@ -76,9 +88,9 @@ struct Line {
 }
 
 /// What the start of a line's content is, when read as a block mapping key.
-enum KeyRead {
+enum KeyRead<'t> {
     /// A key, and the position right after its `:`.
-    Found(Value, usize),
+    Found(Value<'t>, usize),
     /// Not a key (a scalar, a flow collection, ...).
     Absent,
     /// Something outside the subset.
@@ -96,8 +108,8 @@ struct Reader<'t> {
     depth: usize,
 }
 
-impl Reader<'_> {
-    fn document(&mut self) -> Option<Value> {
+impl<'t> Reader<'t> {
+    fn document(&mut self) -> Option<Value<'t>> {
         let first = self.peek()?;
         if first.indent == 0 && self.bytes[first.start..first.end].starts_with(b"---") {
             let after = first.start + 3;
@@ -161,7 +173,7 @@ impl Reader<'_> {
     }
 
     /// A block collection starting at `line`.
-    fn block_node(&mut self, line: Line) -> Option<Value> {
+    fn block_node(&mut self, line: Line) -> Option<Value<'t>> {
         if self.is_item(line) {
             self.block_sequence(line.indent)
         } else {
@@ -169,9 +181,9 @@ impl Reader<'_> {
         }
     }
 
-    fn block_mapping(&mut self, indent: usize) -> Option<Value> {
+    fn block_mapping(&mut self, indent: usize) -> Option<Value<'t>> {
         self.enter()?;
-        let mut map = Mapping::new();
+        let mut entries = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent < indent {
                 break;
@@ -189,16 +201,14 @@ impl Reader<'_> {
             } else {
                 self.inline_value(start, line.end)?
             };
-            if map.insert(key, value).is_some() {
-                // Duplicate keys are serde_yaml's to report.
-                return None;
-            }
+            entries.push((key, value));
         }
         self.depth -= 1;
-        Some(Value::Mapping(map))
+        // Duplicate keys are serde_yaml's to report.
+        Mapping::from_unique_entries(entries).map(Value::Mapping)
     }
 
-    fn block_sequence(&mut self, indent: usize) -> Option<Value> {
+    fn block_sequence(&mut self, indent: usize) -> Option<Value<'t>> {
         self.enter()?;
         let mut items = Vec::new();
         while let Some(line) = self.peek() {
@@ -243,7 +253,7 @@ impl Reader<'_> {
 
     /// The value of a key (or of a `-`) with nothing after it on its line: a more indented
     /// block collection, a sequence at the key's own indentation (when `indentless`), or null.
-    fn nested_value(&mut self, indent: usize, indentless: bool) -> Option<Value> {
+    fn nested_value(&mut self, indent: usize, indentless: bool) -> Option<Value<'t>> {
         match self.peek() {
             Some(line) if line.indent > indent => self.block_node(line),
             Some(line) if indentless && line.indent == indent && self.is_item(line) => {
@@ -255,7 +265,7 @@ impl Reader<'_> {
 
     /// A value on the rest of a line: a quoted scalar, a flow collection or a plain scalar,
     /// followed by nothing but a comment.
-    fn inline_value(&mut self, start: usize, end: usize) -> Option<Value> {
+    fn inline_value(&mut self, start: usize, end: usize) -> Option<Value<'t>> {
         match self.bytes[start] {
             b'"' => {
                 let (text, after) = double_quoted(self.text, start, end)?;
@@ -285,22 +295,24 @@ impl Reader<'_> {
     }
 
     /// A plain scalar in block context: up to a comment (` #`) or the line end, trimmed.
-    fn plain(&self, start: usize, end: usize) -> &str {
+    fn plain(&self, start: usize, end: usize) -> &'t str {
+        let line = &self.bytes[..end];
         let mut stop = end;
         let mut at = start;
-        while at < end {
-            if self.bytes[at] == b'#' && self.bytes[at - 1] == b' ' {
-                stop = at;
+        while let Some(offset) = line[at..].iter().position(|&byte| byte == b'#') {
+            let hash = at + offset;
+            if hash > start && line[hash - 1] == b' ' {
+                stop = hash;
                 break;
             }
-            at += 1;
+            at = hash + 1;
         }
         self.text[start..stop].trim_end_matches(' ')
     }
 
     /// Reads the content at `start` as a block mapping key (`key:` followed by a space or the
     /// line end).
-    fn key(&self, start: usize, end: usize) -> KeyRead {
+    fn key(&self, start: usize, end: usize) -> KeyRead<'t> {
         let key = match self.bytes[start] {
             b'"' | b'\'' => {
                 let quoted = if self.bytes[start] == b'"' {
@@ -343,16 +355,18 @@ impl Reader<'_> {
 
     /// The first `:` followed by a space or the line end, unless a comment comes first.
     fn key_colon(&self, start: usize, end: usize) -> Option<usize> {
+        let line = &self.bytes[..end];
         let mut at = start;
-        while at < end {
-            match self.bytes[at] {
-                b':' if at + 1 == end || self.bytes[at + 1] == b' ' => return Some(at),
-                b'#' if at > start && self.bytes[at - 1] == b' ' => return None,
-                _ => {}
+        loop {
+            at += line[at..]
+                .iter()
+                .position(|&byte| byte == b':' || byte == b'#')?;
+            match line[at] {
+                b':' if at + 1 == end || line[at + 1] == b' ' => return Some(at),
+                b'#' if at > start && line[at - 1] == b' ' => return None,
+                _ => at += 1,
             }
-            at += 1;
         }
-        None
     }
 
     fn skip_spaces(&self, mut at: usize, end: usize) -> usize {

@@ -19,12 +19,14 @@ fn paths_render_like_yaml_paths() {
 
 #[test]
 fn values_render_compactly() {
-    let value: Value = serde_yaml::from_str("{a: [1, 'two', null], b: true}").expect("yaml");
+    let parsed: serde_yaml::Value =
+        serde_yaml::from_str("{a: [1, 'two', null], b: true}").expect("yaml");
+    let value = Value::borrowed(&parsed);
     assert_eq!(
         render_value(&value),
         "{\"a\": [1, \"two\", null], \"b\": true}"
     );
-    let long = Value::String("x".repeat(100));
+    let long = Value::String("x".repeat(100).into());
     let rendered = render_value(&long);
     assert_eq!(rendered.chars().count(), RENDER_BUDGET + 1);
     assert!(rendered.ends_with('…'));
@@ -57,7 +59,8 @@ fn wrong_types_get_useful_hints() {
         ("[1]", "a string", None),
     ];
     for (yaml, expected, hint) in cases {
-        let value: Value = serde_yaml::from_str(yaml).expect("yaml");
+        let parsed: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
+        let value = Value::borrowed(&parsed);
         let mut cx = Cx::new(Strictness::Strict);
         cx.wrong_type(&Path::Root, &value, expected);
         let problem = &cx.problems[0];
@@ -74,8 +77,9 @@ fn wrong_types_get_useful_hints() {
 
 #[test]
 fn json_conversion_reports_what_json_cannot_hold() {
-    let value: Value =
+    let parsed: serde_yaml::Value =
         serde_yaml::from_str("{ok: 1, 2: two, nan: .nan, tagged: !foo bar}").expect("yaml");
+    let value = Value::borrowed(&parsed);
     let mut cx = Cx::new(Strictness::Strict);
     assert!(to_json(&mut cx, &Path::Root.key("input_schema"), &value).is_none());
     let messages: Vec<String> = cx

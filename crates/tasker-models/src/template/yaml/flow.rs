@@ -2,7 +2,7 @@
 //! and closed on one line. Trailing commas, empty entries, `key : value` spacing, single-pair
 //! mappings inside sequences and comments inside the brackets decline.
 
-use serde_yaml::{Mapping, Value};
+use super::super::value::{Mapping, Value};
 
 use super::MAX_DEPTH;
 use super::scalar::{double_quoted, resolve_plain, single_quoted};
@@ -38,7 +38,7 @@ impl<'t> Flow<'t> {
     }
 
     /// A flow collection starting at the cursor (`[` or `{`), at nesting `depth`.
-    pub(super) fn collection(&mut self, depth: usize) -> Option<Value> {
+    pub(super) fn collection(&mut self, depth: usize) -> Option<Value<'t>> {
         if depth >= MAX_DEPTH {
             return None;
         }
@@ -49,7 +49,7 @@ impl<'t> Flow<'t> {
         }
     }
 
-    fn sequence(&mut self, depth: usize) -> Option<Value> {
+    fn sequence(&mut self, depth: usize) -> Option<Value<'t>> {
         self.at += 1;
         let mut items = Vec::new();
         self.skip_spaces();
@@ -77,13 +77,13 @@ impl<'t> Flow<'t> {
         }
     }
 
-    fn mapping(&mut self, depth: usize) -> Option<Value> {
+    fn mapping(&mut self, depth: usize) -> Option<Value<'t>> {
         self.at += 1;
-        let mut map = Mapping::new();
+        let mut entries = Vec::new();
         self.skip_spaces();
         if self.peek()? == b'}' {
             self.at += 1;
-            return Some(Value::Mapping(map));
+            return Some(Value::Mapping(Mapping::default()));
         }
         loop {
             let key = self.key()?;
@@ -99,16 +99,13 @@ impl<'t> Flow<'t> {
             if matches!(self.peek()?, b',' | b'}') {
                 return None;
             }
-            let value = self.node(depth)?;
-            if map.insert(key, value).is_some() {
-                // Duplicate keys are serde_yaml's to report.
-                return None;
-            }
+            entries.push((key, self.node(depth)?));
             self.skip_spaces();
             match self.peek()? {
                 b'}' => {
                     self.at += 1;
-                    return Some(Value::Mapping(map));
+                    // Duplicate keys are serde_yaml's to report.
+                    return Mapping::from_unique_entries(entries).map(Value::Mapping);
                 }
                 b',' => {
                     self.at += 1;
@@ -123,7 +120,7 @@ impl<'t> Flow<'t> {
     }
 
     /// A mapping key: a quoted scalar, or a plain scalar ending right before `:`.
-    fn key(&mut self) -> Option<Value> {
+    fn key(&mut self) -> Option<Value<'t>> {
         let key = match self.peek()? {
             b'"' | b'\'' => self.quoted()?,
             _ => {
@@ -138,7 +135,7 @@ impl<'t> Flow<'t> {
     }
 
     /// A value inside a flow collection.
-    fn node(&mut self, depth: usize) -> Option<Value> {
+    fn node(&mut self, depth: usize) -> Option<Value<'t>> {
         match self.peek()? {
             b'[' | b'{' => self.collection(depth),
             b'"' | b'\'' => self.quoted(),
@@ -152,7 +149,7 @@ impl<'t> Flow<'t> {
         }
     }
 
-    fn quoted(&mut self) -> Option<Value> {
+    fn quoted(&mut self) -> Option<Value<'t>> {
         let (text, after) = if self.peek()? == b'"' {
             double_quoted(self.text, self.at, self.end)?
         } else {
@@ -170,22 +167,24 @@ impl<'t> Flow<'t> {
     /// spaces (`{a : 1}` is valid YAML, but not worth the doubt).
     fn plain(&mut self) -> Option<(&'t str, Option<u8>)> {
         let start = self.at;
-        while let Some(byte) = self.peek() {
-            match byte {
-                b',' | b'[' | b']' | b'{' | b'}' => break,
-                b':' => match self
-                    .bytes
-                    .get(self.at + 1)
-                    .filter(|_| self.at + 1 < self.end)
-                {
+        let line = &self.bytes[..self.end];
+        loop {
+            // Skip the bytes that cannot end a plain scalar in flow context.
+            self.at += line[self.at..]
+                .iter()
+                .position(|&byte| matches!(byte, b',' | b'[' | b']' | b'{' | b'}' | b':' | b'#'))
+                .unwrap_or(line.len() - self.at);
+            match line.get(self.at) {
+                Some(b':') => match line.get(self.at + 1) {
                     None | Some(b' ') => break,
                     Some(b',' | b'?' | b'[' | b']' | b'{' | b'}') => return None,
-                    Some(_) => {}
+                    Some(_) => self.at += 1,
                 },
-                b'#' if self.at > start && self.bytes[self.at - 1] == b' ' => return None,
-                _ => {}
+                // A comment (libyaml also reads `#` at the start of a token as one).
+                Some(b'#') if self.at == start || line[self.at - 1] == b' ' => return None,
+                Some(b'#') => self.at += 1,
+                _ => break,
             }
-            self.at += 1;
         }
         let stop = self.peek();
         if matches!(stop, None | Some(b'[' | b'{')) {

@@ -1,7 +1,11 @@
 //! Scalars of the fast YAML subset: plain scalars resolved the way `serde_yaml` resolves them
 //! (only where that resolution is beyond doubt), and single-line quoted scalars.
 
-use serde_yaml::{Number, Value};
+use std::borrow::Cow;
+
+use serde_yaml::Number;
+
+use super::super::value::Value;
 
 /// Resolves a plain scalar (already cut at its end and trimmed) to the value `serde_yaml`
 /// gives it, or `None` when the fast path should not decide.
@@ -24,18 +28,19 @@ use serde_yaml::{Number, Value};
 ///
 /// Everything else (`+1`, `.5`, `1e3`, `0x1f`, `007`, `1_000`, `-foo`, `12:30`, dates, ...)
 /// declines, and `serde_yaml` decides.
-pub(super) fn resolve_plain(text: &str) -> Option<Value> {
+pub(super) fn resolve_plain(text: &str) -> Option<Value<'_>> {
     let bytes = text.as_bytes();
     let &first = bytes.first()?;
     match first {
         b'a'..=b'z' | b'A'..=b'Z' => resolve_word(text),
-        b'_' | b'/' | b'$' | b'(' | 0x80.. => Some(Value::String(text.to_owned())),
+        b'_' | b'/' | b'$' | b'(' | 0x80.. => Some(Value::String(Cow::Borrowed(text))),
         b'0'..=b'9' => resolve_number(text).or_else(|| {
             let dots = bytes.iter().filter(|&&b| b == b'.').count();
             let word = bytes
                 .iter()
                 .any(|&b| b.is_ascii_alphabetic() && !b"abcdefABCDEFoOxXtTzZ".contains(&b));
-            (dots >= 2 || word || bytes.contains(&b' ')).then(|| Value::String(text.to_owned()))
+            (dots >= 2 || word || bytes.contains(&b' '))
+                .then_some(Value::String(Cow::Borrowed(text)))
         }),
         b'-' => resolve_number(text),
         _ => None,
@@ -43,31 +48,44 @@ pub(super) fn resolve_plain(text: &str) -> Option<Value> {
 }
 
 /// A plain scalar starting with an ASCII letter: a keyword or a string.
-fn resolve_word(text: &str) -> Option<Value> {
+fn resolve_word(text: &str) -> Option<Value<'_>> {
     match text {
         "null" => return Some(Value::Null),
         "true" => return Some(Value::Bool(true)),
         "false" => return Some(Value::Bool(false)),
         _ => {}
     }
-    // Short words only: keywords are at most 8 bytes long.
-    if text.len() <= 8 {
-        const KEYWORDS: [&str; 12] = [
-            "null", "true", "false", "y", "n", "yes", "no", "on", "off", "inf", "infinity", "nan",
-        ];
-        if KEYWORDS
-            .iter()
-            .any(|keyword| keyword.eq_ignore_ascii_case(text))
-        {
+    // Every other spelling of a keyword, in any case; keywords are at most 8 bytes long.
+    let bytes = text.as_bytes();
+    if bytes.len() <= 8 {
+        let mut lower = [0_u8; 8];
+        for (low, byte) in lower.iter_mut().zip(bytes) {
+            *low = byte.to_ascii_lowercase();
+        }
+        if matches!(
+            &lower[..bytes.len()],
+            b"null"
+                | b"true"
+                | b"false"
+                | b"y"
+                | b"n"
+                | b"yes"
+                | b"no"
+                | b"on"
+                | b"off"
+                | b"inf"
+                | b"infinity"
+                | b"nan"
+        ) {
             return None;
         }
     }
-    Some(Value::String(text.to_owned()))
+    Some(Value::String(Cow::Borrowed(text)))
 }
 
 /// `-?(0|[1-9][0-9]*)` as an integer, `-?(0|[1-9][0-9]*)\.[0-9]+` as a float; `None` for
 /// anything else, for `-0`, and for integers out of range.
-fn resolve_number(text: &str) -> Option<Value> {
+fn resolve_number(text: &str) -> Option<Value<'static>> {
     let bytes = text.as_bytes();
     let negative = bytes.first() == Some(&b'-');
     let digits = if negative { &bytes[1..] } else { bytes };
@@ -97,42 +115,58 @@ fn resolve_number(text: &str) -> Option<Value> {
 }
 
 /// A single-quoted scalar starting at `start` (the quote), closed on the same line (before
-/// `end`). Returns the text and the position after the closing quote.
-pub(super) fn single_quoted(text: &str, start: usize, end: usize) -> Option<(String, usize)> {
+/// `end`). Returns the text (borrowed when it holds no `''`) and the position after the
+/// closing quote.
+pub(super) fn single_quoted(text: &str, start: usize, end: usize) -> Option<(Cow<'_, str>, usize)> {
     let bytes = text.as_bytes();
-    let mut out = String::new();
+    let mut out: Option<String> = None;
     let mut from = start + 1;
     let mut at = from;
     while at < end {
         if bytes[at] == b'\'' {
-            out.push_str(&text[from..at]);
             if bytes.get(at + 1) == Some(&b'\'') && at + 1 < end {
-                out.push('\'');
+                let out = out.get_or_insert_with(String::new);
+                out.push_str(&text[from..=at]);
                 at += 2;
                 from = at;
                 continue;
             }
-            return Some((out, at + 1));
+            let value = match out {
+                None => Cow::Borrowed(&text[from..at]),
+                Some(mut out) => {
+                    out.push_str(&text[from..at]);
+                    Cow::Owned(out)
+                }
+            };
+            return Some((value, at + 1));
         }
         at += 1;
     }
     None
 }
 
-/// A double-quoted scalar starting at `start`, closed on the same line, with YAML's escapes.
-/// A backslash at the end of the line (a line continuation) declines.
-pub(super) fn double_quoted(text: &str, start: usize, end: usize) -> Option<(String, usize)> {
+/// A double-quoted scalar starting at `start`, closed on the same line, with YAML's escapes
+/// (borrowed when it has none). A backslash at the end of the line (a line continuation)
+/// declines.
+pub(super) fn double_quoted(text: &str, start: usize, end: usize) -> Option<(Cow<'_, str>, usize)> {
     let bytes = text.as_bytes();
-    let mut out = String::new();
+    let mut out: Option<String> = None;
     let mut from = start + 1;
     let mut at = from;
     while at < end {
         match bytes[at] {
             b'"' => {
-                out.push_str(&text[from..at]);
-                return Some((out, at + 1));
+                let value = match out {
+                    None => Cow::Borrowed(&text[from..at]),
+                    Some(mut out) => {
+                        out.push_str(&text[from..at]);
+                        Cow::Owned(out)
+                    }
+                };
+                return Some((value, at + 1));
             }
             b'\\' => {
+                let out = out.get_or_insert_with(String::new);
                 out.push_str(&text[from..at]);
                 let &code = bytes.get(at + 1).filter(|_| at + 1 < end)?;
                 at += 2;

@@ -7,14 +7,13 @@ mod differential;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
-
 use super::parse;
 use crate::template::load::parse_yaml_with_serde;
+use crate::template::value::Value;
 
-/// Structural equality that, unlike `Value`'s `PartialEq`, also compares mapping order and
-/// number representation (integer or float, and the float's bits).
-pub(super) fn same(a: &Value, b: &Value) -> bool {
+/// Structural equality that, unlike `Value`'s `PartialEq`, also compares number
+/// representation (integer or float, and the float's bits).
+pub(super) fn same(a: &Value<'_>, b: &Value<'_>) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
@@ -25,6 +24,7 @@ pub(super) fn same(a: &Value, b: &Value) -> bool {
                 && x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits)
         }
         (Value::String(x), Value::String(y)) => x == y,
+        (Value::Tagged(x), Value::Tagged(y)) => x.tag == y.tag && same(&x.value, &y.value),
         (Value::Sequence(x), Value::Sequence(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
         }
@@ -44,7 +44,8 @@ pub(super) fn agrees(text: &str) -> Result<bool, String> {
     let Some(fast) = parse(text) else {
         return Ok(false);
     };
-    match parse_yaml_with_serde(text) {
+    let slow = parse_yaml_with_serde(text);
+    match slow.as_ref().map(Value::borrowed) {
         Ok(slow) if same(&fast, &slow) => Ok(true),
         Ok(slow) => Err(format!(
             "values differ for {text:?}:\n fast: {fast:?}\n serde_yaml: {slow:?}"
@@ -100,7 +101,7 @@ fn accepts_scalars_with_the_value_serde_yaml_gives() {
         "a: it's\nb: a \"quoted\" word\nc: a#b\nd: a, b [c] {d}\ne: x:y\nf: 'a # b'\n",
         "a: 'it''s'\nb: ''\nc: \"\"\nd: \"tab\\there\\nnew \\\"q\\\" \\\\ \\/ \\x41 \\u00e9 \\U0001F600\"\n",
         "a: \"\\0\\a\\b\\v\\f\\r\\e\\ \\N\\_\\L\\P\"\n",
-        "1: one\n-2: minus two\n0.5: half\ntrue: yes-ish\nnull: nothing\n\"quoted key\": v\n'single': v\n",
+        "1: one\n-2: minus two\ntrue: yes-ish\nnull: nothing\n\"quoted key\": v\n'single': v\n",
         "a: [1, -2, 0.5, x y, 'q', \"d\", [], {}, [[a]], {k: v, o: {m: [1]}}]\n",
         "a: {x: 1, 'y': 2, \"z\": 3, 1: 4}\nb: [a , b]\n",
         "- plain\n- 'single'\n- \"double\"\n- [flow]\n- {k: v}\n- k: v\n",
@@ -149,6 +150,9 @@ fn declines_what_is_outside_the_subset() {
         "a: \u{7}\n",
         // Structure.
         "a: 1\na: 2\n",
+        "1: a\n'1': b\n0x1: c\n",
+        "0.5: float keys\n",
+        "a: {0.5: float keys}\n",
         "a: {x: 1, x: 2}\n",
         "a : 1\n",
         "\"a\" : 1\n",
@@ -217,6 +221,31 @@ fn declines_what_is_outside_the_subset() {
         declines(text);
         // Whatever serde_yaml makes of it is what the loader reports.
         assert_eq!(agrees(text), Ok(false));
+    }
+}
+
+#[test]
+fn duplicate_keys_decline_in_small_and_large_mappings() {
+    for count in [3, 30] {
+        let keys: Vec<String> = (0..count).map(|index| format!("k{index}")).collect();
+        let block: String = keys.iter().map(|key| format!("{key}: 1\n")).collect();
+        let flow = format!(
+            "f: {{{}}}\n",
+            keys.iter()
+                .map(|key| format!("{key}: 1"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        accepts(&block);
+        accepts(&flow);
+        declines(&format!("{block}k1: 2\n"));
+        declines(&format!("{block}\"k1\": 2\n"));
+        declines(&flow.replace("k0:", "k1:"));
+        let numbers: String = (0..count).map(|index| format!("{index}: v\n")).collect();
+        accepts(&numbers);
+        declines(&format!("{numbers}1: again\n"));
+        accepts(&format!("{numbers}'1': a string\ntrue: t\nnull: v\n"));
+        declines(&format!("{numbers}true: t\ntrue: t\n"));
     }
 }
 
