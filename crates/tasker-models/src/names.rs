@@ -57,6 +57,18 @@ pub enum NameError {
 /// # Errors
 /// The first rule the name breaks.
 pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
+    let bytes = name.as_bytes();
+    // The common case, checked byte by byte: ASCII, short enough, only identifier bytes.
+    if bytes.len() <= max
+        && bytes
+            .first()
+            .is_some_and(|&first| first.is_ascii_alphabetic() || first == b'_')
+        && bytes[1..]
+            .iter()
+            .all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    {
+        return Ok(());
+    }
     let mut chars = name.chars();
     let Some(first) = chars.next() else {
         return Err(NameError::Empty);
@@ -122,6 +134,12 @@ macro_rules! define_name {
                     Ok(()) => Ok(Self(name)),
                     Err(source) => Err(InvalidName { kind: $kind, value: name, source }),
                 }
+            }
+
+            /// Wraps a name that [`check_identifier`] accepted with this kind's limit.
+            pub(crate) fn from_checked(name: &str) -> Self {
+                debug_assert!(check_identifier(name, $max).is_ok());
+                Self(name.to_owned())
             }
 
             /// The name as a string slice.

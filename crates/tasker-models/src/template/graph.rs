@@ -7,11 +7,87 @@
 
 use super::step::StepType;
 
+/// One list of step indices per step, stored flat (one allocation for all of them rather
+/// than one per step).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Adjacency {
+    /// `targets[starts[step]..starts[step + 1]]` is the list of `step`.
+    starts: Vec<usize>,
+    targets: Vec<usize>,
+}
+
+impl Adjacency {
+    /// Room for `lists` lists holding `targets` entries in all.
+    pub(crate) fn with_capacity(lists: usize, targets: usize) -> Self {
+        let mut starts = Vec::with_capacity(lists + 1);
+        starts.push(0);
+        Self {
+            starts,
+            targets: Vec::with_capacity(targets),
+        }
+    }
+
+    /// Adds an entry to the list being built (the one after the last finished list).
+    pub(crate) fn push(&mut self, target: usize) {
+        self.targets.push(target);
+    }
+
+    /// The entries of the list being built.
+    pub(crate) fn current(&self) -> &[usize] {
+        &self.targets[self.starts[self.starts.len() - 1]..]
+    }
+
+    /// Ends the list being built.
+    pub(crate) fn finish_list(&mut self) {
+        self.starts.push(self.targets.len());
+    }
+
+    /// Number of lists.
+    pub(crate) fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    /// The list of `step`; empty beyond the last list.
+    pub(crate) fn get(&self, step: usize) -> &[usize] {
+        match (self.starts.get(step), self.starts.get(step + 1)) {
+            (Some(&start), Some(&end)) => &self.targets[start..end],
+            _ => &[],
+        }
+    }
+
+    /// Every list, in order.
+    pub(crate) fn lists(&self) -> impl ExactSizeIterator<Item = &[usize]> + '_ {
+        self.starts
+            .windows(2)
+            .map(|pair| &self.targets[pair[0]..pair[1]])
+    }
+
+    /// The reversed relation: for each of `count` steps, the lists it appears in, in order.
+    fn reversed(&self, count: usize) -> Self {
+        let mut starts = vec![0_usize; count + 1];
+        for &target in &self.targets {
+            starts[target + 1] += 1;
+        }
+        for step in 0..count {
+            starts[step + 1] += starts[step];
+        }
+        let mut cursor = starts.clone();
+        let mut targets = vec![0_usize; self.targets.len()];
+        for (list, entries) in self.lists().enumerate() {
+            for &target in entries {
+                targets[cursor[target]] = list;
+                cursor[target] += 1;
+            }
+        }
+        Self { starts, targets }
+    }
+}
+
 /// The dependency graph of a validated template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepGraph {
-    parents: Vec<Vec<usize>>,
-    children: Vec<Vec<usize>>,
+    parents: Adjacency,
+    children: Adjacency,
     /// Topological order: by depth, then declaration order.
     order: Vec<usize>,
     depth: Vec<usize>,
@@ -33,19 +109,19 @@ impl StepGraph {
     /// Whether the template has no steps.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.parents.is_empty()
+        self.parents.len() == 0
     }
 
     /// The steps `step` depends on, in declaration order of its dependency list.
     #[must_use]
     pub fn parents(&self, step: usize) -> &[usize] {
-        self.parents.get(step).map_or(&[], Vec::as_slice)
+        self.parents.get(step)
     }
 
     /// The steps that depend on `step`, in declaration order.
     #[must_use]
     pub fn children(&self, step: usize) -> &[usize] {
-        self.children.get(step).map_or(&[], Vec::as_slice)
+        self.children.get(step)
     }
 
     /// Every step, parents before children; within a level, in declaration order.
@@ -156,24 +232,19 @@ impl StepGraph {
 /// depends on the first; it starts at its lowest index. At least one cycle is reported for
 /// every group of steps that cannot be ordered, and the search is linear.
 pub(crate) fn build(
-    parents: Vec<Vec<usize>>,
+    parents: Adjacency,
     step_types: &[StepType],
 ) -> Result<StepGraph, Vec<Vec<usize>>> {
     let count = parents.len();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); count];
-    for (child, list) in parents.iter().enumerate() {
-        for &parent in list {
-            children[parent].push(child);
-        }
-    }
-    let mut pending: Vec<usize> = parents.iter().map(Vec::len).collect();
+    let children = parents.reversed(count);
+    let mut pending: Vec<usize> = parents.lists().map(<[usize]>::len).collect();
     let mut depth = vec![0_usize; count];
     let mut queue: Vec<usize> = (0..count).filter(|&step| pending[step] == 0).collect();
     let roots = queue.clone();
     let mut head = 0;
     while let Some(&step) = queue.get(head) {
         head += 1;
-        for &child in &children[step] {
+        for &child in children.get(step) {
             depth[child] = depth[child].max(depth[step] + 1);
             pending[child] -= 1;
             if pending[child] == 0 {
@@ -202,7 +273,7 @@ pub(crate) fn build(
     }
 
     let leaves = (0..count)
-        .filter(|&step| children[step].is_empty())
+        .filter(|&step| children.get(step).is_empty())
         .collect();
     let mut is_initial = vec![false; count];
     for &step in &order {
@@ -211,7 +282,7 @@ pub(crate) fn build(
             Some(StepType::BatchWorker | StepType::DeferredConvergence)
         );
         is_initial[step] = !deferred
-            && parents[step].iter().all(|&parent| {
+            && parents.get(step).iter().all(|&parent| {
                 is_initial[parent] && step_types.get(parent) != Some(&StepType::Decision)
             });
     }
@@ -232,7 +303,7 @@ pub(crate) fn build(
 
 /// Finds cycles among the steps Kahn's algorithm could not order (`pending > 0`). Each such
 /// step has a pending parent, so walking pending parents must come back to a visited step.
-fn find_cycles(parents: &[Vec<usize>], pending: &[usize]) -> Vec<Vec<usize>> {
+fn find_cycles(parents: &Adjacency, pending: &[usize]) -> Vec<Vec<usize>> {
     const UNSEEN: usize = usize::MAX;
     // The walk that first visited each step, or UNSEEN.
     let mut walk_of = vec![UNSEEN; parents.len()];
@@ -263,7 +334,11 @@ fn find_cycles(parents: &[Vec<usize>], pending: &[usize]) -> Vec<Vec<usize>> {
             }
             walk_of[step] = start;
             path.push(step);
-            match parents[step].iter().find(|&&parent| pending[parent] > 0) {
+            match parents
+                .get(step)
+                .iter()
+                .find(|&&parent| pending[parent] > 0)
+            {
                 Some(&parent) => step = parent,
                 None => break,
             }

@@ -2,8 +2,6 @@
 //! range, identifier, alias and unknown-key problem is reported with its YAML path; what
 //! could be read is kept so the graph checks can still run and report their problems too.
 
-use super::value::{Mapping, Value};
-
 use crate::identity::IdentityStrategy;
 use crate::names::{NamespaceName, TaskName, TemplateVersion, check_identifier};
 
@@ -19,6 +17,7 @@ use super::reader::{
     sequence, string, string_list, to_json,
 };
 use super::schema::{self, CompiledSchema};
+use super::value::{Mapping, Value};
 
 /// Longest template or step description.
 pub const DESCRIPTION_MAX_LEN: usize = 255;
@@ -218,7 +217,7 @@ pub(crate) fn identifier<N: NameKind>(
 ) -> Option<N> {
     let text = string(cx, path, value)?;
     match check_identifier(text, N::MAX_LEN) {
-        Ok(()) => N::build(text),
+        Ok(()) => Some(N::build(text)),
         Err(reason) => {
             let hint = N::hint(text);
             cx.error(
@@ -237,7 +236,8 @@ pub(crate) fn identifier<N: NameKind>(
 pub(crate) trait NameKind: Sized {
     const KIND: &'static str;
     const MAX_LEN: usize;
-    fn build(text: &str) -> Option<Self>;
+    /// Wraps a name `check_identifier` accepted with `MAX_LEN`.
+    fn build(text: &str) -> Self;
     fn hint(text: &str) -> String {
         let suggestion: String = text
             .chars()
@@ -273,16 +273,16 @@ pub(crate) trait NameKind: Sized {
 impl NameKind for TaskName {
     const KIND: &'static str = "task name";
     const MAX_LEN: usize = TaskName::MAX_LEN;
-    fn build(text: &str) -> Option<Self> {
-        Self::new(text).ok()
+    fn build(text: &str) -> Self {
+        Self::from_checked(text)
     }
 }
 
 impl NameKind for NamespaceName {
     const KIND: &'static str = "namespace name";
     const MAX_LEN: usize = NamespaceName::MAX_LEN;
-    fn build(text: &str) -> Option<Self> {
-        Self::new(text).ok()
+    fn build(text: &str) -> Self {
+        Self::from_checked(text)
     }
     fn hint(_text: &str) -> String {
         format!(
@@ -295,8 +295,8 @@ impl NameKind for NamespaceName {
 impl NameKind for crate::names::StepName {
     const KIND: &'static str = "step name";
     const MAX_LEN: usize = crate::names::StepName::MAX_LEN;
-    fn build(text: &str) -> Option<Self> {
-        Self::new(text).ok()
+    fn build(text: &str) -> Self {
+        Self::from_checked(text)
     }
 }
 
@@ -532,11 +532,11 @@ fn read_steps<'v>(cx: &mut Cx, path: &Path<'_>, value: &'v Value<'v>) -> Vec<Dra
     let Some(items) = sequence(cx, path, value) else {
         return Vec::new();
     };
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, item)| read_step(cx, &path.index(index), index, item))
-        .collect()
+    let mut steps = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        steps.extend(read_step(cx, &path.index(index), index, item));
+    }
+    steps
 }
 
 fn read_environments<'v>(

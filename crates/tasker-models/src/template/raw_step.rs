@@ -1,6 +1,6 @@
 //! First-stage reading of steps and environment overrides (see `raw.rs`).
 
-use super::value::{Mapping, Value};
+use std::fmt;
 
 use crate::names::StepName;
 
@@ -19,6 +19,7 @@ use super::step::{
     BATCH_PARALLELISM_RANGE, BATCH_SIZE_RANGE, BackoffKind, BatchConfig, FailureStrategy,
     HandlerDefinition, MAX_ATTEMPTS_LIMIT, MAX_BACKOFF_LIMIT_MS, RetryPolicy, StepType,
 };
+use super::value::{Mapping, Value};
 
 /// Longest `handler.callable`.
 pub const CALLABLE_MAX_LEN: usize = 500;
@@ -98,14 +99,27 @@ pub(crate) struct DraftStep<'v> {
     pub(crate) complete: bool,
 }
 
-impl DraftStep<'_> {
+impl<'v> DraftStep<'v> {
     pub(crate) fn path(&self) -> String {
         format!("steps[{}]", self.index)
     }
 
-    /// The step's name, or its path when it has none.
-    pub(crate) fn label(&self) -> String {
-        self.name.map_or_else(|| self.path(), str::to_owned)
+    /// The step's name, or its path when it has none; rendered only when a problem is
+    /// reported.
+    pub(crate) fn label(&self) -> StepLabel<'_, 'v> {
+        StepLabel(self)
+    }
+}
+
+/// See [`DraftStep::label`].
+pub(crate) struct StepLabel<'s, 'v>(&'s DraftStep<'v>);
+
+impl fmt::Display for StepLabel<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.name {
+            Some(name) => f.write_str(name),
+            None => write!(f, "steps[{}]", self.0.index),
+        }
     }
 }
 

@@ -3,10 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::value::{Mapping, Value};
-
 use super::Strictness;
 use super::problem::{Problem, Rule, Severity};
+use super::value::{Mapping, Value};
 
 /// A YAML path, as a linked list on the stack: rendering happens only when a problem is
 /// reported, so walking a large template allocates nothing for paths.

@@ -2,8 +2,9 @@
 //! batch wiring, environment overrides), then the typed template and its graph.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use super::graph::{self, StepGraph};
+use super::graph::{self, Adjacency, StepGraph};
 use super::model::{OverrideTarget, TaskTemplate};
 use super::problem::{Rule, Severity};
 use super::raw::Draft;
@@ -11,14 +12,16 @@ use super::raw_step::{DraftStep, check_retry};
 use super::reader::{Cx, Path, did_you_mean, quote};
 use super::schema::CompiledSchema;
 use super::step::{RetryPolicy, StepDefinition, StepType};
-use crate::names::StepName;
 
 /// Most unknown names that get a "did you mean" search (each search is linear in the steps).
 const SUGGESTION_BUDGET: usize = 100;
 
-/// The result of the cross-step checks: each step's resolved parents.
+/// The result of the cross-step checks.
 struct Resolved {
-    parents: Vec<Vec<usize>>,
+    /// Each step's parents, deduplicated, without itself and unknown names.
+    parents: Adjacency,
+    /// For every entry of every step's dependency list, in order: the step of that name.
+    entries: Vec<Option<usize>>,
 }
 
 /// Runs the cross-step checks and, when the template has no errors, builds it.
@@ -35,51 +38,44 @@ pub(crate) fn finish(
         .collect();
     check_step_types(cx, &draft.steps, &index, &resolved);
     check_overrides(cx, &draft, &index);
-    // Each step's dependencies as names, taken from the resolved (deduplicated) parents.
-    let dependencies: Option<Vec<Vec<StepName>>> = (!cx.has_errors()).then(|| {
-        resolved
-            .parents
-            .iter()
-            .map(|parents| {
-                parents
-                    .iter()
-                    .map(|&parent| draft.steps[parent].valid_name.clone())
-                    .collect::<Option<Vec<_>>>()
-            })
-            .collect::<Option<Vec<_>>>()
-    })?;
-    let graph = match graph::build(resolved.parents, &step_types) {
-        Ok(graph) => Some(graph),
-        Err(cycles) => {
-            report_cycles(cx, &draft.steps, &cycles);
-            None
-        }
-    };
+    // Cycles are looked for only in a template without other errors.
     if cx.has_errors() {
         return None;
     }
-    let (graph, dependencies) = (graph?, dependencies?);
-    let steps = draft
-        .steps
-        .into_iter()
-        .zip(dependencies)
-        .map(|(step, dependencies)| {
-            Some(StepDefinition {
-                name: step.valid_name?,
-                description: step.description,
-                handler: step.handler?,
-                step_type: step.step_type?,
-                system_dependency: step.system_dependency,
-                dependencies,
-                retry: step.retry?,
-                timeout_seconds: step.timeout_seconds,
-                publishes_events: step.publishes_events,
-                batch_config: step.batch_config,
-                result_schema: step.result_schema,
-                composition: step.composition,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let graph = match graph::build(resolved.parents, &step_types) {
+        Ok(graph) => graph,
+        Err(cycles) => {
+            report_cycles(cx, &draft.steps, &cycles);
+            return None;
+        }
+    };
+    // Each step's dependencies as names, taken from the resolved (deduplicated) parents.
+    let mut dependencies = Vec::with_capacity(draft.steps.len());
+    for position in 0..draft.steps.len() {
+        let parents = graph.parents(position);
+        let mut names = Vec::with_capacity(parents.len());
+        for &parent in parents {
+            names.push(draft.steps[parent].valid_name.clone()?);
+        }
+        dependencies.push(names);
+    }
+    let mut steps = Vec::with_capacity(draft.steps.len());
+    for (step, dependencies) in draft.steps.into_iter().zip(dependencies) {
+        steps.push(StepDefinition {
+            name: step.valid_name?,
+            description: step.description,
+            handler: step.handler?,
+            step_type: step.step_type?,
+            system_dependency: step.system_dependency,
+            dependencies,
+            retry: step.retry?,
+            timeout_seconds: step.timeout_seconds,
+            publishes_events: step.publishes_events,
+            batch_config: step.batch_config,
+            result_schema: step.result_schema,
+            composition: step.composition,
+        });
+    }
     let environments = draft
         .environments
         .into_iter()
@@ -109,21 +105,24 @@ fn index_steps<'v>(cx: &mut Cx, steps: &[DraftStep<'v>]) -> HashMap<&'v str, usi
     let mut index: HashMap<&'v str, usize> = HashMap::with_capacity(steps.len());
     for (position, step) in steps.iter().enumerate() {
         let Some(name) = step.name else { continue };
-        if let Some(&first) = index.get(name) {
-            cx.push(
-                Severity::Error,
-                Rule::DuplicateStep,
-                format!("{}.name", step.path()),
-                Some(quote(name)),
-                format!(
-                    "step name `{name}` is already used by {}",
-                    steps[first].path()
-                ),
-            )
-            .hint("step names must be unique within a template: rename one of them");
-        } else {
-            index.insert(name, position);
-        }
+        let first = match index.entry(name) {
+            Entry::Vacant(entry) => {
+                entry.insert(position);
+                continue;
+            }
+            Entry::Occupied(entry) => *entry.get(),
+        };
+        cx.push(
+            Severity::Error,
+            Rule::DuplicateStep,
+            format!("{}.name", step.path()),
+            Some(quote(name)),
+            format!(
+                "step name `{name}` is already used by {}",
+                steps[first].path()
+            ),
+        )
+        .hint("step names must be unique within a template: rename one of them");
     }
     index
 }
@@ -134,10 +133,13 @@ fn resolve_dependencies(
     index: &HashMap<&str, usize>,
 ) -> Resolved {
     let mut suggestions_left = SUGGESTION_BUDGET;
-    let mut parents = Vec::with_capacity(steps.len());
+    let edges = steps.iter().map(|step| step.dependencies.len()).sum();
+    let mut parents = Adjacency::with_capacity(steps.len(), edges);
+    let mut entries = Vec::with_capacity(edges);
     for (position, step) in steps.iter().enumerate() {
-        let mut list: Vec<usize> = Vec::with_capacity(step.dependencies.len());
         for &(slot, name) in &step.dependencies {
+            let found = index.get(name).copied();
+            entries.push(found);
             let at = || format!("{}.{}[{slot}]", step.path(), step.dependencies_key);
             if step.name == Some(name) {
                 cx.push(
@@ -150,7 +152,7 @@ fn resolve_dependencies(
                 .hint("remove it from its own dependencies");
                 continue;
             }
-            let Some(&parent) = index.get(name) else {
+            let Some(parent) = found else {
                 let suggestion = if suggestions_left > 0 {
                     suggestions_left -= 1;
                     did_you_mean(name, steps.iter().filter_map(|step| step.name))
@@ -177,7 +179,7 @@ fn resolve_dependencies(
             if parent == position {
                 continue;
             }
-            if list.contains(&parent) {
+            if parents.current().contains(&parent) {
                 cx.push(
                     Severity::Warning,
                     Rule::DuplicateDependency,
@@ -188,11 +190,11 @@ fn resolve_dependencies(
                 .hint("remove the repeated entry");
                 continue;
             }
-            list.push(parent);
+            parents.push(parent);
         }
-        parents.push(list);
+        parents.finish_list();
     }
-    Resolved { parents }
+    Resolved { parents, entries }
 }
 
 fn report_cycles(cx: &mut Cx, steps: &[DraftStep<'_>], cycles: &[Vec<usize>]) {
@@ -230,7 +232,7 @@ fn check_step_types(
 ) {
     let mut children_count = vec![0_usize; steps.len()];
     let mut has_worker_child = vec![false; steps.len()];
-    for (child, parents) in resolved.parents.iter().enumerate() {
+    for (child, parents) in resolved.parents.lists().enumerate() {
         for &parent in parents {
             children_count[parent] += 1;
             if steps[child].step_type == Some(StepType::BatchWorker) {
@@ -238,7 +240,11 @@ fn check_step_types(
             }
         }
     }
+    let mut entries = resolved.entries.as_slice();
     for (position, step) in steps.iter().enumerate() {
+        // The step's resolved dependency entries, in list order.
+        let (step_entries, rest) = entries.split_at(step.dependencies.len());
+        entries = rest;
         let name = step.label();
         let deps_path = || format!("{}.{}", step.path(), step.dependencies_key);
         match step.step_type {
@@ -248,7 +254,7 @@ fn check_step_types(
                         .hint("a decision is made on the results of earlier steps: add the steps it decides on");
                 }
                 if children_count[position] == 0 {
-                    cx.push(Severity::Warning, Rule::Decision, step.path(), Some(quote(&name)), format!("no step depends on decision step `{name}`, so its outcome can create nothing"))
+                    cx.push(Severity::Warning, Rule::Decision, step.path(), Some(quote(&name.to_string())), format!("no step depends on decision step `{name}`, so its outcome can create nothing"))
                         .hint("declare the steps it may create, each with a dependency on it");
                 }
             }
@@ -265,7 +271,9 @@ fn check_step_types(
                 .hint("list every step whose branch it joins");
             }
             Some(StepType::BatchWorker) => {
-                let has_batchable_parent = resolved.parents[position]
+                let has_batchable_parent = resolved
+                    .parents
+                    .get(position)
                     .iter()
                     .any(|&parent| steps[parent].step_type == Some(StepType::Batchable));
                 if !has_batchable_parent && step.complete {
@@ -278,7 +286,7 @@ fn check_step_types(
                     Severity::Warning,
                     Rule::Batch,
                     step.path(),
-                    Some(quote(&name)),
+                    Some(quote(&name.to_string())),
                     format!("no batch_worker step depends on batchable step `{name}`"),
                 )
                 .hint("add a batch_worker step that lists it as a dependency");
@@ -289,8 +297,8 @@ fn check_step_types(
             .step_type
             .is_some_and(|kind| kind != StepType::DeferredConvergence)
         {
-            for &(slot, parent_name) in &step.dependencies {
-                let Some(&parent) = index.get(parent_name) else {
+            for (&(slot, parent_name), &found) in step.dependencies.iter().zip(step_entries) {
+                let Some(parent) = found else {
                     continue;
                 };
                 if steps[parent].step_type == Some(StepType::BatchWorker)

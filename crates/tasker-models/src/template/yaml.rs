@@ -72,6 +72,12 @@ fn is_clean(text: &str) -> bool {
         })
 }
 
+/// `text` without trailing spaces.
+fn trim_spaces(text: &str) -> &str {
+    let kept = text.len() - text.bytes().rev().take_while(|&byte| byte == b' ').count();
+    &text[..kept]
+}
+
 /// Whether a key is `<<`, which `apply_merge` would act on.
 fn is_merge_key(key: &Value<'_>) -> bool {
     matches!(key, Value::String(text) if text == "<<")
@@ -307,7 +313,7 @@ impl<'t> Reader<'t> {
             }
             at = hash + 1;
         }
-        self.text[start..stop].trim_end_matches(' ')
+        trim_spaces(&self.text[start..stop])
     }
 
     /// Reads the content at `start` as a block mapping key (`key:` followed by a space or the
@@ -338,7 +344,10 @@ impl<'t> Reader<'t> {
                 };
                 let text = &self.text[start..colon];
                 // `a : b` is valid YAML, but not worth the doubt; nor are keys with colons.
-                if text.ends_with(' ') || text.contains(':') || text.len() > MAX_KEY_LEN {
+                if text.ends_with(' ')
+                    || text.as_bytes().contains(&b':')
+                    || text.len() > MAX_KEY_LEN
+                {
                     return KeyRead::Decline;
                 }
                 let Some(key) = resolve_plain(text) else {

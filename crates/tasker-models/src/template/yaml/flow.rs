@@ -125,7 +125,10 @@ impl<'t> Flow<'t> {
             b'"' | b'\'' => self.quoted()?,
             _ => {
                 let (text, stop) = self.plain()?;
-                if stop != Some(b':') || text.contains(':') || text.len() > super::MAX_KEY_LEN {
+                if stop != Some(b':')
+                    || text.as_bytes().contains(&b':')
+                    || text.len() > super::MAX_KEY_LEN
+                {
                     return None;
                 }
                 resolve_plain(text)?
@@ -191,7 +194,7 @@ impl<'t> Flow<'t> {
             return None;
         }
         let text = &self.text[start..self.at];
-        let trimmed = text.trim_end_matches(' ');
+        let trimmed = super::trim_spaces(text);
         if trimmed.is_empty() || (stop == Some(b':') && trimmed.len() != text.len()) {
             return None;
         }

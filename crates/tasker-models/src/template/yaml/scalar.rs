@@ -55,9 +55,10 @@ fn resolve_word(text: &str) -> Option<Value<'_>> {
         "false" => return Some(Value::Bool(false)),
         _ => {}
     }
-    // Every other spelling of a keyword, in any case; keywords are at most 8 bytes long.
+    // Every other spelling of a keyword, in any case; keywords are at most 8 bytes long and
+    // start with one of a few letters.
     let bytes = text.as_bytes();
-    if bytes.len() <= 8 {
+    if bytes.len() <= 8 && b"nNtTfFyYoOiI".contains(&bytes[0]) {
         let mut lower = [0_u8; 8];
         for (low, byte) in lower.iter_mut().zip(bytes) {
             *low = byte.to_ascii_lowercase();
