@@ -150,6 +150,9 @@ CREATE TABLE tasker.workflow_steps (
     workflow_step_uuid uuid PRIMARY KEY DEFAULT tasker.uuid_generate_v7(),
     task_uuid uuid NOT NULL REFERENCES tasker.tasks (task_uuid) ON DELETE CASCADE,
     named_step_uuid uuid NOT NULL REFERENCES tasker.named_steps (named_step_uuid),
+    -- Which instance of its template step this is: 0 for every step but batch workers, which a
+    -- batchable step instantiates as 1..N (0 being the placeholder worker of an empty batch).
+    instance integer NOT NULL DEFAULT 0,
     state tasker.step_state NOT NULL DEFAULT 'pending',
     state_entered_at timestamptz NOT NULL DEFAULT now(),
     -- Kept for the predecessor's users; derived from state so they can never disagree with it.
@@ -177,7 +180,9 @@ CREATE TABLE tasker.workflow_steps (
     most_recent_sort_key integer NOT NULL DEFAULT 1,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT workflow_steps_named_step_key UNIQUE (task_uuid, named_step_uuid),
+    -- A task holds each instance of a template step once: steps created after the task (decision
+    -- branches, batch workers) are inserted idempotently against this key.
+    CONSTRAINT workflow_steps_named_step_key UNIQUE (task_uuid, named_step_uuid, instance),
     -- Target of the edges' composite foreign keys (edges never cross tasks); also serves
     -- "the steps of a task".
     CONSTRAINT workflow_steps_task_step_key UNIQUE (task_uuid, workflow_step_uuid),

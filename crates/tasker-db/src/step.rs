@@ -1,9 +1,13 @@
-//! Workflow steps: atomic state transitions (one or many per round trip), rows, histories and
-//! the composable step scope.
+//! Workflow steps: atomic state transitions (one or many per round trip), rows, histories, the
+//! composable step scope, and steps added to a task after its creation.
 
+mod add;
+mod add_from_template;
 mod record;
 mod transition;
 
+pub use add::{AddStepsError, AddedStep, Dependency, NewTaskStep, add_to_task};
+pub use add_from_template::{StepToAdd, add_from_template};
 pub use record::{StepRecord, StepScope, StepTransitionRow, for_tasks, get, history};
 pub use transition::{
     AppliedStepTransition, StepTransition, StepTransitionError, transition, transition_batch,

@@ -24,6 +24,8 @@ pub struct StepRecord {
     pub named_step_id: NamedStepId,
     /// The step's name in its template.
     pub name: String,
+    /// Which instance of its template step it is: 0, or a batch worker's number.
+    pub instance: i32,
     /// The current state.
     pub state: StepState,
     /// When it entered that state.
@@ -54,7 +56,7 @@ pub struct StepRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-const STEP_COLUMNS: &str = "s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name, s.state, \
+const STEP_COLUMNS: &str = "s.workflow_step_uuid, s.task_uuid, s.named_step_uuid, ns.name, s.instance, s.state, \
      s.state_entered_at, s.retryable, s.failure_retryable, s.max_attempts, s.attempts, \
      s.last_attempted_at, s.backoff_request_ms, s.inputs, s.results, s.processed_at, \
      s.completed_at, s.created_at, s.updated_at \

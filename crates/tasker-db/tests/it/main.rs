@@ -3,6 +3,7 @@
 //! Every test gets its own database from `#[sqlx::test(migrations = false)]` and migrates it
 //! with the crate's own migrator ([`harness::migrated`]), so tests never share data.
 
+mod add_steps;
 mod batch;
 mod claim;
 mod context;
