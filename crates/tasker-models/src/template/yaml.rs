@@ -139,8 +139,10 @@ impl<'t> Reader<'t> {
         let len = self.bytes.len();
         while self.next < len {
             let begin = self.next;
-            let end = self.text[begin..]
-                .find('\n')
+            // Lines are short: a plain loop beats `memchr`'s setup.
+            let end = self.bytes[begin..]
+                .iter()
+                .position(|&byte| byte == b'\n')
                 .map_or(len, |offset| begin + offset);
             self.next = (end + 1).min(len);
             let mut start = begin;
@@ -290,9 +292,9 @@ impl<'t> Reader<'t> {
                 Some(value)
             }
             _ => {
-                let text = self.plain(start, end);
-                // `a: b: c` is an error; `a: b:` is not ours to decide.
-                if text.contains(": ") || text.ends_with(':') {
+                let text = self.plain(start, end)?;
+                // `a: b:` is not ours to decide.
+                if text.ends_with(':') {
                     return None;
                 }
                 resolve_plain(text)
@@ -301,19 +303,26 @@ impl<'t> Reader<'t> {
     }
 
     /// A plain scalar in block context: up to a comment (` #`) or the line end, trimmed.
-    fn plain(&self, start: usize, end: usize) -> &'t str {
+    /// Declines when it holds `: ` (`a: b: c` is an error).
+    fn plain(&self, start: usize, end: usize) -> Option<&'t str> {
         let line = &self.bytes[..end];
         let mut stop = end;
         let mut at = start;
-        while let Some(offset) = line[at..].iter().position(|&byte| byte == b'#') {
-            let hash = at + offset;
-            if hash > start && line[hash - 1] == b' ' {
-                stop = hash;
-                break;
+        while let Some(offset) = line[at..]
+            .iter()
+            .position(|&byte| byte == b'#' || byte == b':')
+        {
+            let found = at + offset;
+            match line[found] {
+                b'#' if found > start && line[found - 1] == b' ' => {
+                    stop = found;
+                    break;
+                }
+                b':' if line.get(found + 1) == Some(&b' ') => return None,
+                _ => at = found + 1,
             }
-            at = hash + 1;
         }
-        trim_spaces(&self.text[start..stop])
+        Some(trim_spaces(&self.text[start..stop]))
     }
 
     /// Reads the content at `start` as a block mapping key (`key:` followed by a space or the
@@ -339,15 +348,12 @@ impl<'t> Reader<'t> {
             }
             b'[' | b'{' => return KeyRead::Absent,
             _ => {
-                let Some(colon) = self.key_colon(start, end) else {
+                let Some((colon, inner_colon)) = self.key_colon(start, end) else {
                     return KeyRead::Absent;
                 };
                 let text = &self.text[start..colon];
                 // `a : b` is valid YAML, but not worth the doubt; nor are keys with colons.
-                if text.ends_with(' ')
-                    || text.as_bytes().contains(&b':')
-                    || text.len() > MAX_KEY_LEN
-                {
+                if inner_colon || text.ends_with(' ') || text.len() > MAX_KEY_LEN {
                     return KeyRead::Decline;
                 }
                 let Some(key) = resolve_plain(text) else {
@@ -362,19 +368,22 @@ impl<'t> Reader<'t> {
         KeyRead::Found(key.0, key.1)
     }
 
-    /// The first `:` followed by a space or the line end, unless a comment comes first.
-    fn key_colon(&self, start: usize, end: usize) -> Option<usize> {
+    /// The first `:` followed by a space or the line end, unless a comment comes first, and
+    /// whether another `:` came before it.
+    fn key_colon(&self, start: usize, end: usize) -> Option<(usize, bool)> {
         let line = &self.bytes[..end];
+        let mut inner_colon = false;
         let mut at = start;
         loop {
             at += line[at..]
                 .iter()
                 .position(|&byte| byte == b':' || byte == b'#')?;
             match line[at] {
-                b':' if at + 1 == end || line[at + 1] == b' ' => return Some(at),
+                b':' if at + 1 == end || line[at + 1] == b' ' => return Some((at, inner_colon)),
                 b'#' if at > start && line[at - 1] == b' ' => return None,
-                _ => at += 1,
+                byte => inner_colon |= byte == b':',
             }
+            at += 1;
         }
     }
 
