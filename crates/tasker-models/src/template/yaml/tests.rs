@@ -88,6 +88,11 @@ fn accepts_template_shapes() {
     accepts("-   name: wide\n    handler: x\n-\n  - nested\n- \n");
     accepts("a:\n  b:\n    c:\n      - [x]\n      -\n        - z\n");
     accepts("key:\nother: value\n");
+    // No final line break, blank lines holding spaces, comments at any indentation.
+    accepts("a: 1");
+    accepts("a:\n   \n  b: 1\n# outdented comment\n      # indented comment\n  c: [x]   \n");
+    accepts("- a:\n  - x\n- b\n");
+    accepts("- a:\n- x\n");
 }
 
 #[test]

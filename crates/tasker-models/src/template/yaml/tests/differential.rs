@@ -265,17 +265,31 @@ fn tree(
 /// Layout of a whole document.
 #[derive(Debug, Clone)]
 struct Layout {
+    /// Indentation of nested blocks.
     step: usize,
+    /// Spaces between `-` and an item on its line.
+    gap: usize,
     header: bool,
     comments: bool,
+    /// Spaces at the ends of lines with a value.
+    trailing: usize,
 }
 
 fn layout() -> impl Strategy<Value = Layout> {
-    (1_usize..5, any::<bool>(), any::<bool>()).prop_map(|(step, header, comments)| Layout {
-        step,
-        header,
-        comments,
-    })
+    (
+        1_usize..5,
+        1_usize..4,
+        any::<bool>(),
+        any::<bool>(),
+        prop::sample::select(vec![0, 0, 1, 3]),
+    )
+        .prop_map(|(step, gap, header, comments, trailing)| Layout {
+            step,
+            gap,
+            header,
+            comments,
+            trailing,
+        })
 }
 
 fn render_document(root: &Node, layout: &Layout) -> String {
@@ -337,9 +351,11 @@ fn is_inline(node: &Node) -> bool {
 
 /// Writes the rest of a line after `key:` or `-`, and the lines of a nested block.
 fn render_value(node: &Node, indent: usize, in_seq: bool, layout: &Layout, out: &mut String) {
+    let gap = if in_seq { layout.gap } else { 1 };
     if is_inline(node) {
-        out.push(' ');
+        pad(out, gap);
         render_flow(node, out);
+        pad(out, layout.trailing);
         if matches!(node, Node::Scalar(_, true)) && layout.comments {
             out.push_str(" # note");
         }
@@ -351,8 +367,8 @@ fn render_value(node: &Node, indent: usize, in_seq: bool, layout: &Layout, out: 
             entries, compact, ..
         } if in_seq && *compact => {
             // `- key: value`, the other keys at the column of the first.
-            out.push(' ');
-            let column = indent + 2;
+            pad(out, gap);
+            let column = indent + 1 + gap;
             let (first_key, first_value) = &entries[0];
             out.push_str(first_key);
             out.push(':');
@@ -360,6 +376,7 @@ fn render_value(node: &Node, indent: usize, in_seq: bool, layout: &Layout, out: 
             render_map(&entries[1..], column, layout, out);
         }
         Node::Map { entries, .. } => {
+            pad(out, layout.trailing);
             out.push('\n');
             render_map(entries, indent + layout.step, layout, out);
         }
