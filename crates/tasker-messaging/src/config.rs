@@ -119,6 +119,22 @@ pub enum AckMode {
     Archive,
 }
 
+/// Whether a PGMQ read waits for its commit to reach the disk.
+///
+/// A read only moves a message's visibility deadline and read count. Losing that in a server
+/// crash makes the message visible again at once: a redelivery, which at-least-once delivery
+/// allows anyway. So by default a read commits without waiting for the WAL flush, which on a
+/// busy server is most of a read's latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReadCommit {
+    /// Commit without waiting for the WAL flush (`synchronous_commit = off` for the read's
+    /// transaction only).
+    #[default]
+    Asynchronous,
+    /// Wait for the flush, like any other transaction.
+    Synchronous,
+}
+
 /// Exponential backoff between reconnect attempts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -155,6 +171,8 @@ pub struct PgmqConfig {
     pub messaging: MessagingConfig,
     /// Delete or archive on ack.
     pub ack_mode: AckMode,
+    /// Whether reads wait for their commit to reach the disk.
+    pub read_commit: ReadCommit,
     /// Backoff of the LISTEN connection's reconnects.
     pub listener_backoff: Backoff,
 }

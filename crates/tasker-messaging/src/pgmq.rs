@@ -3,7 +3,9 @@
 //! - Send and notify happen in one statement, hence one transaction: the notification (on
 //!   channel `tasker_queue_<queue>`, carrying queue, message id and count) is delivered when
 //!   the message becomes visible, never before.
-//! - Reads use `pgmq.read`, which returns at once; there is no hidden long-poll.
+//! - Reads use `pgmq.read`, which returns at once; there is no hidden long-poll. By default a
+//!   read commits without waiting for the WAL flush ([`ReadCommit`]): all it writes is the
+//!   visibility deadline and read count, whose loss in a crash is a redelivery.
 //! - pgmq counts visibility timeouts in whole seconds; a timeout is rounded up, so a message
 //!   is never visible earlier than asked.
 //! - Extending a visibility timeout adds to the message's current deadline.
@@ -31,7 +33,7 @@ use tokio::sync::{Mutex, watch};
 
 use self::listener::Listener;
 pub use self::listener::{LISTENER_APPLICATION_NAME, ListenerStatus};
-use crate::config::{AckMode, PgmqConfig};
+use crate::config::{AckMode, PgmqConfig, ReadCommit};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
 use crate::queue::{
@@ -166,6 +168,48 @@ impl PgmqQueue {
             .into_iter()
             .map(|outcome| outcome.expect("every receipt has an outcome"))
             .collect())
+    }
+
+    /// Receives inside the caller's transaction, as [`MessageQueue::receive`] does on its own:
+    /// the messages stay hidden, and their read counts raised, only if that transaction
+    /// commits. With [`ReadCommit::Asynchronous`] (the default) a read that returns messages
+    /// makes the *whole* transaction commit without waiting for the WAL flush: join it only to
+    /// transactions whose loss in a server crash does no more harm than a redelivery (starting
+    /// the work the messages ask for, say).
+    pub async fn receive_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        queue: &QueueName,
+        max: u16,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(&mut *connection, queue, max, visibility_timeout)
+            .await
+    }
+
+    async fn read(
+        &self,
+        executor: impl sqlx::PgExecutor<'_>,
+        queue: &QueueName,
+        max: u16,
+        visibility_timeout: Duration,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let messages = sql::read(
+            executor,
+            queue,
+            whole_seconds(visibility_timeout),
+            i32::from(max),
+            self.config.read_commit == ReadCommit::Asynchronous,
+        )
+        .await
+        .map_err(|e| self.error(Operation::Receive, queue, e))?;
+        messages
+            .into_iter()
+            .map(|message| self.to_received(queue, message))
+            .collect()
     }
 
     /// The LISTEN connection's status, once a subscription started it.
@@ -382,20 +426,7 @@ impl MessageQueue for PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let messages: Vec<::pgmq::Message<Box<RawValue>>> = self
-            .client
-            .read_batch_with_cxn(
-                queue.as_str(),
-                whole_seconds(visibility_timeout),
-                i32::from(max),
-                &self.pool,
-            )
-            .await
-            .map_err(|e| self.pgmq_error(Operation::Receive, queue, e))?;
-        messages
-            .into_iter()
-            .map(|message| self.to_received(queue, message))
-            .collect()
+        self.read(&self.pool, queue, max, visibility_timeout).await
     }
 
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError> {

@@ -7,6 +7,7 @@
 //!   with raw pgmq;
 //! - `pgmq.set_vt` with an absolute deadline (the crate only offers seconds from now), so that
 //!   extending a visibility timeout adds to the deadline instead of resetting it;
+//! - reading with an asynchronous commit (see [`crate::config::ReadCommit`]);
 //! - deleting or archiving many messages by id in one statement (the crate takes one id);
 //! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
 //!
@@ -14,6 +15,7 @@
 //! notification channel is derived from a validated [`QueueName`].
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::PgExecutor;
 
 use crate::queue_name::QueueName;
@@ -75,6 +77,33 @@ pub(crate) async fn send_batch(
         ids.sort_unstable();
         ids
     })
+}
+
+/// Reads up to `qty` visible messages of `queue`, hiding them for `vt_seconds` (pgmq's
+/// `read`). With `asynchronous`, the transaction the read belongs to commits without waiting
+/// for the WAL flush (`set_config('synchronous_commit', 'off', true)`, evaluated only when a
+/// message was read, i.e. only when the read wrote something).
+pub(crate) async fn read(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    vt_seconds: i32,
+    qty: i32,
+    asynchronous: bool,
+) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
+    let sql = if asynchronous {
+        "SELECT msg_id, read_ct, enqueued_at, vt, message, \
+                set_config('synchronous_commit', 'off', true) AS commit_mode \
+         FROM pgmq.read($1::text, $2::integer, $3::integer)"
+    } else {
+        "SELECT msg_id, read_ct, enqueued_at, vt, message \
+         FROM pgmq.read($1::text, $2::integer, $3::integer)"
+    };
+    sqlx::query_as(sql)
+        .bind(queue.as_str())
+        .bind(vt_seconds)
+        .bind(qty)
+        .fetch_all(executor)
+        .await
 }
 
 /// Removes messages `ids` of `queue` in one statement, deleting them or, with `archive`,

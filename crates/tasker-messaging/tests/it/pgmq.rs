@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use tasker_messaging::config::PgmqConfig;
+use tasker_messaging::config::{PgmqConfig, ReadCommit};
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::QueueName;
@@ -175,6 +175,63 @@ async fn ack_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
                 .is_empty(),
             "acknowledged for good"
         );
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
+/// A receive inside a transaction takes effect only if it commits: after a rollback the
+/// messages are visible at once, their read counts unchanged. Both read commit modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_in_follows_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        for read_commit in [ReadCommit::Asynchronous, ReadCommit::Synchronous] {
+            let backend = Arc::new(
+                PgmqQueue::new(
+                    db.pool.clone(),
+                    PgmqConfig {
+                        messaging: Harness::config(),
+                        read_commit,
+                        ..PgmqConfig::default()
+                    },
+                )
+                .await,
+            );
+            let queue = QueueName::new(format!("inbox_tx_{read_commit:?}").to_lowercase())?;
+            backend.ensure_queue(&queue).await?;
+            backend
+                .send_batch(&queue, &[payload(1), payload(2)])
+                .await?;
+            let mut tx = db.pool.begin().await?;
+            let got = backend
+                .receive_in(&mut tx, &queue, 10, Duration::from_secs(30))
+                .await?;
+            ensure!(got.len() == 2, "{got:?}");
+            tx.rollback().await?;
+            let mut tx = db.pool.begin().await?;
+            let again = backend
+                .receive_in(&mut tx, &queue, 10, Duration::from_secs(30))
+                .await?;
+            ensure!(
+                again.len() == 2 && again.iter().all(|message| message.read_count == 1),
+                "a rolled back receive leaves no trace: {again:?}"
+            );
+            tx.commit().await?;
+            ensure!(
+                backend
+                    .receive(&queue, 10, Duration::from_secs(30))
+                    .await?
+                    .is_empty(),
+                "a committed receive hides the messages"
+            );
+            let receipts: Vec<_> = again.iter().map(|m| m.receipt().clone()).collect();
+            for outcome in backend.ack_batch(&receipts).await? {
+                outcome?;
+            }
+        }
         Ok(())
     }
     .await;
