@@ -93,9 +93,8 @@ impl Engine {
         });
         let (trigger, shutdown) = shutdown_pair();
         let mut loops = JoinSet::new();
-        for _ in 0..orchestrator.settings.shards.max(1) {
-            loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
-        }
+        // One intake loop: its batches are larger alone, and it is rarely the bottleneck.
+        loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
         for _ in 0..orchestrator.settings.shards.max(1) {
             loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
         }

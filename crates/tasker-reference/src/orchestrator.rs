@@ -2,10 +2,11 @@
 //! their ready steps, applies the step results workers report, and finalizes tasks.
 //!
 //! Its loops, each owned by the engine's `JoinSet` and stopped by the shutdown signal:
-//! - [`intake`]: consumes task requests (creating tasks) and finalization requests (giving up
-//!   on tasks blocked by permanent failures);
-//! - [`claim`]: claims ready tasks (new ones, retries that are due, waits that are over) and
-//!   settles them;
+//! - [`intake`]: consumes task requests a batch at a time (creating the tasks and settling the
+//!   new ones in the same transaction) and finalization requests (giving up on tasks blocked by
+//!   permanent failures);
+//! - [`claim`]: claims ready tasks (retries that are due, waits that are over, tasks created
+//!   elsewhere) and settles them;
 //! - [`results`]: consumes step results, routes them by task to shards, and in one transaction
 //!   per batch records the results and settles each task;
 //! - [`settle`]: the decision shared by all of them: from its steps' readiness (and, after a

@@ -68,6 +68,37 @@ pub(crate) struct WorkerShared {
     pub(crate) wake: Notify,
 }
 
+/// The steps a batch started, with the rows of their tasks' steps.
+struct Taken {
+    started: Vec<Started>,
+    steps: HashMap<TaskId, Vec<StepRecord>>,
+}
+
+/// The connection a batch is started on: a transaction that the read joined (PGMQ), or a
+/// plain connection.
+enum StartConn {
+    Transaction(sqlx::Transaction<'static, sqlx::Postgres>),
+    Connection(sqlx::pool::PoolConnection<sqlx::Postgres>),
+}
+
+impl StartConn {
+    fn get(&mut self) -> &mut sqlx::PgConnection {
+        match self {
+            StartConn::Transaction(tx) => tx,
+            StartConn::Connection(conn) => conn,
+        }
+    }
+
+    /// Commits (sending and acknowledging inside the transaction), or sends and acknowledges
+    /// on the plain connection.
+    async fn finish(self, outbox: crate::outbox::Outbox) -> anyhow::Result<()> {
+        match self {
+            StartConn::Transaction(tx) => outbox.commit(tx).await.context("starting steps"),
+            StartConn::Connection(mut conn) => outbox.send_now(&mut conn).await,
+        }
+    }
+}
+
 /// A step this batch started.
 struct Started {
     message: ReceivedMessage,
@@ -124,43 +155,32 @@ impl Worker {
     ///
     /// An idle worker waits to be woken ([`relay_signals`] wakes one per "queue has messages"
     /// signal) or for its safety-net poll. A worker that receives a full batch wakes another
-    /// before processing it, so readers grow with the backlog and an idle queue is read by one
+    /// before running it, so readers grow with the backlog and an idle queue is read by one
     /// worker per signal, not by the whole pool.
     pub(crate) async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let shared = &self.shared;
         loop {
             for queue in &self.queues {
-                let backend = &shared.messaging.queue;
                 loop {
                     if shutdown.is_triggered() {
                         return Ok(());
                     }
-                    let received = match backend
-                        .receive(
-                            queue,
-                            shared.settings.batch,
-                            shared.settings.visibility_timeout,
-                        )
-                        .await
-                    {
-                        Ok(received) => received,
+                    let (count, taken) = match self.take(queue).await {
+                        Ok(taken) => taken,
                         Err(error) => {
-                            tracing::warn!(%queue, error = &error as &dyn std::error::Error, "receiving steps failed");
+                            // Messages read in a transaction that failed are visible again;
+                            // others come back after their visibility timeout.
+                            tracing::warn!(%queue, error = format!("{error:#}"), "taking steps failed");
                             break;
                         }
                     };
-                    let count = received.len();
-                    let full = count >= usize::from(shared.settings.batch);
-                    if full {
-                        shared.wake.notify_one();
-                    }
-                    if count > 0
-                        && let Err(error) = self.process(received).await
+                    if let Some(taken) = taken
+                        && let Err(error) = self.execute(taken).await
                     {
                         // Unacknowledged messages come back after their visibility timeout.
                         tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
                     }
-                    if !full {
+                    if count < usize::from(shared.settings.batch) {
                         break;
                     }
                 }
@@ -173,30 +193,68 @@ impl Worker {
         }
     }
 
-    /// Processes one batch of received step messages.
-    async fn process(&self, received: Vec<ReceivedMessage>) -> anyhow::Result<()> {
+    /// Receives a batch of step messages and starts their steps (`enqueued → in_progress`), in
+    /// one transaction on PGMQ (the read joins it, so a failure leaves the messages visible,
+    /// and the transaction commits without waiting for the WAL flush: losing it in a crash
+    /// only means the steps are started again). Messages whose step cannot be started are
+    /// settled here. Returns how many messages were received and what was started.
+    async fn take(&self, queue: &QueueName) -> anyhow::Result<(usize, Option<Taken>)> {
         let shared = &self.shared;
+        let (batch, visibility) = (shared.settings.batch, shared.settings.visibility_timeout);
+        let (mut conn, received) = match &shared.messaging.pgmq {
+            Some(pgmq) => {
+                let mut tx = shared
+                    .pool
+                    .begin()
+                    .await
+                    .context("starting a transaction")?;
+                let received = pgmq
+                    .receive_in(&mut tx, queue, batch, visibility)
+                    .await
+                    .context("receiving steps")?;
+                (StartConn::Transaction(tx), received)
+            }
+            None => {
+                let received = shared
+                    .messaging
+                    .queue
+                    .receive(queue, batch, visibility)
+                    .await
+                    .context("receiving steps")?;
+                if received.is_empty() {
+                    return Ok((0, None));
+                }
+                let conn = shared
+                    .pool
+                    .acquire()
+                    .await
+                    .context("acquiring a connection")?;
+                (StartConn::Connection(conn), received)
+            }
+        };
+        let count = received.len();
+        if count == 0 {
+            return Ok((0, None));
+        }
+        if count >= usize::from(batch) {
+            shared.wake.notify_one();
+        }
         let began = Instant::now();
-        let mut conn = shared
-            .pool
-            .acquire()
-            .await
-            .context("acquiring a connection")?;
+        // Dead-lettered after the transaction: on PGMQ its read holds the messages' rows.
+        let mut dead = Vec::new();
         let mut candidates = Vec::with_capacity(received.len());
         for message in received {
             let step_message = match message.decode::<StepMessage>() {
                 Ok(decoded) => decoded,
                 Err(error) => {
-                    self.dead_letter(&message, error.reason()).await;
+                    dead.push((message, error.reason()));
                     continue;
                 }
             };
             let task_id = TaskId::from_uuid(step_message.task_uuid);
-            // A database failure fails the batch: its messages come back after their
-            // visibility timeout.
-            let Some(task) = shared.tasks.find(&mut conn, task_id).await? else {
-                let reason = format!("task {task_id} does not exist");
-                self.dead_letter(&message, reason).await;
+            // A database failure fails the batch: its messages come back.
+            let Some(task) = shared.tasks.find(conn.get(), task_id).await? else {
+                dead.push((message, format!("task {task_id} does not exist")));
                 continue;
             };
             let Some(entry) = shared.catalog.get(task.named_task_id).cloned() else {
@@ -204,7 +262,7 @@ impl Worker {
                     "task {} runs {}, which this worker has no handlers for",
                     task.task_id, task.template
                 );
-                self.dead_letter(&message, reason).await;
+                dead.push((message, reason));
                 continue;
             };
             candidates.push(Started {
@@ -213,9 +271,6 @@ impl Worker {
                 task,
                 entry,
             });
-        }
-        if candidates.is_empty() {
-            return Ok(());
         }
 
         // Start every step in one statement; the compare-and-set picks out duplicates.
@@ -230,13 +285,17 @@ impl Worker {
                     },
                 )
             })
-            .collect();
-        let outcomes = transition_batch(&mut conn, starts, Some(self.id), shared.settings.backoff)
-            .await
-            .context("starting steps")?;
+            .collect::<Vec<_>>();
+        let outcomes = if starts.is_empty() {
+            Vec::new()
+        } else {
+            transition_batch(conn.get(), starts, Some(self.id), shared.settings.backoff)
+                .await
+                .context("starting steps")?
+        };
         let mut started = Vec::with_capacity(candidates.len());
-        // Messages whose step was not started: acknowledged together (after any result
-        // message they cause is sent).
+        // Messages whose step was not started are acknowledged with the transaction (after
+        // any result message they cause is sent).
         let mut outbox = shared.messaging.outbox();
         for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
             match outcome {
@@ -244,12 +303,11 @@ impl Worker {
                 Err(StepTransitionError::Conflict {
                     actual, step_id, ..
                 }) => {
-                    self.not_started(&mut conn, &mut outbox, &candidate, step_id, actual)
+                    self.not_started(conn.get(), &mut outbox, &candidate, step_id, actual)
                         .await?;
                 }
                 Err(StepTransitionError::NotFound { step_id }) => {
-                    let reason = format!("step {step_id} does not exist");
-                    self.dead_letter(&candidate.message, reason).await;
+                    dead.push((candidate.message, format!("step {step_id} does not exist")));
                 }
                 Err(error) => {
                     tracing::warn!(error = %error, "a step could not be started");
@@ -257,24 +315,38 @@ impl Worker {
                 }
             }
         }
-        outbox.send_now(&mut conn).await?;
-        if started.is_empty() {
-            return Ok(());
-        }
 
         // Inputs, attempts and the dependencies' results, for every started step at once.
         let mut task_ids: Vec<TaskId> = started.iter().map(|s| s.task.task_id).collect();
         task_ids.sort();
         task_ids.dedup();
-        let steps = step::for_tasks(&mut *conn, &task_ids)
-            .await
-            .context("reading the started steps")?;
-        drop(conn);
+        let steps = if task_ids.is_empty() {
+            HashMap::new()
+        } else {
+            step::for_tasks(conn.get(), &task_ids)
+                .await
+                .context("reading the started steps")?
+        };
+        conn.finish(outbox).await?;
+        for (message, reason) in dead {
+            self.dead_letter(&message, reason).await;
+        }
         tracing::debug!(
             steps = started.len(),
             elapsed_us = began.elapsed().as_micros() as u64,
             "started steps"
         );
+        let taken = (!started.is_empty()).then_some(Taken { started, steps });
+        Ok((count, taken))
+    }
+
+    /// Runs the handlers of started steps concurrently (keeping their messages invisible
+    /// meanwhile), then stores every result, sends the result messages and acknowledges the
+    /// step messages in one transaction.
+    async fn execute(&self, taken: Taken) -> anyhow::Result<()> {
+        let shared = &self.shared;
+        let began = Instant::now();
+        let Taken { started, steps } = taken;
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
         for (index, item) in started.iter().enumerate() {
