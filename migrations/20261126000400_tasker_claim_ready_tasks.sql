@@ -79,7 +79,7 @@ BEGIN
                   t.state_entered_at > p_now - p_waiting_for_dependencies_window_minutes * interval '1 minute'
                   AND EXISTS (
                       SELECT 1
-                      FROM tasker.get_step_readiness_status(
+                      FROM tasker.get_step_ready_states(
                           t.task_uuid, p_backoff_base_ms, p_backoff_multiplier, p_backoff_max_ms, p_now
                       ) r
                       WHERE r.ready_for_execution

@@ -273,13 +273,13 @@ async fn apply(
                    WHEN 'not_in_progress' THEN s.state <> 'in_progress' \
                    WHEN 'result_succeeded' THEN coalesce(s.results -> 'success' = 'true'::jsonb, false) \
                    WHEN 'retry_eligible' THEN \
-                       (s.attempts = 0 OR (s.retryable AND s.failure_retryable \
-                                           AND s.attempts < s.max_attempts)) \
+                       tasker.step_retry_eligible(s.attempts, s.max_attempts, s.retryable, \
+                                                  s.failure_retryable) \
                        AND (s.last_attempted_at IS NULL \
-                            OR s.last_attempted_at + coalesce( \
-                                   s.backoff_request_ms, \
-                                   least(round($20 * power($21, least(s.attempts, 64))), $22)::bigint \
-                               ) * interval '1 millisecond' <= now()) \
+                            OR s.last_attempted_at \
+                               + tasker.step_backoff_ms(s.backoff_request_ms, s.attempts, \
+                                                        $20, $21, $22) \
+                                 * interval '1 millisecond' <= now()) \
                    ELSE true \
                END \
              RETURNING s.workflow_step_uuid, s.task_uuid, s.results, s.most_recent_sort_key, \

@@ -365,6 +365,29 @@ async fn a_thousand_step_dag_in_mixed_states_matches_a_reference_model() -> anyh
             ready > 0 && blocked > 0,
             "the mix has ready ({ready}) and blocked ({blocked}) steps"
         );
+
+        // The execution context and claiming use the leaner get_step_ready_states: it must
+        // agree with readiness on every step.
+        let disagreements: i64 = sqlx::query_scalar(
+            "SELECT count(*) \
+             FROM tasker.get_step_readiness_status($1, $2, $3, $4, $5) r \
+             FULL JOIN tasker.get_step_ready_states($1, $2, $3, $4, $5) s USING (workflow_step_uuid) \
+             WHERE (r.current_state, r.retry_eligible, r.next_retry_at, r.ready_for_execution) \
+                   IS DISTINCT FROM \
+                   (s.current_state, s.retry_eligible, s.next_retry_at, s.ready_for_execution)",
+        )
+        .bind(task.into_uuid())
+        .bind(BACKOFF.base_ms)
+        .bind(BACKOFF.multiplier)
+        .bind(BACKOFF.max_ms)
+        .bind(now)
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(disagreements, 0);
+        let context = tasker_db::context::for_task(&pool, task, BACKOFF, Some(now))
+            .await?
+            .expect("context");
+        assert_eq!(context.ready_steps as usize, ready);
         Ok(())
     })
     .await
