@@ -194,7 +194,7 @@ CREATE TABLE tasker.workflow_steps (
         CHECK ((state IN ('complete', 'cancelled', 'resolved_manually')) = (processed_at IS NOT NULL)),
     CONSTRAINT workflow_steps_attempted_has_time CHECK (attempts = 0 OR last_attempted_at IS NOT NULL)
 );
--- Health counts and step state scopes.
+-- Step state scopes across tasks (e.g. every failed step).
 CREATE INDEX workflow_steps_state_idx ON tasker.workflow_steps (state);
 CREATE INDEX workflow_steps_named_step_idx ON tasker.workflow_steps (named_step_uuid);
 
