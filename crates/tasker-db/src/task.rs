@@ -7,7 +7,9 @@ mod record;
 mod request;
 mod transition;
 
-pub use batch::{TaskBatchError, transition_batch};
+pub use batch::{
+    TaskBatchError, TaskTransitionChain, lock_batch, transition_batch, transition_chains,
+};
 pub use create::{CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation, create};
 pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
 pub use request::create_from_request;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use chrono::{SubsecRound as _, TimeDelta, Utc};
 use sqlx::PgPool;
 use tasker_db::readiness::{self, BackoffParams};
-use tasker_db::task::{self, TaskBatchError, TaskTransition, TaskTransitionError};
+use tasker_db::task::{
+    self, TaskBatchError, TaskTransition, TaskTransitionChain, TaskTransitionError,
+};
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_state::{StepState, TaskEvent, TaskState};
 use tokio::sync::Barrier;
@@ -377,6 +379,243 @@ async fn concurrent_overlapping_batches_apply_each_transition_once() -> anyhow::
                 assert_gap_free(&history, TaskState::StepsInProcess);
             }
         }
+        Ok(())
+    })
+    .await
+}
+
+/// The recorded rows of a task's history after the initial one: (from, to, event, lifecycle,
+/// processor, metadata).
+type RecordedRow = (
+    Option<TaskState>,
+    TaskState,
+    Option<serde_json::Value>,
+    Option<String>,
+    Option<uuid::Uuid>,
+    serde_json::Value,
+);
+
+async fn recorded(pool: &PgPool, task: TaskId) -> anyhow::Result<Vec<RecordedRow>> {
+    Ok(sqlx::query_as(
+        "SELECT from_state, to_state, event, lifecycle_event, processor_uuid, metadata \
+         FROM tasker.task_transitions WHERE task_uuid = $1 AND sort_key > 1 ORDER BY sort_key",
+    )
+    .bind(task.into_uuid())
+    .fetch_all(pool)
+    .await?)
+}
+
+fn chain(
+    task_id: TaskId,
+    expected: TaskState,
+    events: Vec<TaskEvent>,
+) -> TaskTransitionChain<'static> {
+    TaskTransitionChain {
+        task_id,
+        expected,
+        events,
+        processor_id: None,
+        metadata: None,
+    }
+}
+
+/// A chain writes what its events written one by one would (rows, events, lifecycle names,
+/// processor, metadata, effects), with one update of the task; a chain that breaks the state
+/// machine half-way, a stale chain and a missing task write nothing.
+#[tokio::test]
+async fn chains_record_what_their_transitions_one_by_one_would() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let t = tasks(&pool, "chain", 5).await?;
+        let processor = ProcessorId::new_v7();
+        let metadata = serde_json::json!({ "by": "chain test" });
+        let retry_at = Utc::now().trunc_subsecs(3) + TimeDelta::minutes(5);
+        let events = vec![
+            TaskEvent::Initialize,
+            TaskEvent::ReadyStepsFound { count: 1 },
+            TaskEvent::StepsEnqueued { step_ids: vec![] },
+            TaskEvent::AllStepsCompleted,
+            TaskEvent::RetryScheduled { retry_at },
+        ];
+        // t[0] one by one, t[1] as a chain.
+        let mut conn = pool.acquire().await?;
+        let mut state = TaskState::Pending;
+        for event in events.clone() {
+            state = task::transition(
+                &mut conn,
+                TaskTransition {
+                    processor_id: Some(processor),
+                    metadata: Some(&metadata),
+                    ..item(t[0], state, event)
+                },
+            )
+            .await?
+            .to;
+        }
+        let missing = TaskId::new_v7();
+        let outcomes = task::transition_chains(
+            &mut conn,
+            vec![
+                TaskTransitionChain {
+                    processor_id: Some(processor),
+                    metadata: Some(&metadata),
+                    ..chain(t[1], TaskState::Pending, events.clone())
+                },
+                // Valid at first, then `give_up` from `initializing`: refused as a whole.
+                chain(
+                    t[2],
+                    TaskState::Pending,
+                    vec![TaskEvent::Initialize, TaskEvent::GiveUp],
+                ),
+                chain(t[3], TaskState::Initializing, vec![TaskEvent::NoStepsFound]),
+                chain(missing, TaskState::Pending, vec![TaskEvent::Initialize]),
+                chain(t[4], TaskState::Complete, Vec::new()),
+            ],
+        )
+        .await?;
+        let mut outcomes = outcomes.into_iter();
+        let applied = outcomes.next().expect("five")?;
+        assert_eq!(
+            applied
+                .iter()
+                .map(|a| (a.from, a.to, a.sort_key))
+                .collect::<Vec<_>>(),
+            vec![
+                (TaskState::Pending, TaskState::Initializing, 2),
+                (TaskState::Initializing, TaskState::EnqueuingSteps, 3),
+                (TaskState::EnqueuingSteps, TaskState::StepsInProcess, 4),
+                (TaskState::StepsInProcess, TaskState::EvaluatingResults, 5),
+                (TaskState::EvaluatingResults, TaskState::WaitingForRetry, 6),
+            ]
+        );
+        assert!(matches!(
+            outcomes.next().expect("five"),
+            Err(TaskTransitionError::Invalid { task_id, .. }) if task_id == t[2]
+        ));
+        assert!(matches!(
+            outcomes.next().expect("five"),
+            Err(TaskTransitionError::Conflict {
+                task_id,
+                expected: TaskState::Initializing,
+                actual: TaskState::Pending,
+            }) if task_id == t[3]
+        ));
+        assert!(matches!(
+            outcomes.next().expect("five"),
+            Err(TaskTransitionError::NotFound { task_id }) if task_id == missing
+        ));
+        assert!(outcomes.next().expect("five")?.is_empty(), "an empty chain");
+        assert_eq!(recorded(&pool, t[1]).await?, recorded(&pool, t[0]).await?);
+        assert_eq!(recorded(&pool, t[1]).await?.len(), 5);
+        assert_gap_free(&history(&pool, t[1]).await?, TaskState::WaitingForRetry);
+        for untouched in [t[2], t[3], t[4]] {
+            assert_gap_free(&history(&pool, untouched).await?, TaskState::Pending);
+        }
+        let rows: Vec<RetryAndCompletion> = sqlx::query_as(
+            "SELECT state, next_retry_at, completed_at FROM tasker.tasks \
+             WHERE task_uuid = ANY($1) ORDER BY task_uuid",
+        )
+        .bind(vec![t[0].into_uuid(), t[1].into_uuid()])
+        .fetch_all(&pool)
+        .await?;
+        assert_eq!(rows[0], rows[1]);
+        assert_eq!(rows[1].1, Some(retry_at));
+
+        // Into `complete`: completed_at set, next_retry_at cleared by the chain's last event.
+        let done = task::transition_chains(
+            &mut conn,
+            vec![chain(
+                t[1],
+                TaskState::WaitingForRetry,
+                vec![
+                    TaskEvent::RetryReady,
+                    TaskEvent::StepsEnqueued { step_ids: vec![] },
+                    TaskEvent::AllStepsCompleted,
+                    TaskEvent::AllStepsSuccessful,
+                ],
+            )],
+        )
+        .await?
+        .pop()
+        .expect("one")?;
+        let row: RetryAndCompletion = sqlx::query_as(
+            "SELECT state, next_retry_at, completed_at FROM tasker.tasks WHERE task_uuid = $1",
+        )
+        .bind(t[1].into_uuid())
+        .fetch_one(&pool)
+        .await?;
+        assert_eq!(row, (TaskState::Complete, None, Some(done[3].created_at)));
+        assert_gap_free(&history(&pool, t[1]).await?, TaskState::Complete);
+        Ok(())
+    })
+    .await
+}
+
+/// A task locked by one transaction cannot be moved by another until it ends; the waiter
+/// then sees what the holder committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_tasks_wait_for_their_holder() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let t = tasks(&pool, "lock", 2).await?;
+        let missing = TaskId::new_v7();
+        let mut holder = pool.begin().await?;
+        let states = task::lock_batch(&mut holder, &[t[1], missing, t[0]]).await?;
+        assert_eq!(states.len(), 2, "a missing task is absent");
+        assert!(states.values().all(|state| *state == TaskState::Pending));
+        let waiter = tokio::spawn({
+            let pool = pool.clone();
+            let task_id = t[0];
+            async move {
+                let mut conn = pool.acquire().await?;
+                let outcome = task::transition_batch(
+                    &mut conn,
+                    vec![item(task_id, TaskState::Pending, TaskEvent::Initialize)],
+                )
+                .await?;
+                anyhow::Ok(outcome)
+            }
+        });
+        // The waiter blocks on the row lock: wait until the server says so.
+        let blocked = loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await?;
+            if waiting > 0 || waiter.is_finished() {
+                break waiting > 0;
+            }
+            tokio::task::yield_now().await;
+        };
+        assert!(blocked, "the waiter waits for the lock");
+        task::transition_chains(
+            &mut holder,
+            vec![chain(
+                t[0],
+                TaskState::Pending,
+                vec![TaskEvent::Initialize, TaskEvent::NoStepsFound],
+            )],
+        )
+        .await?
+        .pop()
+        .expect("one")?;
+        holder.commit().await?;
+        let outcome = waiter.await??.pop().expect("one");
+        assert!(matches!(
+            outcome,
+            Err(TaskTransitionError::Conflict {
+                actual: TaskState::Complete,
+                ..
+            })
+        ));
+        assert_gap_free(&history(&pool, t[0]).await?, TaskState::Complete);
+        assert!(
+            task::lock_batch(&mut *pool.acquire().await?, &[])
+                .await?
+                .is_empty()
+        );
         Ok(())
     })
     .await
