@@ -13,10 +13,14 @@
 //!   failure, its execution context), move each task of a batch to its next resting state,
 //!   enqueueing the ready steps of the whole batch on the way.
 //!
-//! A task is only ever moved inside a transaction that holds its row lock (the compare-and-set
-//! of its first transition takes it), and every transaction leaves it in a resting state
-//! (`steps_in_process`, `waiting_for_*`, `blocked_by_failures` or terminal), so intermediate
-//! states are never visible to other transactions.
+//! Work is batched across tasks: each kind of statement (step transitions, readiness, the
+//! tasks' transitions, sends, acknowledgements) runs once per batch, not once per task, and a
+//! task's transitions of one transaction are recorded as one chain (one update of its row).
+//!
+//! A task is only ever moved inside a transaction that holds its row lock (taken by the claim,
+//! by its creation, or by `task::lock_batch` before its steps are read), and every transaction
+//! leaves it in a resting state (`steps_in_process`, `waiting_for_*`, `blocked_by_failures` or
+//! terminal), so intermediate states are never visible to other transactions.
 
 pub(crate) mod claim;
 pub(crate) mod intake;

@@ -14,6 +14,7 @@ use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
 use tasker_shared::messaging::queue_name::step_results_queue;
 use tasker_shared::state_machine::StepState;
 
+use super::settle::Unsettled;
 use super::{Orchestrator, queue_of};
 use crate::tracker::Shutdown;
 
@@ -97,12 +98,16 @@ impl Orchestrator {
             return Ok(0);
         }
         let mut outbox = self.messaging.outbox();
-        let tasks: Vec<_> = claimed
+        let tasks = claimed
             .iter()
-            .map(|task| (task.task_id, task.to_state))
+            .map(|task| Unsettled {
+                task_id: task.task_id,
+                state: task.to_state,
+                prefix: Vec::new(),
+            })
             .collect();
         let settled = self
-            .settle_all(&mut tx, &tasks, &mut outbox)
+            .settle_all(&mut tx, tasks, &mut outbox)
             .await
             .context("settling claimed tasks")?;
         outbox

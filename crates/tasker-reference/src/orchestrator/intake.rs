@@ -2,9 +2,9 @@
 //! template, created as tasks and started at once) and finalization requests (the finalizer
 //! gives up on a task blocked by a permanent failure: `blocked_by_failures → error`).
 //!
-//! Requests are taken a batch at a time. One transaction creates the batch's tasks, moves the
-//! new ones `pending → initializing` (the creator holds them: nobody else has seen them yet),
-//! settles them (their first steps enqueued) and acknowledges the requests; the claim loop is
+//! Requests are taken a batch at a time. One transaction creates the batch's tasks, starts the
+//! new ones (`pending → initializing`, then settled: their first steps enqueued; the creator
+//! holds them, nobody else has seen them yet) and acknowledges the requests; the claim loop is
 //! left with retries, waits and tasks created elsewhere. If the batch fails, its requests are
 //! taken one by one, so one bad request cannot hold back the others.
 
@@ -25,6 +25,7 @@ use tasker_shared::models::request::{JsonLimits, TaskRequest, ValidatedTaskReque
 use tasker_shared::state_machine::{TaskEvent, TaskState};
 use uuid::Uuid;
 
+use super::settle::Unsettled;
 use super::{Orchestrator, TaskInfo};
 use crate::catalog::TemplateEntry;
 use crate::tracker::{Shutdown, Submission};
@@ -257,17 +258,17 @@ impl Orchestrator {
             creations.push(creation);
         }
         let started = async {
-            let moves = fresh
+            // The new tasks are this transaction's alone: they start from `pending`.
+            let initialized = fresh
                 .iter()
-                .map(|task_id| (*task_id, TaskState::Pending, TaskEvent::Initialize))
+                .map(|task_id| Unsettled {
+                    task_id: *task_id,
+                    state: TaskState::Pending,
+                    prefix: vec![TaskEvent::Initialize],
+                })
                 .collect();
-            let mut initialized = Vec::with_capacity(fresh.len());
-            for (task_id, outcome) in fresh.iter().zip(self.move_tasks(&mut tx, moves).await?) {
-                let applied = outcome.with_context(|| format!("starting task {task_id}"))?;
-                initialized.push((*task_id, applied.to));
-            }
             let mut outbox = self.messaging.outbox();
-            let settled = self.settle_all(&mut tx, &initialized, &mut outbox).await?;
+            let settled = self.settle_all(&mut tx, initialized, &mut outbox).await?;
             for item in items {
                 outbox.ack(item.received.receipt().clone());
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::Value;
 use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_shared::database::task::TaskTransitionError;
+use tasker_shared::database::task;
 use tasker_shared::messaging::messages::StepResultMessage;
 use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
 use tasker_shared::messaging::queue_name::step_results_queue;
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Orchestrator;
-use super::settle::step_transition;
+use super::settle::{Unsettled, step_transition};
 use crate::tracker::Shutdown;
 
 /// A decoded result message with its delivery.
@@ -247,29 +247,29 @@ impl Orchestrator {
             }
         }
 
-        // Each task moves to `evaluating_results` first: that compare-and-set takes its lock.
-        let events: Vec<(TaskId, TaskEvent)> = events.into_iter().collect();
-        let moves = events
-            .iter()
-            .map(|(task_id, event)| (*task_id, TaskState::StepsInProcess, event.clone()))
-            .collect();
-        let outcomes = self.move_tasks(&mut tx, moves).await?;
+        // Lock the tasks first (in id order), so that their steps are read and decided on
+        // under the lock; each then records its result event as the head of its chain.
+        let ids: Vec<TaskId> = events.keys().copied().collect();
+        let states = task::lock_batch(&mut tx, &ids)
+            .await
+            .context("locking the tasks of reported steps")?;
         let mut evaluating = Vec::with_capacity(events.len());
-        for ((task_id, _), outcome) in events.iter().zip(outcomes) {
-            match outcome {
-                Ok(applied) => evaluating.push((*task_id, applied.to)),
+        for (task_id, event) in events {
+            match states.get(&task_id) {
+                Some(&TaskState::StepsInProcess) => evaluating.push(Unsettled {
+                    task_id,
+                    state: TaskState::StepsInProcess,
+                    prefix: vec![event],
+                }),
                 // Blocked, given up or cancelled meanwhile: the result is recorded, and the
                 // task's state is someone else's decision.
-                Err(TaskTransitionError::Conflict { actual, .. }) => {
-                    tracing::debug!(%task_id, %actual, "step results recorded; the task is not in process");
-                }
-                Err(error) => {
-                    return Err(error).with_context(|| format!("evaluating task {task_id}"));
+                actual => {
+                    tracing::debug!(%task_id, ?actual, "step results recorded; the task is not in process");
                 }
             }
         }
         let mut outbox = self.messaging.outbox();
-        let settled = self.settle_all(&mut tx, &evaluating, &mut outbox).await?;
+        let settled = self.settle_all(&mut tx, evaluating, &mut outbox).await?;
         for delivery in batch {
             outbox.ack(delivery.received.receipt().clone());
         }

@@ -13,12 +13,12 @@ use tasker_shared::database::context::{self, ExecutionStatus};
 use tasker_shared::database::readiness::{self, StepReadiness};
 use tasker_shared::database::step::{StepTransition, transition_batch};
 use tasker_shared::database::task::{
-    self, AppliedTaskTransition, TaskTransition, TaskTransitionError,
+    self, TaskTransition, TaskTransitionChain, TaskTransitionError,
 };
 use tasker_shared::messaging::messages::{StepMessage, TaskFinalizationMessage};
 use tasker_shared::messaging::queue_name::task_finalizations_queue;
 use tasker_shared::models::ids::{StepId, TaskId};
-use tasker_shared::state_machine::{StepEvent, StepState, TaskEvent, TaskState};
+use tasker_shared::state_machine::{StepEvent, StepState, TaskEvent, TaskState, TaskStateMachine};
 
 use super::{Orchestrator, queue_of};
 use crate::outbox::Outbox;
@@ -36,6 +36,19 @@ pub(crate) enum Settled {
     InProcess,
     /// Nothing can run until other steps finish.
     WaitingForDependencies,
+}
+
+/// A task to settle: held by the caller's transaction in `state`, with the events that
+/// happened to it since (recorded in the same chain as its settling).
+#[derive(Debug, Clone)]
+pub(crate) struct Unsettled {
+    /// The task.
+    pub(crate) task_id: TaskId,
+    /// The state its row is in.
+    pub(crate) state: TaskState,
+    /// Events to record before settling (e.g. `initialize`, or the step result that made it
+    /// evaluate), leading it to `initializing`, `evaluating_results` or `enqueuing_steps`.
+    pub(crate) prefix: Vec<TaskEvent>,
 }
 
 /// Settle rounds at most: enqueueing that finds nothing to enqueue re-evaluates once more.
@@ -64,114 +77,103 @@ impl Orchestrator {
         Ok(applied.to)
     }
 
-    /// Applies one transition to each task of `moves` (`(task, expected state, event)`, each
-    /// task at most once) in one statement; the first one in a transaction takes the tasks'
-    /// row locks. Outcomes in order.
-    pub(crate) async fn move_tasks(
-        &self,
-        conn: &mut PgConnection,
-        moves: Vec<(TaskId, TaskState, TaskEvent)>,
-    ) -> anyhow::Result<Vec<Result<AppliedTaskTransition, TaskTransitionError>>> {
-        if moves.is_empty() {
-            return Ok(Vec::new());
-        }
-        let requests = moves
-            .into_iter()
-            .map(|(task_id, expected, event)| TaskTransition {
-                task_id,
-                expected,
-                event,
-                processor_id: Some(self.processor_id),
-                metadata: None,
-            })
-            .collect();
-        task::transition_batch(conn, requests)
-            .await
-            .context("applying a batch of task transitions")
-    }
-
-    /// Moves each task, held by the caller's transaction in its given state (`initializing`,
-    /// `evaluating_results` or `enqueuing_steps`), to its next resting state, enqueueing the
-    /// ready steps of all of them on the way.
+    /// Moves each task, held by the caller's transaction in its given state, through its
+    /// `prefix` events and on to its next resting state, enqueueing the ready steps of all of
+    /// them on the way, and records every task's transitions as one chain.
     ///
-    /// The steps of every task are read in one statement (`readiness::for_tasks`). While no
-    /// step has failed, a task's execution status follows from them unambiguously, by the
-    /// precedence documented on `ExecutionStatus` (ready steps, then steps in process, then all
-    /// complete); once a step failed, the execution context (`context::for_task`, the source
-    /// of truth) decides. The decisions are applied in one statement, the ready steps of every
-    /// task enqueued in one (retried failures go back to `pending` in one more), and the tasks
-    /// that enqueued moved to `steps_in_process` in one.
+    /// The prefix leads each task to the state it is settled from (`initializing`,
+    /// `evaluating_results` or `enqueuing_steps`). The steps of every task are read in one
+    /// statement (`readiness::for_tasks`). While no step has failed, a task's execution status
+    /// follows from them unambiguously, by the precedence documented on `ExecutionStatus`
+    /// (ready steps, then steps in process, then all complete); once a step failed, the
+    /// execution context (`context::for_task`, the source of truth) decides. The ready steps of
+    /// every task are enqueued in one statement (retried failures go back to `pending` in one
+    /// more), and every task's chain (prefix, decision and, for those that enqueued,
+    /// `steps_enqueued`) is applied in one more: one update of each task's row.
     pub(crate) async fn settle_all(
         &self,
         conn: &mut PgConnection,
-        tasks: &[(TaskId, TaskState)],
+        tasks: Vec<Unsettled>,
         outbox: &mut Outbox,
     ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<TaskId> = tasks.iter().map(|(task_id, _)| *task_id).collect();
+        let machine = TaskStateMachine::new();
+        let ids: Vec<TaskId> = tasks.iter().map(|task| task.task_id).collect();
         let mut readiness = readiness::for_tasks(&mut *conn, &ids, self.settings.backoff, None)
             .await
             .context("reading the step readiness of a batch of tasks")?;
-        let mut settled = Vec::with_capacity(tasks.len());
+        let mut plans = Vec::with_capacity(tasks.len());
         let mut enqueuing = Vec::new();
-        let mut decided = Vec::new();
-        for &(task_id, state) in tasks {
+        for task in tasks {
+            let task_id = task.task_id;
+            let mut from = task.state;
+            for event in &task.prefix {
+                from = machine
+                    .apply(from, event.clone())
+                    .with_context(|| format!("settling task {task_id}"))?
+                    .to;
+            }
             let steps = readiness.remove(&task_id).unwrap_or_default();
-            if state == TaskState::EnqueuingSteps {
+            let mut events = task.prefix;
+            let mut rest = None;
+            if from != TaskState::EnqueuingSteps {
+                let event = self.decide(conn, task_id, from, &steps).await?;
+                let to = machine
+                    .apply(from, event.clone())
+                    .with_context(|| format!("settling task {task_id}"))?
+                    .to;
+                rest = self.rest(conn, task_id, to, &event, outbox).await?;
+                events.push(event);
+            }
+            if rest.is_none() {
                 enqueuing.push((task_id, steps));
-                continue;
             }
-            let event = self.decide(conn, task_id, state, &steps).await?;
-            decided.push((task_id, state, event, steps));
-        }
-        let moves = decided
-            .iter()
-            .map(|(task_id, state, event, _)| (*task_id, *state, event.clone()))
-            .collect();
-        let outcomes = self.move_tasks(conn, moves).await?;
-        for ((task_id, _, event, steps), outcome) in decided.into_iter().zip(outcomes) {
-            let applied = outcome.with_context(|| format!("settling task {task_id}"))?;
-            match self.rest(conn, task_id, applied.to, &event, outbox).await? {
-                Some(rest) => settled.push((task_id, rest)),
-                None => enqueuing.push((task_id, steps)),
-            }
-        }
-        if enqueuing.is_empty() {
-            return Ok(settled);
+            plans.push((task_id, task.state, events, rest));
         }
 
         let mut enqueued = self.enqueue_ready(conn, &enqueuing, outbox).await?;
-        let mut nothing = Vec::new();
-        let moves = enqueuing
-            .iter()
-            .map(|(task_id, _)| {
-                let step_ids = enqueued.remove(task_id).unwrap_or_default();
-                if step_ids.is_empty() {
-                    nothing.push(*task_id);
+        let chains = plans
+            .iter_mut()
+            .map(|(task_id, state, events, rest)| {
+                if rest.is_none() {
+                    let step_ids = enqueued.remove(task_id).unwrap_or_default();
+                    let nothing = step_ids.is_empty();
+                    events.push(TaskEvent::StepsEnqueued { step_ids });
+                    if nothing {
+                        // Readiness is read under the task's lock, so this means a step became
+                        // unready in between: evaluate again rather than leave the task in
+                        // process with nothing in process.
+                        tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
+                        events.push(TaskEvent::AllStepsCompleted);
+                    } else {
+                        *rest = Some(Settled::InProcess);
+                    }
                 }
-                (
-                    *task_id,
-                    TaskState::EnqueuingSteps,
-                    TaskEvent::StepsEnqueued { step_ids },
-                )
+                TaskTransitionChain {
+                    task_id: *task_id,
+                    expected: *state,
+                    events: std::mem::take(events),
+                    processor_id: Some(self.processor_id),
+                    metadata: None,
+                }
             })
             .collect();
-        let outcomes = self.move_tasks(conn, moves).await?;
-        for ((task_id, _), outcome) in enqueuing.iter().zip(outcomes) {
-            let applied = outcome.with_context(|| format!("settling task {task_id}"))?;
-            if nothing.contains(task_id) {
-                // Readiness is read under the task's lock, so this means a step became
-                // unready in between: evaluate again rather than leave the task in process
-                // with nothing in process.
-                tracing::warn!(%task_id, "the task had ready steps but none could be enqueued");
-                let state = self
-                    .move_task(conn, *task_id, applied.to, TaskEvent::AllStepsCompleted)
-                    .await?;
-                settled.push((*task_id, self.settle(conn, *task_id, state, outbox).await?));
-            } else {
-                settled.push((*task_id, Settled::InProcess));
+        let outcomes = task::transition_chains(conn, chains)
+            .await
+            .context("recording the transitions of a batch of tasks")?;
+        let mut settled = Vec::with_capacity(plans.len());
+        for ((task_id, _, _, rest), outcome) in plans.into_iter().zip(outcomes) {
+            outcome.with_context(|| format!("settling task {task_id}"))?;
+            match rest {
+                Some(rest) => settled.push((task_id, rest)),
+                None => {
+                    let rest = self
+                        .settle(conn, task_id, TaskState::EvaluatingResults, outbox)
+                        .await?;
+                    settled.push((task_id, rest));
+                }
             }
         }
         Ok(settled)
