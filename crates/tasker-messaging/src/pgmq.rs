@@ -190,6 +190,97 @@ impl PgmqQueue {
             .await
     }
 
+    /// Takes up to `max` visible messages out of `queue` inside the caller's transaction, for
+    /// a consumer whose processing commits in that same transaction: no visibility timeout
+    /// and no acknowledgement, the messages are gone when it commits and back (visible at
+    /// once) when it rolls back. Their receipts are spent: ack and nack report them invalid;
+    /// a message that cannot be processed goes to its dead-letter queue with
+    /// [`PgmqQueue::dead_letter_in`]. With [`AckMode::Archive`] the messages are read and
+    /// archived instead of deleted, in the same transaction.
+    pub async fn pop_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        queue: &QueueName,
+        max: u16,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        if self.config.ack_mode == AckMode::Archive {
+            let messages = sql::read(
+                &mut *connection,
+                queue,
+                whole_seconds(Duration::from_secs(3600)),
+                i32::from(max),
+                false,
+            )
+            .await
+            .map_err(|e| self.error(Operation::Receive, queue, e))?;
+            let received: Vec<ReceivedMessage> = messages
+                .into_iter()
+                .map(|message| self.to_received(queue, message))
+                .collect::<Result<_, _>>()?;
+            let receipts: Vec<Receipt> = received.iter().map(|m| m.receipt.clone()).collect();
+            self.ack_batch_in(connection, &receipts).await?;
+            return Ok(received);
+        }
+        let messages = sql::pop(&mut *connection, queue, i32::from(max))
+            .await
+            .map_err(|e| self.error(Operation::Receive, queue, e))?;
+        messages
+            .into_iter()
+            .map(|message| self.to_received(queue, message))
+            .collect()
+    }
+
+    /// Moves `message`, received inside the caller's transaction ([`PgmqQueue::pop_in`] or
+    /// [`PgmqQueue::receive_in`]), to its queue's dead-letter queue inside that transaction,
+    /// wrapped with `reason` as [`MessageQueue::nack`] does.
+    pub async fn dead_letter_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        message: &ReceivedMessage,
+        reason: String,
+    ) -> Result<(), QueueError> {
+        let queue = message.queue();
+        let Some(dlq) = queue.dead_letter() else {
+            return Err(QueueError::NoDeadLetterQueue {
+                queue: queue.clone(),
+            });
+        };
+        let op = Operation::DeadLetter;
+        let (id, _, _) = Self::held(message.receipt())?;
+        let info = DeadLetterInfo {
+            reason,
+            source_queue: queue.to_string(),
+            original_id: message.id,
+            read_count: message.read_count,
+            dead_lettered_at: Utc::now(),
+        };
+        let malformed = |e| {
+            QueueError::backend(
+                BackendKind::Pgmq,
+                op,
+                Some(queue),
+                BackendError::Malformed(e),
+            )
+        };
+        let body = String::from_utf8_lossy(&message.body).into_owned();
+        let original = RawValue::from_string(body).map_err(malformed)?;
+        let wrapped = serde_json::to_string(&DeadLetterOut {
+            dead_letter: &info,
+            message: &original,
+        })
+        .map_err(malformed)?;
+        sql::send(&mut *connection, &dlq, &wrapped)
+            .await
+            .map_err(|e| self.error(op, &dlq, e))?;
+        sql::remove_batch(&mut *connection, queue, &[id], false)
+            .await
+            .map_err(|e| self.error(op, queue, e))?;
+        Ok(())
+    }
+
     async fn read(
         &self,
         executor: impl sqlx::PgExecutor<'_>,

@@ -7,6 +7,7 @@
 //!   with raw pgmq;
 //! - `pgmq.set_vt` with an absolute deadline (the crate only offers seconds from now), so that
 //!   extending a visibility timeout adds to the deadline instead of resetting it;
+//! - popping with the read count of this delivery;
 //! - reading with an asynchronous commit (see [`crate::config::ReadCommit`]);
 //! - deleting or archiving many messages by id in one statement (the crate takes one id);
 //! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
@@ -104,6 +105,23 @@ pub(crate) async fn read(
         .bind(qty)
         .fetch_all(executor)
         .await
+}
+
+/// Takes up to `qty` visible messages of `queue` out of it (pgmq's `pop`: deleted, not hidden),
+/// reporting each read count as this delivery's (one more than pgmq's).
+pub(crate) async fn pop(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+    qty: i32,
+) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT msg_id, read_ct + 1 AS read_ct, enqueued_at, vt, message \
+         FROM pgmq.pop($1::text, $2::integer)",
+    )
+    .bind(queue.as_str())
+    .bind(qty)
+    .fetch_all(executor)
+    .await
 }
 
 /// Removes messages `ids` of `queue` in one statement, deleting them or, with `archive`,

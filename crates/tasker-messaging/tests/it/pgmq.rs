@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use tasker_messaging::config::{PgmqConfig, ReadCommit};
+use tasker_messaging::config::{AckMode, PgmqConfig, ReadCommit};
+use tasker_messaging::error::QueueError;
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::QueueName;
@@ -232,6 +233,83 @@ async fn receive_in_follows_the_callers_transaction() -> anyhow::Result<()> {
                 outcome?;
             }
         }
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
+/// Messages popped inside a transaction are gone only if it commits (in order, counted as
+/// delivered once); a popped message can be dead-lettered in the same transaction; popped
+/// receipts are spent. In archive mode popped messages are archived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop_in_consumes_with_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("popped")?;
+        backend.ensure_queue(&queue).await?;
+        let ids = backend
+            .send_batch(&queue, &[payload(1), payload(2), payload(3)])
+            .await?;
+        let mut tx = db.pool.begin().await?;
+        let got = backend.pop_in(&mut tx, &queue, 2).await?;
+        let popped: Vec<_> = got.iter().map(|message| message.id).collect();
+        ensure!(popped == ids[..2], "{popped:?}");
+        ensure!(got.iter().all(|message| message.read_count == 1));
+        tx.rollback().await?;
+
+        let mut tx = db.pool.begin().await?;
+        let got = backend.pop_in(&mut tx, &queue, 10).await?;
+        ensure!(got.len() == 3, "a rollback puts them back: {got:?}");
+        backend
+            .dead_letter_in(&mut tx, &got[1], "cannot be processed".to_owned())
+            .await?;
+        tx.commit().await?;
+        ensure!(
+            backend
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty()
+        );
+        let acked = backend.ack(got[0].receipt()).await;
+        ensure!(
+            matches!(acked, Err(QueueError::ReceiptInvalid { .. })),
+            "{acked:?}"
+        );
+        let dlq = queue.dead_letter().context("a DLQ")?;
+        let dead = receive_n(&*backend, &dlq, 1, Duration::from_secs(30)).await?;
+        ensure!(
+            crate::suite::index_of(&dead[0])? == 2,
+            "the body travels unchanged"
+        );
+        let info = dead[0].dead_letter.as_ref().context("dead-letter info")?;
+        ensure!(info.reason == "cannot be processed" && info.original_id == ids[1]);
+
+        let archiving = PgmqQueue::new(
+            db.pool.clone(),
+            PgmqConfig {
+                messaging: Harness::config(),
+                ack_mode: AckMode::Archive,
+                ..PgmqConfig::default()
+            },
+        )
+        .await;
+        archiving.send(&queue, &payload(4)).await?;
+        let mut tx = db.pool.begin().await?;
+        ensure!(archiving.pop_in(&mut tx, &queue, 10).await?.len() == 1);
+        tx.commit().await?;
+        let archived: i64 = sqlx::query_scalar("SELECT count(*) FROM pgmq.a_popped")
+            .fetch_one(&db.pool)
+            .await?;
+        ensure!(archived == 1, "archived {archived}");
+        ensure!(
+            archiving
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?
+                .is_empty()
+        );
         Ok(())
     }
     .await;
