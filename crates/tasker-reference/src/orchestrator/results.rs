@@ -1,7 +1,8 @@
-//! Step results: a dispatcher receives them (on signals, with a poll as safety net) and routes
-//! each to the shard of its task, so one task's results are never processed concurrently; each
-//! shard records a batch of results, settles their tasks and acknowledges the messages in one
-//! transaction (on PGMQ; elsewhere the acknowledgements follow the commit).
+//! Step results. On PGMQ, result loops take batches out of the queue inside the transaction
+//! that records them and settles their tasks (`pop_in`: no visibility timeout, no
+//! acknowledgement; a rollback puts them back). Elsewhere a dispatcher receives them (on
+//! signals, with a poll as safety net) and routes each to the shard of its task, and each shard
+//! records a batch and settles its tasks in one transaction, then acknowledges the messages.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,18 +10,21 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
+use sqlx::PgConnection;
 use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
 use tasker_shared::database::task;
 use tasker_shared::messaging::messages::StepResultMessage;
+use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
-use tasker_shared::messaging::queue_name::step_results_queue;
+use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
 use tasker_shared::models::ids::{StepId, TaskId};
 use tasker_shared::state_machine::{StepError, StepEvent, StepState, TaskEvent, TaskState};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Orchestrator;
-use super::settle::{Unsettled, step_transition};
+use super::settle::{Settled, Unsettled, step_transition};
+use crate::outbox::Outbox;
 use crate::tracker::Shutdown;
 
 /// A decoded result message with its delivery.
@@ -34,8 +38,121 @@ struct Delivery {
 const SHARD_BUFFER: usize = 256;
 
 impl Orchestrator {
-    /// Receives step results until shutdown, routing them to the shards.
-    pub(crate) async fn run_results(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    /// Consumes step results until shutdown: on PGMQ, `shards` loops each take batches out of
+    /// the queue inside the transaction that records them; elsewhere a dispatcher receives
+    /// them and routes them to the shards.
+    pub(crate) async fn run_results(self: Arc<Self>, shutdown: Shutdown) -> anyhow::Result<()> {
+        let Some(pgmq) = self.messaging.pgmq.clone() else {
+            return self.dispatch_results(shutdown).await;
+        };
+        let mut loops = JoinSet::new();
+        for _ in 0..self.settings.shards.max(1) {
+            loops.spawn(Arc::clone(&self).pop_results(Arc::clone(&pgmq), shutdown.clone()));
+        }
+        while let Some(joined) = loops.join_next().await {
+            joined.context("a result loop panicked")??;
+        }
+        Ok(())
+    }
+
+    /// One PGMQ result loop: takes a batch out of the queue and records it in one
+    /// transaction, until the queue is drained; then waits for a signal, the safety-net poll
+    /// or shutdown. Loops take different messages (`FOR UPDATE SKIP LOCKED`); two results of
+    /// one task in different loops serialize on the task's lock.
+    async fn pop_results(
+        self: Arc<Self>,
+        pgmq: Arc<PgmqQueue>,
+        mut shutdown: Shutdown,
+    ) -> anyhow::Result<()> {
+        let queue = step_results_queue();
+        let mut subscription = self
+            .messaging
+            .queue
+            .subscribe(std::slice::from_ref(&queue))
+            .await
+            .context("subscribing to step results")?;
+        let batch = self.settings.result_batch.max(1);
+        let poll = self.settings.messaging.fallback_poll_interval;
+        loop {
+            loop {
+                let started = std::time::Instant::now();
+                match self.pop_batch(&pgmq, &queue, batch).await {
+                    Ok(0) => break,
+                    Ok(count) => {
+                        tracing::debug!(
+                            results = count,
+                            elapsed_us = started.elapsed().as_micros() as u64,
+                            "processed step results"
+                        );
+                        if count < usize::from(batch) {
+                            break;
+                        }
+                    }
+                    // Rolled back: the messages are back in the queue.
+                    Err(error) => {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "processing step results failed; they will be taken again"
+                        );
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = shutdown.wait() => return Ok(()),
+                signal = subscription.recv() => {
+                    if signal.is_none() {
+                        anyhow::bail!("the messaging backend closed the step result subscription");
+                    }
+                }
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+    }
+
+    /// Takes up to `max` results out of the queue, records them and settles their tasks, in
+    /// one transaction; returns how many were taken.
+    async fn pop_batch(
+        &self,
+        pgmq: &PgmqQueue,
+        queue: &QueueName,
+        max: u16,
+    ) -> anyhow::Result<usize> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a result transaction")?;
+        let received = pgmq
+            .pop_in(&mut tx, queue, max)
+            .await
+            .context("taking step results")?;
+        if received.is_empty() {
+            return Ok(0);
+        }
+        let mut messages = Vec::with_capacity(received.len());
+        for message in &received {
+            match message.decode::<StepResultMessage>() {
+                Ok(decoded) => messages.push(decoded),
+                Err(error) => {
+                    let reason = error.reason();
+                    tracing::warn!(%reason, "dead-lettering an undecodable step result");
+                    pgmq.dead_letter_in(&mut tx, message, reason)
+                        .await
+                        .context("dead-lettering a step result")?;
+                }
+            }
+        }
+        let mut outbox = self.messaging.outbox();
+        let settled = self.record(&mut tx, messages.iter(), &mut outbox).await?;
+        outbox.commit(tx).await.context("committing step results")?;
+        self.committed(&settled);
+        Ok(received.len())
+    }
+
+    /// Receives step results until shutdown, routing them to the shards (backends that cannot
+    /// consume inside a transaction).
+    async fn dispatch_results(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let queue = step_results_queue();
         let backend = Arc::clone(&self.messaging.queue);
         let mut subscription = backend
@@ -146,25 +263,49 @@ impl Orchestrator {
 
     /// Records the results of a batch, settles their tasks and acknowledges the messages, in
     /// one transaction.
+    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<()> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting a result transaction")?;
+        let mut outbox = self.messaging.outbox();
+        let settled = self
+            .record(
+                &mut tx,
+                batch.iter().map(|delivery| &delivery.message),
+                &mut outbox,
+            )
+            .await?;
+        for delivery in batch {
+            outbox.ack(delivery.received.receipt().clone());
+        }
+        outbox.commit(tx).await.context("committing step results")?;
+        self.committed(&settled);
+        Ok(())
+    }
+
+    /// Records reported results in the caller's transaction and settles their tasks; the
+    /// messages the settling sends join `outbox`.
     ///
     /// Each reported step is completed optimistically (`complete` is guarded by "the stored
     /// result succeeded", evaluated in the statement); only steps whose guard fails are read,
     /// to fail them with the error their result reports. A step already in `error` was declared
     /// lost by a worker and only needs its task evaluated; any other state means the message
     /// is a duplicate.
-    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<()> {
+    async fn record<'m>(
+        &self,
+        tx: &mut PgConnection,
+        messages: impl Iterator<Item = &'m StepResultMessage>,
+        outbox: &mut Outbox,
+    ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
         let mut reported: BTreeMap<StepId, TaskId> = BTreeMap::new();
-        for delivery in batch {
+        for message in messages {
             reported.insert(
-                StepId::from_uuid(delivery.message.step_uuid),
-                TaskId::from_uuid(delivery.message.task_uuid),
+                StepId::from_uuid(message.step_uuid),
+                TaskId::from_uuid(message.task_uuid),
             );
         }
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("starting a result transaction")?;
         let completions = reported
             .keys()
             .map(|step_id| {
@@ -176,7 +317,7 @@ impl Orchestrator {
             })
             .collect();
         let outcomes = transition_batch(
-            &mut tx,
+            &mut *tx,
             completions,
             Some(self.processor_id),
             self.settings.backoff,
@@ -235,7 +376,7 @@ impl Orchestrator {
                 );
             }
             let outcomes = transition_batch(
-                &mut tx,
+                &mut *tx,
                 failures,
                 Some(self.processor_id),
                 self.settings.backoff,
@@ -250,7 +391,7 @@ impl Orchestrator {
         // Lock the tasks first (in id order), so that their steps are read and decided on
         // under the lock; each then records its result event as the head of its chain.
         let ids: Vec<TaskId> = events.keys().copied().collect();
-        let states = task::lock_batch(&mut tx, &ids)
+        let states = task::lock_batch(&mut *tx, &ids)
             .await
             .context("locking the tasks of reported steps")?;
         let mut evaluating = Vec::with_capacity(events.len());
@@ -268,14 +409,7 @@ impl Orchestrator {
                 }
             }
         }
-        let mut outbox = self.messaging.outbox();
-        let settled = self.settle_all(&mut tx, evaluating, &mut outbox).await?;
-        for delivery in batch {
-            outbox.ack(delivery.received.receipt().clone());
-        }
-        outbox.commit(tx).await.context("committing step results")?;
-        self.committed(&settled);
-        Ok(())
+        self.settle_all(tx, evaluating, outbox).await
     }
 }
 
