@@ -124,6 +124,77 @@ impl PgmqQueue {
         Ok(ids.into_iter().map(MessageId::Sequence).collect())
     }
 
+    /// [`PgmqQueue::send_batch_in`] for several queues and [`PgmqQueue::ack_batch_in`] in one
+    /// statement: the outbox of a transaction that consumed messages, in one round trip. Each
+    /// queue's messages keep their order and get one notification; acknowledgement outcomes
+    /// as [`MessageQueue::ack_batch`]'s.
+    pub async fn send_and_ack_in(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        sends: &[(&QueueName, &[Payload])],
+        receipts: &[Receipt],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut queues = Vec::new();
+        let mut bodies = Vec::new();
+        let mut channels = Vec::new();
+        for (queue, payloads) in sends {
+            let channel = sql::channel(queue);
+            for payload in *payloads {
+                check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+                queues.push(queue.as_str());
+                bodies.push(payload.as_str());
+                channels.push(channel.clone());
+            }
+        }
+        let mut outcomes: Vec<Option<Result<(), QueueError>>> = Vec::with_capacity(receipts.len());
+        let mut remove_queues = Vec::new();
+        let mut remove_ids = Vec::new();
+        for receipt in receipts {
+            match Self::held(receipt) {
+                Ok((id, _, _)) => {
+                    remove_queues.push(receipt.queue.as_str());
+                    remove_ids.push(id);
+                    outcomes.push(None);
+                }
+                Err(error) => outcomes.push(Some(Err(error))),
+            }
+        }
+        let Some(first) = sends
+            .first()
+            .map(|(queue, _)| *queue)
+            .or_else(|| receipts.first().map(Receipt::queue))
+        else {
+            return Ok(Vec::new());
+        };
+        let removed: HashSet<(String, i64)> = sql::send_and_remove(
+            &mut *connection,
+            &queues,
+            &bodies,
+            &channels,
+            &remove_queues,
+            &remove_ids,
+            self.config.ack_mode == AckMode::Archive,
+        )
+        .await
+        .map_err(|e| self.error(Operation::SendBatch, first, e))?
+        .into_iter()
+        .collect();
+        Ok(outcomes
+            .into_iter()
+            .zip(receipts)
+            .map(|(outcome, receipt)| {
+                outcome.unwrap_or_else(|| {
+                    let (id, _, _) = Self::held(receipt)?;
+                    if removed.contains(&(receipt.queue.to_string(), id)) {
+                        Ok(())
+                    } else {
+                        Err(invalid(receipt))
+                    }
+                })
+            })
+            .collect())
+    }
+
     /// Acknowledges messages inside the caller's transaction (or on any connection), one
     /// statement per queue: they are deleted (or archived, per [`AckMode`]) when that
     /// transaction commits, and a rollback leaves them in flight, to come back after their

@@ -9,6 +9,8 @@
 //!   extending a visibility timeout adds to the deadline instead of resetting it;
 //! - popping with the read count of this delivery;
 //! - reading with an asynchronous commit (see [`crate::config::ReadCommit`]);
+//! - sending to several queues and acknowledging in one statement (the outbox of a transaction
+//!   that consumed messages);
 //! - deleting or archiving many messages by id in one statement (the crate takes one id);
 //! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
 //!
@@ -143,6 +145,64 @@ pub(crate) async fn remove_batch(
         .fetch_all(executor)
         .await
 }
+
+/// In one statement: sends `bodies` (JSON texts) to their `queues` (parallel arrays, in order
+/// per queue), notifying each queue's channel once as [`send_batch`] does, and removes messages
+/// `remove_ids` of `remove_queues` (deleting them or, with `archive`, archiving them). Returns
+/// the removed messages as (queue, id).
+pub(crate) async fn send_and_remove(
+    executor: impl PgExecutor<'_>,
+    queues: &[&str],
+    bodies: &[&str],
+    channels: &[String],
+    remove_queues: &[&str],
+    remove_ids: &[i64],
+    archive: bool,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let sql = if archive {
+        SEND_AND_REMOVE.replace("pgmq.delete(", "pgmq.archive(")
+    } else {
+        SEND_AND_REMOVE.to_owned()
+    };
+    let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(&sql)
+        .bind(queues)
+        .bind(bodies)
+        .bind(channels)
+        .bind(remove_queues)
+        .bind(remove_ids)
+        .fetch_all(executor)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(queue, id)| queue.zip(id))
+        .collect())
+}
+
+/// Every CTE is referenced by the final SELECT (an unreferenced one would not run); `counted`
+/// makes the statement return a row even when nothing is removed.
+const SEND_AND_REMOVE: &str = "\
+    WITH outgoing AS MATERIALIZED ( \
+        SELECT o.queue, o.channel, array_agg(o.body::jsonb ORDER BY o.ord) AS bodies \
+        FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS o (queue, body, channel, ord) \
+        GROUP BY o.queue, o.channel \
+    ), sent AS MATERIALIZED ( \
+        SELECT g.queue, g.channel, s.msg_id \
+        FROM outgoing g CROSS JOIN LATERAL pgmq.send_batch(g.queue, g.bodies) AS s (msg_id) \
+    ), notified AS MATERIALIZED ( \
+        SELECT pg_notify(sent.channel, json_build_object('queue', sent.queue, \
+                         'msg_id', max(sent.msg_id), 'count', count(*))::text) \
+        FROM sent GROUP BY sent.queue, sent.channel \
+    ), incoming AS MATERIALIZED ( \
+        SELECT a.queue, array_agg(a.id) AS ids \
+        FROM unnest($4::text[], $5::bigint[]) AS a (queue, id) \
+        GROUP BY a.queue \
+    ), removed AS MATERIALIZED ( \
+        SELECT i.queue, r.msg_id \
+        FROM incoming i CROSS JOIN LATERAL pgmq.delete(i.queue, i.ids) AS r (msg_id) \
+    ), counted AS MATERIALIZED ( \
+        SELECT (SELECT count(*) FROM notified) AS notified \
+    ) \
+    SELECT r.queue, r.msg_id FROM counted c LEFT JOIN removed r ON true";
 
 /// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and
 /// new deadline, or `None` when the message does not exist.

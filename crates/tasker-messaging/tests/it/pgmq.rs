@@ -317,6 +317,93 @@ async fn pop_in_consumes_with_the_callers_transaction() -> anyhow::Result<()> {
     result
 }
 
+/// Sends to several queues and acknowledgements in one statement follow the caller's
+/// transaction: nothing after a rollback; after the commit the messages are there in order,
+/// signalled, and the acknowledged ones gone (a stale receipt reported invalid).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_and_ack_in_follows_the_callers_transaction() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let (inbox, first, second) = (
+            QueueName::new("sa_inbox")?,
+            QueueName::new("sa_first")?,
+            QueueName::new("sa_second")?,
+        );
+        for queue in [&inbox, &first, &second] {
+            backend.ensure_queue(queue).await?;
+        }
+        let mut subscription = backend.subscribe(&[first.clone(), second.clone()]).await?;
+        while subscription.try_recv().is_some() {}
+        backend
+            .send_batch(&inbox, &[payload(1), payload(2), payload(3)])
+            .await?;
+        let got = receive_n(&*backend, &inbox, 3, Duration::from_secs(1)).await?;
+        backend.ack(got[2].receipt()).await?;
+        let receipts: Vec<_> = got.iter().map(|m| m.receipt().clone()).collect();
+        let to_first = [payload(10), payload(11)];
+        let to_second = [payload(20)];
+        let sends = [(&first, &to_first[..]), (&second, &to_second[..])];
+
+        let mut tx = db.pool.begin().await?;
+        backend.send_and_ack_in(&mut tx, &sends, &receipts).await?;
+        tx.rollback().await?;
+        for queue in [&first, &second] {
+            ensure!(
+                backend
+                    .receive(queue, 10, Duration::from_secs(30))
+                    .await?
+                    .is_empty()
+            );
+        }
+        // The rolled back acknowledgements left the inbox's messages in flight.
+        let again = receive_n(&*backend, &inbox, 2, Duration::from_secs(30)).await?;
+        let receipts: Vec<_> = again
+            .iter()
+            .map(|m| m.receipt().clone())
+            .chain(std::iter::once(got[2].receipt().clone()))
+            .collect();
+
+        let mut tx = db.pool.begin().await?;
+        let outcomes = backend.send_and_ack_in(&mut tx, &sends, &receipts).await?;
+        tx.commit().await?;
+        ensure!(outcomes.len() == 3, "{outcomes:?}");
+        ensure!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
+        ensure!(
+            matches!(outcomes[2], Err(QueueError::ReceiptInvalid { .. })),
+            "{outcomes:?}"
+        );
+        signal_for(&mut subscription, &first, Duration::from_secs(5)).await?;
+        let got = receive_n(&*backend, &first, 2, Duration::from_secs(30)).await?;
+        let indices: Vec<usize> = got
+            .iter()
+            .map(crate::suite::index_of)
+            .collect::<anyhow::Result<_>>()?;
+        ensure!(indices == vec![10, 11], "{indices:?}");
+        ensure!(
+            receive_n(&*backend, &second, 1, Duration::from_secs(30))
+                .await?
+                .len()
+                == 1
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        ensure!(
+            backend
+                .receive(&inbox, 10, Duration::from_secs(30))
+                .await?
+                .is_empty(),
+            "acknowledged for good"
+        );
+        let mut tx = db.pool.begin().await?;
+        ensure!(backend.send_and_ack_in(&mut tx, &[], &[]).await?.is_empty());
+        tx.commit().await?;
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
 /// Waits up to `within` for a signal for `queue`, skipping others.
 async fn signal_for(
     subscription: &mut Subscription,
