@@ -4,8 +4,8 @@
 //! An [`Outbox`] collects the messages announcing a transaction's state changes and the
 //! receipts of the messages whose processing the transaction records, and
 //! [`Outbox::commit`] settles them with the transaction:
-//! - with PGMQ, inside it: one `send_batch_in` per queue and one `ack_batch_in`, then the
-//!   commit. The state change, its messages and the consumption of the messages that caused
+//! - with PGMQ, inside it: one statement sends every message and acknowledges every consumed
+//!   one (`send_and_ack_in`), then the commit. The state change, its messages and the consumption of the messages that caused
 //!   it commit together or not at all;
 //! - with RabbitMQ and in memory (which cannot join a PostgreSQL transaction): the commit,
 //!   then one batch per queue, then one `ack_batch`. A message lost between the commit and its
@@ -93,8 +93,7 @@ impl Outbox {
     /// visibility timeout make up for what was not sent or acknowledged.
     pub(crate) async fn commit(self, mut tx: Transaction<'_, Postgres>) -> anyhow::Result<()> {
         if let Some(pgmq) = &self.messaging.pgmq {
-            send_in(pgmq, &mut tx, &self.pending).await?;
-            ack_in(pgmq, &mut tx, &self.acks).await?;
+            send_in(pgmq, &mut tx, &self.pending, &self.acks).await?;
             tx.commit().await.context("committing")?;
             return Ok(());
         }
@@ -105,10 +104,7 @@ impl Outbox {
     /// Sends and acknowledges without a transaction of the caller's (on `conn` on PGMQ).
     pub(crate) async fn send_now(self, conn: &mut PgConnection) -> anyhow::Result<()> {
         match &self.messaging.pgmq {
-            Some(pgmq) => {
-                send_in(pgmq, conn, &self.pending).await?;
-                ack_in(pgmq, conn, &self.acks).await
-            }
+            Some(pgmq) => send_in(pgmq, conn, &self.pending, &self.acks).await,
             None => self.send_after().await,
         }
     }
@@ -136,27 +132,31 @@ impl Outbox {
     }
 }
 
+/// Sends and acknowledges on PGMQ in one statement (on `conn`, inside its transaction if it is
+/// in one).
 async fn send_in(
     pgmq: &PgmqQueue,
     conn: &mut PgConnection,
     pending: &BTreeMap<QueueName, Vec<Payload>>,
+    acks: &[Receipt],
 ) -> anyhow::Result<()> {
-    for (queue, payloads) in pending {
-        pgmq.send_batch_in(conn, queue, payloads)
-            .await
-            .with_context(|| format!("sending {} message(s) to {queue}", payloads.len()))?;
-    }
-    Ok(())
-}
-
-async fn ack_in(pgmq: &PgmqQueue, conn: &mut PgConnection, acks: &[Receipt]) -> anyhow::Result<()> {
-    if acks.is_empty() {
+    if pending.is_empty() && acks.is_empty() {
         return Ok(());
     }
+    let sends: Vec<(&QueueName, &[Payload])> = pending
+        .iter()
+        .map(|(queue, payloads)| (queue, payloads.as_slice()))
+        .collect();
     let outcomes = pgmq
-        .ack_batch_in(conn, acks)
+        .send_and_ack_in(conn, &sends, acks)
         .await
-        .with_context(|| format!("acknowledging {} message(s)", acks.len()))?;
+        .with_context(|| {
+            format!(
+                "sending {} message(s) and acknowledging {}",
+                pending.values().map(Vec::len).sum::<usize>(),
+                acks.len()
+            )
+        })?;
     log_refused(&outcomes);
     Ok(())
 }
