@@ -91,14 +91,24 @@ impl Outbox {
     /// elsewhere (see the module docs). An error before the commit rolls everything back; an
     /// error after it (RabbitMQ, in memory) leaves the commit standing, and the redrive or the
     /// visibility timeout make up for what was not sent or acknowledged.
-    pub(crate) async fn commit(self, mut tx: Transaction<'_, Postgres>) -> anyhow::Result<()> {
+    pub(crate) async fn commit(self, tx: Transaction<'_, Postgres>) -> anyhow::Result<()> {
+        self.commit_deferred(tx).await?.finish().await
+    }
+
+    /// [`Outbox::commit`], returning what is left to do after the commit (RabbitMQ, in
+    /// memory: the sends and acknowledgements) for the caller to finish when it suits it, e.g.
+    /// while it starts its next transaction.
+    pub(crate) async fn commit_deferred(
+        self,
+        mut tx: Transaction<'_, Postgres>,
+    ) -> anyhow::Result<AfterCommit> {
         if let Some(pgmq) = &self.messaging.pgmq {
             send_in(pgmq, &mut tx, &self.pending, &self.acks).await?;
             tx.commit().await.context("committing")?;
-            return Ok(());
+            return Ok(AfterCommit(None));
         }
         tx.commit().await.context("committing")?;
-        self.send_after().await
+        Ok(AfterCommit(Some(self)))
     }
 
     /// Sends and acknowledges without a transaction of the caller's (on `conn` on PGMQ).
@@ -134,6 +144,21 @@ impl Outbox {
 
 /// Sends and acknowledges on PGMQ in one statement (on `conn`, inside its transaction if it is
 /// in one).
+/// Sends and acknowledgements left for after a commit.
+#[derive(Debug)]
+#[must_use = "the messages are sent and acknowledged only by finish()"]
+pub(crate) struct AfterCommit(Option<Outbox>);
+
+impl AfterCommit {
+    /// Sends and acknowledges what the committed transaction left.
+    pub(crate) async fn finish(self) -> anyhow::Result<()> {
+        match self.0 {
+            Some(outbox) => outbox.send_after().await,
+            None => Ok(()),
+        }
+    }
+}
+
 async fn send_in(
     pgmq: &PgmqQueue,
     conn: &mut PgConnection,

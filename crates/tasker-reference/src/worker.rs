@@ -74,18 +74,18 @@ struct Taken {
     steps: HashMap<TaskId, Vec<StepRecord>>,
 }
 
-/// The connection a batch is started on: a transaction that the read joined (PGMQ), or a
-/// plain connection.
-enum StartConn {
+/// The connection a batch is started or stored on: a transaction (that the messages join, on
+/// PGMQ), or a plain connection whose statements commit on their own.
+enum BatchConn {
     Transaction(sqlx::Transaction<'static, sqlx::Postgres>),
     Connection(sqlx::pool::PoolConnection<sqlx::Postgres>),
 }
 
-impl StartConn {
+impl BatchConn {
     fn get(&mut self) -> &mut sqlx::PgConnection {
         match self {
-            StartConn::Transaction(tx) => tx,
-            StartConn::Connection(conn) => conn,
+            BatchConn::Transaction(tx) => tx,
+            BatchConn::Connection(conn) => conn,
         }
     }
 
@@ -93,8 +93,8 @@ impl StartConn {
     /// on the plain connection.
     async fn finish(self, outbox: crate::outbox::Outbox) -> anyhow::Result<()> {
         match self {
-            StartConn::Transaction(tx) => outbox.commit(tx).await.context("starting steps"),
-            StartConn::Connection(mut conn) => outbox.send_now(&mut conn).await,
+            BatchConn::Transaction(tx) => outbox.commit(tx).await,
+            BatchConn::Connection(mut conn) => outbox.send_now(&mut conn).await,
         }
     }
 }
@@ -212,7 +212,7 @@ impl Worker {
                     .receive_in(&mut tx, queue, batch, visibility)
                     .await
                     .context("receiving steps")?;
-                (StartConn::Transaction(tx), received)
+                (BatchConn::Transaction(tx), received)
             }
             None => {
                 let received = shared
@@ -229,7 +229,7 @@ impl Worker {
                     .acquire()
                     .await
                     .context("acquiring a connection")?;
-                (StartConn::Connection(conn), received)
+                (BatchConn::Connection(conn), received)
             }
         };
         let count = received.len();
@@ -419,12 +419,25 @@ impl Worker {
         }
 
         // Store every result, send its message and acknowledge every step message of the
-        // batch in one transaction (on PGMQ; elsewhere the messages follow the commit).
-        let mut tx = shared
-            .pool
-            .begin()
-            .await
-            .context("starting a result transaction")?;
+        // batch in one transaction on PGMQ; elsewhere the results are stored in one statement
+        // (its own transaction) and the messages follow it.
+        let mut conn = if shared.messaging.is_transactional() {
+            BatchConn::Transaction(
+                shared
+                    .pool
+                    .begin()
+                    .await
+                    .context("starting a result transaction")?,
+            )
+        } else {
+            BatchConn::Connection(
+                shared
+                    .pool
+                    .acquire()
+                    .await
+                    .context("acquiring a connection")?,
+            )
+        };
         let stores = results
             .iter()
             .map(|(index, result)| {
@@ -437,7 +450,7 @@ impl Worker {
                 )
             })
             .collect();
-        let outcomes = transition_batch(&mut tx, stores, Some(self.id), shared.settings.backoff)
+        let outcomes = transition_batch(conn.get(), stores, Some(self.id), shared.settings.backoff)
             .await
             .context("storing step results")?;
         let mut outbox = shared.messaging.outbox();
@@ -457,7 +470,9 @@ impl Worker {
             let receipt = receipts.remove(&index);
             outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
         }
-        outbox.commit(tx).await.context("committing step results")?;
+        conn.finish(outbox)
+            .await
+            .context("committing step results")?;
         shared.tracker.results_stored(stored);
         tracing::debug!(
             steps = started.len(),

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use super::Orchestrator;
 use super::settle::{Settled, Unsettled, step_transition};
-use crate::outbox::Outbox;
+use crate::outbox::{AfterCommit, Outbox};
 use crate::tracker::Shutdown;
 
 /// A decoded result message with its delivery.
@@ -233,9 +233,22 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Processes the deliveries routed to one shard until the dispatcher stops.
+    /// Processes the deliveries routed to one shard until the dispatcher stops. The messages a
+    /// batch sends after its commit (and its acknowledgements) go out while the next batch is
+    /// recorded: publisher confirms are not waited for in turn.
     async fn run_shard(self: Arc<Self>, mut receiver: mpsc::Receiver<Delivery>) {
         let max = usize::from(self.settings.result_batch).max(1);
+        // At most one batch's sends in flight; dropped (aborted) with the shard.
+        let mut sending = JoinSet::new();
+        let finish = |after: AfterCommit| async move {
+            // Not sent: the redrive sends it again; not acknowledged: it comes back.
+            if let Err(error) = after.finish().await {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "sending after a commit failed"
+                );
+            }
+        };
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
             while batch.len() < max {
@@ -251,19 +264,24 @@ impl Orchestrator {
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "processed step results"
             );
-            // Not acknowledged: the messages come back after their visibility timeout.
-            if let Err(error) = processed {
-                tracing::warn!(
+            while sending.join_next().await.is_some() {}
+            match processed {
+                Ok(after) => {
+                    sending.spawn(finish(after));
+                }
+                // Not acknowledged: the messages come back after their visibility timeout.
+                Err(error) => tracing::warn!(
                     error = format!("{error:#}"),
                     "processing step results failed; they will be redelivered"
-                );
+                ),
             }
         }
+        while sending.join_next().await.is_some() {}
     }
 
-    /// Records the results of a batch, settles their tasks and acknowledges the messages, in
-    /// one transaction.
-    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<()> {
+    /// Records the results of a batch and settles their tasks in one transaction; returns the
+    /// sends and acknowledgements left for after its commit.
+    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<AfterCommit> {
         let mut tx = self
             .pool
             .begin()
@@ -280,9 +298,12 @@ impl Orchestrator {
         for delivery in batch {
             outbox.ack(delivery.received.receipt().clone());
         }
-        outbox.commit(tx).await.context("committing step results")?;
+        let after = outbox
+            .commit_deferred(tx)
+            .await
+            .context("committing step results")?;
         self.committed(&settled);
-        Ok(())
+        Ok(after)
     }
 
     /// Records reported results in the caller's transaction and settles their tasks; the
