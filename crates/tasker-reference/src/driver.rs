@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::catalog::TemplateEntry;
 use crate::engine::Engine;
 use crate::expected::{StepExpectation, TaskExpectation, expect};
-use crate::tracker::{Submission, Tracker};
+use crate::tracker::{Change, Submission, Tracker};
 
 /// One request to submit.
 #[derive(Debug, Clone)]
@@ -115,6 +115,9 @@ pub(crate) async fn drive(
     let mut waiting: VecDeque<(usize, Planned)> = planned.into_iter().enumerate().collect();
     let mut in_flight: HashMap<Uuid, (usize, Instant, Planned)> = HashMap::new();
     let mut version = tracker.subscribe();
+    // Changes before this drive belong to earlier drives.
+    let (_, mut seen) = tracker.changes_since(usize::MAX);
+    let mut by_task: HashMap<TaskId, Uuid> = HashMap::new();
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut done = 0;
@@ -130,14 +133,30 @@ pub(crate) async fn drive(
                 in_flight.insert(request_id, (index, submitted, item));
             }
         }
-        let finished: Vec<Uuid> = in_flight
-            .iter()
-            .filter(|(request_id, _)| match tracker.submission(**request_id) {
-                Some(Submission::Rejected { .. }) => true,
-                Some(Submission::Created { task_id, .. }) => tracker.reached(task_id).is_some(),
-                None => false,
-            })
-            .map(|(request_id, _)| *request_id)
+        // Only what changed since the last look: scanning every request in flight after every
+        // change would cost the engine under test more CPU the more tasks are in flight.
+        let (changes, now_seen) = tracker.changes_since(seen);
+        seen = now_seen;
+        let mut finished = Vec::new();
+        for change in changes {
+            match change {
+                Change::Submitted(request_id) => match tracker.submission(request_id) {
+                    Some(Submission::Rejected { .. }) => finished.push(request_id),
+                    Some(Submission::Created { task_id, .. }) => {
+                        if tracker.reached(task_id).is_some() {
+                            finished.push(request_id);
+                        } else {
+                            by_task.insert(task_id, request_id);
+                        }
+                    }
+                    None => {}
+                },
+                Change::Finished(task_id) => finished.extend(by_task.remove(&task_id)),
+            }
+        }
+        let finished: Vec<Uuid> = finished
+            .into_iter()
+            .filter(|request_id| in_flight.contains_key(request_id))
             .collect();
         let progressed = !finished.is_empty();
         for request_id in finished {

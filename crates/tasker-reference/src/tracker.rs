@@ -74,8 +74,19 @@ pub(crate) struct Reached {
     pub(crate) at: Instant,
 }
 
+/// Something the tracker learned, in the order it learned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Request `0` was handled (see [`Tracker::submission`]).
+    Submitted(Uuid),
+    /// Task `0` reached a terminal state.
+    Finished(TaskId),
+}
+
 #[derive(Debug, Default)]
 struct TrackerState {
+    /// Every submission and finish, in order: lets a waiter look only at what is new.
+    log: Vec<Change>,
     submissions: HashMap<Uuid, Submission>,
     finished: HashMap<TaskId, Reached>,
     blocked: HashMap<TaskId, Instant>,
@@ -121,19 +132,25 @@ impl Tracker {
 
     /// A request became a task (or was refused).
     pub(crate) fn submitted(&self, request_id: Uuid, submission: Submission) {
-        self.lock().submissions.insert(request_id, submission);
+        let mut state = self.lock();
+        state.submissions.insert(request_id, submission);
+        state.log.push(Change::Submitted(request_id));
+        drop(state);
         self.changed();
     }
 
     /// A task reached a terminal state.
     pub(crate) fn finished(&self, task_id: TaskId, state: TaskState) {
-        self.lock().finished.insert(
+        let mut tracked = self.lock();
+        tracked.finished.insert(
             task_id,
             Reached {
                 state,
                 at: Instant::now(),
             },
         );
+        tracked.log.push(Change::Finished(task_id));
+        drop(tracked);
         self.changed();
     }
 
@@ -166,6 +183,14 @@ impl Tracker {
     /// How request `request_id` ended up, if it was handled.
     pub(crate) fn submission(&self, request_id: Uuid) -> Option<Submission> {
         self.lock().submissions.get(&request_id).cloned()
+    }
+
+    /// What the tracker learned after the first `seen` changes, and how many it knows now (the
+    /// next call's `seen`).
+    pub(crate) fn changes_since(&self, seen: usize) -> (Vec<Change>, usize) {
+        let state = self.lock();
+        let new = state.log.get(seen..).unwrap_or_default().to_vec();
+        (new, state.log.len())
     }
 
     /// The terminal state task `task_id` reached, if it did.
