@@ -82,11 +82,6 @@ impl Engine {
             Arc::clone(&tasks),
             settings.orchestrator,
         ));
-        // Commits of this process wake the workers directly.
-        let wake = Arc::new(Notify::new());
-        for queue in catalog.worker_queues() {
-            messaging.local.register(&queue, Arc::clone(&wake));
-        }
         let workers_shared = Arc::new(WorkerShared {
             pool,
             messaging,
@@ -94,7 +89,7 @@ impl Engine {
             tracker,
             tasks,
             settings: settings.worker,
-            wake: Arc::clone(&wake),
+            wake: Notify::new(),
         });
         let (trigger, shutdown) = shutdown_pair();
         let mut loops = JoinSet::new();
@@ -186,13 +181,12 @@ impl Engine {
             ids.push(request_id);
         }
         if !payloads.is_empty() {
-            let messaging = &self.orchestrator.messaging;
-            messaging
+            self.orchestrator
+                .messaging
                 .queue
                 .send_batch(&task_requests_queue(), &payloads)
                 .await
                 .context("sending task requests")?;
-            messaging.local.wake(&task_requests_queue());
         }
         Ok(ids)
     }

@@ -13,8 +13,8 @@
 //!   message not acknowledged comes back after its visibility timeout and finds its
 //!   transition applied (a compare-and-set that now fails), so it is acknowledged then.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -22,7 +22,6 @@ use tasker_shared::messaging::envelope::{Payload, QueueMessage};
 use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::queue::{MessageQueue, Receipt};
 use tasker_shared::messaging::queue_name::QueueName;
-use tokio::sync::Notify;
 
 /// The messaging backend, with the PGMQ handle when it is PGMQ.
 #[derive(Debug, Clone)]
@@ -31,35 +30,6 @@ pub(crate) struct Messaging {
     pub(crate) queue: Arc<dyn MessageQueue>,
     /// The same backend when it is PGMQ, for sends and acknowledgements inside a transaction.
     pub(crate) pgmq: Option<Arc<PgmqQueue>>,
-    /// Consumers in this process, woken directly after a commit that sent them messages.
-    pub(crate) local: Arc<LocalWakers>,
-}
-
-/// "Queue has messages" hints within this process. PGMQ announces a commit's messages with a
-/// notification that travels through the server and the LISTEN connection; a consumer in the
-/// same process is woken here right after the commit instead, ahead of it (the notification
-/// still reaches consumers in other processes, and a second wake-up is harmless).
-#[derive(Debug, Default)]
-pub(crate) struct LocalWakers {
-    by_queue: Mutex<HashMap<QueueName, Arc<Notify>>>,
-}
-
-impl LocalWakers {
-    /// Wakes one waiter on `notify` whenever messages for `queue` are committed here.
-    pub(crate) fn register(&self, queue: &QueueName, notify: Arc<Notify>) {
-        self.lock().insert(queue.clone(), notify);
-    }
-
-    /// Wakes one consumer of `queue` in this process, if one registered.
-    pub(crate) fn wake(&self, queue: &QueueName) {
-        if let Some(notify) = self.lock().get(queue) {
-            notify.notify_one();
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<QueueName, Arc<Notify>>> {
-        self.by_queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl Messaging {
@@ -68,17 +38,12 @@ impl Messaging {
         Self {
             queue: queue.clone(),
             pgmq: Some(queue),
-            local: Arc::default(),
         }
     }
 
     /// A backend outside PostgreSQL: messages are sent and acknowledged after the commit.
     pub(crate) fn external(queue: Arc<dyn MessageQueue>) -> Self {
-        Self {
-            queue,
-            pgmq: None,
-            local: Arc::default(),
-        }
+        Self { queue, pgmq: None }
     }
 
     /// Whether messages commit with the database transaction.
@@ -140,9 +105,6 @@ impl Outbox {
         if let Some(pgmq) = &self.messaging.pgmq {
             send_in(pgmq, &mut tx, &self.pending, &self.acks).await?;
             tx.commit().await.context("committing")?;
-            for queue in self.pending.keys() {
-                self.messaging.local.wake(queue);
-            }
             return Ok(AfterCommit(None));
         }
         tx.commit().await.context("committing")?;
@@ -152,13 +114,7 @@ impl Outbox {
     /// Sends and acknowledges without a transaction of the caller's (on `conn` on PGMQ).
     pub(crate) async fn send_now(self, conn: &mut PgConnection) -> anyhow::Result<()> {
         match &self.messaging.pgmq {
-            Some(pgmq) => {
-                send_in(pgmq, conn, &self.pending, &self.acks).await?;
-                for queue in self.pending.keys() {
-                    self.messaging.local.wake(queue);
-                }
-                Ok(())
-            }
+            Some(pgmq) => send_in(pgmq, conn, &self.pending, &self.acks).await,
             None => self.send_after().await,
         }
     }

@@ -65,7 +65,7 @@ pub(crate) struct WorkerShared {
     pub(crate) tasks: Arc<TaskCache>,
     pub(crate) settings: WorkerSettings,
     /// Wakes one idle worker: the queues have messages.
-    pub(crate) wake: Arc<Notify>,
+    pub(crate) wake: Notify,
 }
 
 /// The steps a batch started, with the rows of their tasks' steps.

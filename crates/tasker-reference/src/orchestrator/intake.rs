@@ -59,8 +59,6 @@ impl Orchestrator {
             .subscribe(std::slice::from_ref(&queue))
             .await
             .context("subscribing to task requests")?;
-        let local = Arc::new(tokio::sync::Notify::new());
-        self.messaging.local.register(&queue, Arc::clone(&local));
         let batch = u16::try_from(self.settings.claim_batch.max(1)).unwrap_or(u16::MAX);
         let poll = self.settings.messaging.fallback_poll_interval;
         let visibility = self.settings.messaging.visibility_timeout;
@@ -86,7 +84,6 @@ impl Orchestrator {
             }
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),
-                () = local.notified() => {}
                 signal = subscription.recv() => {
                     if signal.is_none() {
                         anyhow::bail!("the messaging backend closed the task request subscription");

@@ -19,7 +19,7 @@ use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
 use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
 use tasker_shared::models::ids::{StepId, TaskId};
 use tasker_shared::state_machine::{StepError, StepEvent, StepState, TaskEvent, TaskState};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Orchestrator;
@@ -45,17 +45,9 @@ impl Orchestrator {
         let Some(pgmq) = self.messaging.pgmq.clone() else {
             return self.dispatch_results(shutdown).await;
         };
-        let local = Arc::new(Notify::new());
-        self.messaging
-            .local
-            .register(&step_results_queue(), Arc::clone(&local));
         let mut loops = JoinSet::new();
         for _ in 0..self.settings.shards.max(1) {
-            loops.spawn(Arc::clone(&self).pop_results(
-                Arc::clone(&pgmq),
-                Arc::clone(&local),
-                shutdown.clone(),
-            ));
+            loops.spawn(Arc::clone(&self).pop_results(Arc::clone(&pgmq), shutdown.clone()));
         }
         while let Some(joined) = loops.join_next().await {
             joined.context("a result loop panicked")??;
@@ -70,7 +62,6 @@ impl Orchestrator {
     async fn pop_results(
         self: Arc<Self>,
         pgmq: Arc<PgmqQueue>,
-        local: Arc<Notify>,
         mut shutdown: Shutdown,
     ) -> anyhow::Result<()> {
         let queue = step_results_queue();
@@ -109,7 +100,6 @@ impl Orchestrator {
             }
             tokio::select! {
                 () = shutdown.wait() => return Ok(()),
-                () = local.notified() => {}
                 signal = subscription.recv() => {
                     if signal.is_none() {
                         anyhow::bail!("the messaging backend closed the step result subscription");
