@@ -113,9 +113,21 @@ impl Outbox {
 
     /// Sends and acknowledges without a transaction of the caller's (on `conn` on PGMQ).
     pub(crate) async fn send_now(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        self.send_deferred(conn).await?.finish().await
+    }
+
+    /// [`Outbox::send_now`] on PGMQ (on `conn`, at once); elsewhere returns the sends and
+    /// acknowledgements for the caller to finish when it suits it.
+    pub(crate) async fn send_deferred(
+        self,
+        conn: &mut PgConnection,
+    ) -> anyhow::Result<AfterCommit> {
         match &self.messaging.pgmq {
-            Some(pgmq) => send_in(pgmq, conn, &self.pending, &self.acks).await,
-            None => self.send_after().await,
+            Some(pgmq) => {
+                send_in(pgmq, conn, &self.pending, &self.acks).await?;
+                Ok(AfterCommit(None))
+            }
+            None => Ok(AfterCommit(Some(self))),
         }
     }
 
@@ -150,6 +162,11 @@ impl Outbox {
 pub(crate) struct AfterCommit(Option<Outbox>);
 
 impl AfterCommit {
+    /// Whether nothing is left to do (always so on PGMQ).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Sends and acknowledges what the committed transaction left.
     pub(crate) async fn finish(self) -> anyhow::Result<()> {
         match self.0 {

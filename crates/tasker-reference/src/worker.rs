@@ -36,7 +36,7 @@ use crate::catalog::{Catalog, TemplateEntry};
 use crate::orchestrator::results::succeeded;
 use crate::orchestrator::settle::step_transition;
 use crate::orchestrator::{TaskCache, TaskInfo};
-use crate::outbox::Messaging;
+use crate::outbox::{AfterCommit, Messaging, Outbox};
 use crate::tracker::{Shutdown, Tracker};
 
 /// How workers work.
@@ -91,10 +91,16 @@ impl BatchConn {
 
     /// Commits (sending and acknowledging inside the transaction), or sends and acknowledges
     /// on the plain connection.
-    async fn finish(self, outbox: crate::outbox::Outbox) -> anyhow::Result<()> {
+    async fn finish(self, outbox: Outbox) -> anyhow::Result<()> {
+        self.finish_deferred(outbox).await?.finish().await
+    }
+
+    /// [`BatchConn::finish`], leaving the sends and acknowledgements that follow a commit
+    /// (RabbitMQ, in memory) to the caller.
+    async fn finish_deferred(self, outbox: Outbox) -> anyhow::Result<AfterCommit> {
         match self {
-            BatchConn::Transaction(tx) => outbox.commit(tx).await,
-            BatchConn::Connection(mut conn) => outbox.send_now(&mut conn).await,
+            BatchConn::Transaction(tx) => outbox.commit_deferred(tx).await,
+            BatchConn::Connection(mut conn) => outbox.send_deferred(&mut conn).await,
         }
     }
 }
@@ -159,10 +165,15 @@ impl Worker {
     /// worker per signal, not by the whole pool.
     pub(crate) async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
         let shared = &self.shared;
+        // The sends and acknowledgements of the previous batch (RabbitMQ, in memory) complete
+        // while the next one runs: publisher confirms are not waited for in turn. At most one
+        // batch's are in flight; they are dropped with the worker, as a crash would.
+        let mut sending = JoinSet::new();
         loop {
             for queue in &self.queues {
                 loop {
                     if shutdown.is_triggered() {
+                        while sending.join_next().await.is_some() {}
                         return Ok(());
                     }
                     let (count, taken) = match self.take(queue).await {
@@ -174,11 +185,28 @@ impl Worker {
                             break;
                         }
                     };
-                    if let Some(taken) = taken
-                        && let Err(error) = self.execute(taken).await
-                    {
-                        // Unacknowledged messages come back after their visibility timeout.
-                        tracing::warn!(error = format!("{error:#}"), "a batch of steps failed");
+                    if let Some(taken) = taken {
+                        match self.execute(taken).await {
+                            Ok(after) if after.is_empty() => {}
+                            Ok(after) => {
+                                while sending.join_next().await.is_some() {}
+                                sending.spawn(async move {
+                                    // Not sent: the redrive sends it again; not acknowledged:
+                                    // it comes back and finds its result stored.
+                                    if let Err(error) = after.finish().await {
+                                        tracing::warn!(
+                                            error = format!("{error:#}"),
+                                            "sending step results failed"
+                                        );
+                                    }
+                                });
+                            }
+                            // Unacknowledged messages come back after their visibility timeout.
+                            Err(error) => tracing::warn!(
+                                error = format!("{error:#}"),
+                                "a batch of steps failed"
+                            ),
+                        }
                     }
                     if count < usize::from(shared.settings.batch) {
                         break;
@@ -186,7 +214,10 @@ impl Worker {
                 }
             }
             tokio::select! {
-                () = shutdown.wait() => return Ok(()),
+                () = shutdown.wait() => {
+                    while sending.join_next().await.is_some() {}
+                    return Ok(());
+                }
                 () = shared.wake.notified() => {}
                 () = tokio::time::sleep(shared.settings.poll_interval) => {}
             }
@@ -343,7 +374,7 @@ impl Worker {
     /// Runs the handlers of started steps concurrently (keeping their messages invisible
     /// meanwhile), then stores every result, sends the result messages and acknowledges the
     /// step messages in one transaction.
-    async fn execute(&self, taken: Taken) -> anyhow::Result<()> {
+    async fn execute(&self, taken: Taken) -> anyhow::Result<AfterCommit> {
         let shared = &self.shared;
         let began = Instant::now();
         let Taken { started, steps } = taken;
@@ -470,7 +501,8 @@ impl Worker {
             let receipt = receipts.remove(&index);
             outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
         }
-        conn.finish(outbox)
+        let after = conn
+            .finish_deferred(outbox)
             .await
             .context("committing step results")?;
         shared.tracker.results_stored(stored);
@@ -479,7 +511,7 @@ impl Worker {
             elapsed_us = began.elapsed().as_micros() as u64,
             "stored step results"
         );
-        Ok(())
+        Ok(after)
     }
 
     /// A message whose step could not be started: a duplicate, a redelivery after the result
@@ -488,7 +520,7 @@ impl Worker {
     async fn not_started(
         &self,
         conn: &mut sqlx::PgConnection,
-        outbox: &mut crate::outbox::Outbox,
+        outbox: &mut Outbox,
         candidate: &Started,
         step_id: StepId,
         actual: StepState,
