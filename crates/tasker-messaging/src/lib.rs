@@ -7,6 +7,10 @@
 //!   [`pgmq::PgmqQueue`] (PostgreSQL with pgmq, the default), [`rabbitmq::RabbitMqQueue`] (AMQP
 //!   via lapin) and [`memory::InMemoryQueue`] (tests and the embedded mode). They pass one
 //!   conformance suite (`tests/it`).
+//! - [`pgmq::PgmqQueue`]'s transactional operations: `send_in`, `send_batch_in`,
+//!   `ack_batch_in`, `send_and_ack_in`, `receive_in`, `pop_in` and `dead_letter_in` join the
+//!   caller's PostgreSQL transaction, so a state change, the messages announcing it and the
+//!   consumption of the messages that caused it commit together.
 //! - [`queue_name::QueueName`] and the queue-name functions in [`queue_name`]
 //!   (`worker_<ns>_queue`, `orchestration_step_results`, ...): the only way a name reaches SQL
 //!   or AMQP.
