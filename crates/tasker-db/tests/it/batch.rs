@@ -14,35 +14,8 @@ use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_state::{StepState, TaskEvent, TaskState};
 use tokio::sync::Barrier;
 
-use crate::fixtures::{self, Dag, StepSetup};
+use crate::fixtures::{self, Dag, StepSetup, assert_chain, task_history};
 use crate::harness;
-
-/// A task's history as (sort_key, most_recent, from, to).
-async fn history(
-    pool: &PgPool,
-    task: TaskId,
-) -> anyhow::Result<Vec<(i32, bool, Option<TaskState>, TaskState)>> {
-    Ok(sqlx::query_as(
-        "SELECT tt.sort_key, tt.sort_key = t.most_recent_sort_key, tt.from_state, tt.to_state \
-         FROM tasker.task_transitions tt JOIN tasker.tasks t USING (task_uuid) \
-         WHERE tt.task_uuid = $1 ORDER BY tt.sort_key",
-    )
-    .bind(task.into_uuid())
-    .fetch_all(pool)
-    .await?)
-}
-
-/// Sort keys 1..n without gaps, one most_recent (the last), each row starting where the
-/// previous ended, the last ending in `current`.
-fn assert_gap_free(history: &[(i32, bool, Option<TaskState>, TaskState)], current: TaskState) {
-    for (i, (sort_key, most_recent, from, _)) in history.iter().enumerate() {
-        assert_eq!(*sort_key, i as i32 + 1, "no gaps: {history:?}");
-        assert_eq!(*most_recent, i + 1 == history.len(), "{history:?}");
-        let expected_from = if i == 0 { None } else { Some(history[i - 1].3) };
-        assert_eq!(*from, expected_from, "chained: {history:?}");
-    }
-    assert_eq!(history.last().map(|row| row.3), Some(current));
-}
 
 /// A task's state, `next_retry_at` and `completed_at`.
 type RetryAndCompletion = (
@@ -180,15 +153,15 @@ async fn task_batches_apply_each_item_like_the_single_form() -> anyhow::Result<(
                 ),
             ]
         );
-        assert_gap_free(&history(&pool, t[0]).await?, TaskState::Initializing);
-        assert_gap_free(&history(&pool, t[3]).await?, TaskState::Initializing);
+        assert_chain(&task_history(&pool, t[0]).await?, TaskState::Initializing);
+        assert_chain(&task_history(&pool, t[3]).await?, TaskState::Initializing);
         assert_eq!(
-            history(&pool, t[3]).await?.len(),
+            task_history(&pool, t[3]).await?.len(),
             2,
             "the stale item wrote nothing"
         );
-        assert_gap_free(&history(&pool, t[2]).await?, TaskState::Pending);
-        assert_gap_free(&history(&pool, t[4]).await?, TaskState::Pending);
+        assert_chain(&task_history(&pool, t[2]).await?, TaskState::Pending);
+        assert_chain(&task_history(&pool, t[4]).await?, TaskState::Pending);
 
         // Effects: next_retry_at from retry_scheduled, completed_at on entering complete, both
         // in one batch, each task on its own path.
@@ -262,8 +235,11 @@ async fn task_batches_apply_each_item_like_the_single_form() -> anyhow::Result<(
                 (TaskState::Complete, None, Some(done.created_at)),
             ]
         );
-        assert_gap_free(&history(&pool, t[0]).await?, TaskState::WaitingForRetry);
-        assert_gap_free(&history(&pool, t[1]).await?, TaskState::Complete);
+        assert_chain(
+            &task_history(&pool, t[0]).await?,
+            TaskState::WaitingForRetry,
+        );
+        assert_chain(&task_history(&pool, t[1]).await?, TaskState::Complete);
 
         // A task named twice refuses the whole batch before anything is written.
         let refused = task::transition_batch(
@@ -278,7 +254,7 @@ async fn task_batches_apply_each_item_like_the_single_form() -> anyhow::Result<(
             refused,
             Err(TaskBatchError::DuplicateInBatch { task_id }) if task_id == t[2]
         ));
-        assert_gap_free(&history(&pool, t[2]).await?, TaskState::Pending);
+        assert_chain(&task_history(&pool, t[2]).await?, TaskState::Pending);
         assert!(
             task::transition_batch(&mut conn, Vec::new())
                 .await?
@@ -374,9 +350,9 @@ async fn concurrent_overlapping_batches_apply_each_transition_once() -> anyhow::
             assert_eq!(wins.len(), t.len(), "round {round}: every task was tried");
             for id in &t {
                 assert_eq!(wins[id], 1, "round {round}: task {id} claimed exactly once");
-                let history = history(&pool, *id).await?;
+                let history = task_history(&pool, *id).await?;
                 assert_eq!(history.len(), 4, "round {round}");
-                assert_gap_free(&history, TaskState::StepsInProcess);
+                assert_chain(&history, TaskState::StepsInProcess);
             }
         }
         Ok(())
@@ -507,9 +483,12 @@ async fn chains_record_what_their_transitions_one_by_one_would() -> anyhow::Resu
         assert!(outcomes.next().expect("five")?.is_empty(), "an empty chain");
         assert_eq!(recorded(&pool, t[1]).await?, recorded(&pool, t[0]).await?);
         assert_eq!(recorded(&pool, t[1]).await?.len(), 5);
-        assert_gap_free(&history(&pool, t[1]).await?, TaskState::WaitingForRetry);
+        assert_chain(
+            &task_history(&pool, t[1]).await?,
+            TaskState::WaitingForRetry,
+        );
         for untouched in [t[2], t[3], t[4]] {
-            assert_gap_free(&history(&pool, untouched).await?, TaskState::Pending);
+            assert_chain(&task_history(&pool, untouched).await?, TaskState::Pending);
         }
         let rows: Vec<RetryAndCompletion> = sqlx::query_as(
             "SELECT state, next_retry_at, completed_at FROM tasker.tasks \
@@ -545,7 +524,7 @@ async fn chains_record_what_their_transitions_one_by_one_would() -> anyhow::Resu
         .fetch_one(&pool)
         .await?;
         assert_eq!(row, (TaskState::Complete, None, Some(done[3].created_at)));
-        assert_gap_free(&history(&pool, t[1]).await?, TaskState::Complete);
+        assert_chain(&task_history(&pool, t[1]).await?, TaskState::Complete);
         Ok(())
     })
     .await
@@ -610,7 +589,7 @@ async fn locked_tasks_wait_for_their_holder() -> anyhow::Result<()> {
                 ..
             })
         ));
-        assert_gap_free(&history(&pool, t[0]).await?, TaskState::Complete);
+        assert_chain(&task_history(&pool, t[0]).await?, TaskState::Complete);
         assert!(
             task::lock_batch(&mut *pool.acquire().await?, &[])
                 .await?

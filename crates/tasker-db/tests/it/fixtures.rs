@@ -285,3 +285,56 @@ pub(crate) async fn force_task_state(
     tx.commit().await?;
     Ok(())
 }
+
+/// A task's history as (sort_key, most_recent, from, to).
+pub(crate) async fn task_history(
+    pool: &PgPool,
+    task: TaskId,
+) -> anyhow::Result<Vec<(i32, bool, Option<TaskState>, TaskState)>> {
+    Ok(sqlx::query_as(
+        "SELECT tt.sort_key, tt.sort_key = t.most_recent_sort_key, tt.from_state, tt.to_state \
+         FROM tasker.task_transitions tt JOIN tasker.tasks t USING (task_uuid) \
+         WHERE tt.task_uuid = $1 ORDER BY tt.sort_key",
+    )
+    .bind(task.into_uuid())
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A step's history as (sort_key, most_recent, from, to).
+pub(crate) async fn step_history(
+    pool: &PgPool,
+    step: StepId,
+) -> anyhow::Result<Vec<(i32, bool, Option<StepState>, StepState)>> {
+    Ok(sqlx::query_as(
+        "SELECT st.sort_key, st.sort_key = s.most_recent_sort_key, st.from_state, st.to_state \
+         FROM tasker.workflow_step_transitions st JOIN tasker.workflow_steps s USING (workflow_step_uuid) \
+         WHERE st.workflow_step_uuid = $1 ORDER BY st.sort_key",
+    )
+    .bind(step.into_uuid())
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Checks the history invariants: sort keys 1..n without gaps, one most_recent (the last),
+/// each row starting where the previous ended, the last ending in `current`.
+pub(crate) fn assert_chain<S: PartialEq + Copy + std::fmt::Debug>(
+    history: &[(i32, bool, Option<S>, S)],
+    current: S,
+) {
+    for (i, (sort_key, most_recent, from, _)) in history.iter().enumerate() {
+        assert_eq!(
+            *sort_key,
+            i as i32 + 1,
+            "sort keys without gaps: {history:?}"
+        );
+        assert_eq!(
+            *most_recent,
+            i + 1 == history.len(),
+            "one most_recent: {history:?}"
+        );
+        let expected_from = if i == 0 { None } else { Some(history[i - 1].3) };
+        assert_eq!(*from, expected_from, "chained: {history:?}");
+    }
+    assert_eq!(history.last().map(|row| row.3), Some(current));
+}
