@@ -157,6 +157,7 @@ pub struct StepScope {
     with_results: bool,
     retryable_only: bool,
     tasks_created_since: Option<DateTime<Utc>>,
+    entered_state_before: Option<DateTime<Utc>>,
     limit: Option<i64>,
 }
 
@@ -234,6 +235,14 @@ impl StepScope {
         self
     }
 
+    /// Steps that entered their current state before `before` (applied before the limit, so
+    /// a limited query over stale steps is never filled by fresh ones).
+    #[must_use]
+    pub fn entered_state_before(mut self, before: DateTime<Utc>) -> Self {
+        self.entered_state_before = Some(before);
+        self
+    }
+
     /// At most `limit` results.
     #[must_use]
     pub fn limit(mut self, limit: i64) -> Self {
@@ -270,6 +279,9 @@ impl StepScope {
                 .push(" AND s.task_uuid IN (SELECT t.task_uuid FROM tasker.tasks t WHERE t.created_at >= ")
                 .push_bind(since)
                 .push(")");
+        }
+        if let Some(before) = self.entered_state_before {
+            query.push(" AND s.state_entered_at < ").push_bind(before);
         }
     }
 

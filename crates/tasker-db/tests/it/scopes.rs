@@ -176,6 +176,34 @@ async fn task_and_step_scopes_compose() -> anyhow::Result<()> {
             8
         );
         assert!(!StepScope::new().in_progress().exists(&pool).await?);
+        // The state-age filter applies before the limit: one stale step among fresh ones is
+        // found by a limit of 1 whatever the order.
+        sqlx::query(
+            "UPDATE tasker.workflow_steps SET state_entered_at = now() - interval '1 hour' \
+             WHERE workflow_step_uuid = $1",
+        )
+        .bind(l1_steps[0].into_uuid())
+        .execute(&pool)
+        .await?;
+        let stale_before = Utc::now() - TimeDelta::minutes(30);
+        assert_eq!(
+            step_ids(
+                &StepScope::new()
+                    .failed()
+                    .entered_state_before(stale_before)
+                    .limit(1)
+                    .all(&pool)
+                    .await?
+            ),
+            vec![l1_steps[0]]
+        );
+        assert_eq!(
+            StepScope::new()
+                .entered_state_before(Utc::now() - TimeDelta::hours(2))
+                .count(&pool)
+                .await?,
+            0
+        );
         let named = t_linear.steps[0].1;
         assert_eq!(
             step_ids(&StepScope::new().for_named_step(named).all(&pool).await?),

@@ -130,6 +130,7 @@ impl Orchestrator {
         let steps = StepScope::new()
             .in_state(StepState::Enqueued)
             .in_state(StepState::EnqueuedForOrchestration)
+            .entered_state_before(stale_before)
             .limit(REDRIVE_LIMIT)
             .all(&self.pool)
             .await
@@ -139,10 +140,7 @@ impl Orchestrator {
             .acquire()
             .await
             .context("acquiring a connection")?;
-        for step in steps
-            .into_iter()
-            .filter(|step| step.state_entered_at < stale_before)
-        {
+        for step in steps {
             let task = self.tasks.get(&mut conn, step.task_id).await?;
             if self.catalog.get(task.named_task_id).is_none() {
                 continue;
