@@ -327,6 +327,18 @@ impl Orchestrator {
                 TaskId::from_uuid(message.task_uuid),
             );
         }
+        // Lock the reported steps' tasks first, in id order, as every other path does (task
+        // row before its step rows), so that the steps are decided on under the task lock and
+        // this transaction cannot deadlock with a claim or a settle of the same task.
+        let task_ids: Vec<TaskId> = reported
+            .values()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let states = task::lock_batch(&mut *tx, &task_ids)
+            .await
+            .context("locking the tasks of reported steps")?;
         let completions = reported
             .keys()
             .map(|step_id| {
@@ -409,12 +421,8 @@ impl Orchestrator {
             }
         }
 
-        // Lock the tasks first (in id order), so that their steps are read and decided on
-        // under the lock; each then records its result event as the head of its chain.
-        let ids: Vec<TaskId> = events.keys().copied().collect();
-        let states = task::lock_batch(&mut *tx, &ids)
-            .await
-            .context("locking the tasks of reported steps")?;
+        // Under the locks taken above, each task records its result event as the head of its
+        // chain.
         let mut evaluating = Vec::with_capacity(events.len());
         for (task_id, event) in events {
             match states.get(&task_id) {
