@@ -28,8 +28,8 @@ use self::scalar::{double_quoted, resolve_plain, single_quoted};
 /// Deepest nesting of collections the fast path handles (serde_yaml's limit is 128).
 const MAX_DEPTH: usize = 64;
 
-/// Longest mapping key the fast path handles; libyaml refuses implicit keys longer than
-/// 1024 characters.
+/// Longest mapping key the fast path handles, plain or quoted (measured in source bytes);
+/// libyaml refuses implicit keys longer than 1024 characters.
 const MAX_KEY_LEN: usize = 512;
 
 /// Parses `text` if it is in the fast subset; `None` means "use serde_yaml", never "invalid".
@@ -338,6 +338,10 @@ impl<'t> Reader<'t> {
                 let Some((text, after)) = quoted else {
                     return KeyRead::Decline;
                 };
+                // The key limit counts the source text, quotes and escapes included.
+                if after - start > MAX_KEY_LEN {
+                    return KeyRead::Decline;
+                }
                 if after == end || self.bytes[after] != b':' {
                     return KeyRead::Absent;
                 }

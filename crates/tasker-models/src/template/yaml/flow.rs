@@ -122,7 +122,14 @@ impl<'t> Flow<'t> {
     /// A mapping key: a quoted scalar, or a plain scalar ending right before `:`.
     fn key(&mut self) -> Option<Value<'t>> {
         let key = match self.peek()? {
-            b'"' | b'\'' => self.quoted()?,
+            b'"' | b'\'' => {
+                let start = self.at;
+                let key = self.quoted()?;
+                if self.at - start > super::MAX_KEY_LEN {
+                    return None;
+                }
+                key
+            }
             _ => {
                 let (text, stop) = self.plain()?;
                 if stop != Some(b':')
