@@ -160,11 +160,11 @@ pub(crate) async fn send_and_remove(
     archive: bool,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let sql = if archive {
-        SEND_AND_REMOVE.replace("pgmq.delete(", "pgmq.archive(")
+        SEND_AND_ARCHIVE
     } else {
-        SEND_AND_REMOVE.to_owned()
+        SEND_AND_DELETE
     };
-    let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(&sql)
+    let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(sql)
         .bind(queues)
         .bind(bodies)
         .bind(channels)
@@ -180,7 +180,9 @@ pub(crate) async fn send_and_remove(
 
 /// Every CTE is referenced by the final SELECT (an unreferenced one would not run); `counted`
 /// makes the statement return a row even when nothing is removed.
-const SEND_AND_REMOVE: &str = "\
+macro_rules! send_and_remove_sql {
+    ($remove:literal) => {
+        concat!("\
     WITH outgoing AS MATERIALIZED ( \
         SELECT o.queue, o.channel, array_agg(o.body::jsonb ORDER BY o.ord) AS bodies \
         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS o (queue, body, channel, ord) \
@@ -198,11 +200,16 @@ const SEND_AND_REMOVE: &str = "\
         GROUP BY a.queue \
     ), removed AS MATERIALIZED ( \
         SELECT i.queue, r.msg_id \
-        FROM incoming i CROSS JOIN LATERAL pgmq.delete(i.queue, i.ids) AS r (msg_id) \
+        FROM incoming i CROSS JOIN LATERAL ", $remove, "(i.queue, i.ids) AS r (msg_id) \
     ), counted AS MATERIALIZED ( \
         SELECT (SELECT count(*) FROM notified) AS notified \
     ) \
-    SELECT r.queue, r.msg_id FROM counted c LEFT JOIN removed r ON true";
+    SELECT r.queue, r.msg_id FROM counted c LEFT JOIN removed r ON true")
+    };
+}
+
+const SEND_AND_DELETE: &str = send_and_remove_sql!("pgmq.delete");
+const SEND_AND_ARCHIVE: &str = send_and_remove_sql!("pgmq.archive");
 
 /// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and
 /// new deadline, or `None` when the message does not exist.
