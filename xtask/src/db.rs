@@ -83,9 +83,19 @@ async fn migrate_cmd(url: &str) -> anyhow::Result<()> {
         say(format_args!("created {target}"))?;
     }
     let pool = connect(url, &target).await?;
-    let report = migrate::run(&pool).await.map_err(|err| explain(&err, url));
+    let result = migrate_and_report(&pool, &target, url).await;
     pool.close().await;
-    let report = report?;
+    say(format_args!("{}", result?.trim_end()))
+}
+
+/// Migrates and prints what was applied; returns the rendered status of the schema it left
+/// behind (what a user wants to see after migrating), on the same pool.
+async fn migrate_and_report(
+    pool: &sqlx::PgPool,
+    target: &DatabaseTarget,
+    url: &str,
+) -> anyhow::Result<String> {
+    let report = migrate::run(pool).await.map_err(|err| explain(&err, url))?;
     let mut out = String::new();
     writeln!(out, "{target}: {}", describe_pgmq(&report.pgmq))?;
     if report.applied.is_empty() {
@@ -103,8 +113,7 @@ async fn migrate_cmd(url: &str) -> anyhow::Result<()> {
         writeln!(out, "{} migration(s) applied", report.applied.len())?;
     }
     say(format_args!("{}\n", out.trim_end()))?;
-    // What a user wants to see after migrating is the schema it left behind.
-    status(url).await
+    status_report(pool, target, url).await
 }
 
 async fn reset(url: &str, force: bool) -> anyhow::Result<()> {
@@ -246,7 +255,16 @@ fn target(url: &str) -> anyhow::Result<DatabaseTarget> {
 }
 
 async fn connect(url: &str, target: &DatabaseTarget) -> anyhow::Result<sqlx::PgPool> {
-    let mut config = PoolConfig::from_url(url).map_err(|err| anyhow::anyhow!("{err}"))?;
+    let config = PoolConfig::from_url(url).map_err(|err| anyhow::anyhow!("{err}"))?;
+    connect_with(config, url, target).await
+}
+
+/// Connects with xtask's small pool settings; errors name `target` and never `url`'s password.
+async fn connect_with(
+    mut config: PoolConfig,
+    url: &str,
+    target: &DatabaseTarget,
+) -> anyhow::Result<sqlx::PgPool> {
     config.max_connections = 2;
     config.acquire_timeout = std::time::Duration::from_secs(5);
     config.application_name = "tasker-xtask".to_owned();

@@ -154,8 +154,6 @@ impl Outbox {
     }
 }
 
-/// Sends and acknowledges on PGMQ in one statement (on `conn`, inside its transaction if it is
-/// in one).
 /// Sends and acknowledgements left for after a commit.
 #[derive(Debug)]
 #[must_use = "the messages are sent and acknowledged only by finish()"]
@@ -176,6 +174,8 @@ impl AfterCommit {
     }
 }
 
+/// Sends and acknowledges on PGMQ in one statement (on `conn`, inside its transaction if it is
+/// in one).
 async fn send_in(
     pgmq: &PgmqQueue,
     conn: &mut PgConnection,

@@ -108,20 +108,12 @@ fn read(path: &Path) -> anyhow::Result<String> {
 
 /// Asks the server where it loads extensions from (on the server's `postgres` database).
 async fn server_dir(url: &str) -> anyhow::Result<(PathBuf, Option<String>)> {
-    let target = super::target(url)?;
-    let maintenance = tasker_db::target::parse_url(url)
+    let options = tasker_db::target::parse_url(url)
         .map_err(|err| anyhow::anyhow!("{err}; check DATABASE_URL"))?
         .database("postgres");
-    let mut config = tasker_db::pool::PoolConfig::from_options(maintenance);
-    config.max_connections = 1;
-    config.acquire_timeout = std::time::Duration::from_secs(5);
-    config.application_name = "tasker-xtask".to_owned();
-    let pool = config.connect().await.map_err(|err| {
-        anyhow::anyhow!(
-            "{}",
-            tasker_db::target::scrub_password(&err.to_string(), url)
-        )
-    })?;
+    let target = tasker_db::target::DatabaseTarget::from_options(&options);
+    let config = tasker_db::pool::PoolConfig::from_options(options);
+    let pool = super::connect_with(config, url, &target).await?;
     let result = tasker_db::migrate::server_extension_dir(&pool).await;
     pool.close().await;
     result.map_err(|err| {
