@@ -258,14 +258,14 @@ pub(super) async fn insert(
         detail,
     } in rows
     {
-        let step = usize::try_from(ord - 1).ok().and_then(|i| steps.get(i));
+        let index = usize::try_from(ord - 1).ok();
+        let step = index.and_then(|i| steps.get(i));
         let (name, instance) = step.map_or((String::new(), 0), |s| (s.name.to_owned(), s.instance));
         let error = match kind.as_str() {
             "step" => {
-                if let (Some(slot), Some(step_uuid)) = (
-                    usize::try_from(ord - 1).ok().and_then(|i| added.get_mut(i)),
-                    step_uuid,
-                ) {
+                if let (Some(slot), Some(step_uuid)) =
+                    (index.and_then(|i| added.get_mut(i)), step_uuid)
+                {
                     *slot = Some(AddedStep {
                         step_id: StepId::from_uuid(step_uuid),
                         name,
