@@ -69,6 +69,8 @@ pub struct PgmqQueue {
     config: PgmqConfig,
     hub: SignalHub,
     listener: Mutex<Option<Listener>>,
+    /// The installed pgmq's column layout, read on first use.
+    layout: std::sync::OnceLock<sql::Layout>,
 }
 
 impl PgmqQueue {
@@ -82,6 +84,7 @@ impl PgmqQueue {
             config,
             hub: SignalHub::default(),
             listener: Mutex::new(None),
+            layout: std::sync::OnceLock::new(),
         }
     }
 
@@ -134,45 +137,58 @@ impl PgmqQueue {
         sends: &[(&QueueName, &[Payload])],
         receipts: &[Receipt],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        let mut queues = Vec::new();
-        let mut bodies = Vec::new();
-        let mut channels = Vec::new();
+        let mut outgoing: Vec<sql::Outgoing<'_>> = Vec::with_capacity(sends.len());
         for (queue, payloads) in sends {
-            let channel = sql::channel(queue);
             for payload in *payloads {
                 check_size(queue, payload, self.config.messaging.max_message_bytes)?;
-                queues.push(queue.as_str());
-                bodies.push(payload.as_str());
-                channels.push(channel.clone());
+            }
+            if payloads.is_empty() {
+                continue;
+            }
+            let bodies = payloads.iter().map(Payload::as_str);
+            match outgoing.iter_mut().find(|send| send.queue == *queue) {
+                Some(send) => send.bodies.extend(bodies),
+                None => outgoing.push(sql::Outgoing {
+                    queue,
+                    bodies: bodies.collect(),
+                }),
             }
         }
         let mut outcomes: Vec<Option<Result<(), QueueError>>> = Vec::with_capacity(receipts.len());
-        let mut remove_queues = Vec::new();
-        let mut remove_ids = Vec::new();
+        let mut removals: Vec<sql::Removal<'_>> = Vec::new();
         for receipt in receipts {
             match Self::held(receipt) {
                 Ok((id, _, _)) => {
-                    remove_queues.push(receipt.queue.as_str());
-                    remove_ids.push(id);
+                    match removals
+                        .iter_mut()
+                        .find(|removal| removal.queue == &receipt.queue)
+                    {
+                        Some(removal) => removal.ids.push(id),
+                        None => removals.push(sql::Removal {
+                            queue: &receipt.queue,
+                            ids: vec![id],
+                        }),
+                    }
                     outcomes.push(None);
                 }
                 Err(error) => outcomes.push(Some(Err(error))),
             }
         }
-        let Some(first) = sends
+        let Some(first) = outgoing
             .first()
-            .map(|(queue, _)| *queue)
-            .or_else(|| receipts.first().map(Receipt::queue))
+            .map(|send| send.queue)
+            .or_else(|| removals.first().map(|removal| removal.queue))
         else {
-            return Ok(Vec::new());
+            // Nothing to send and no receipt held: every outcome is its receipt's error.
+            return Ok(outcomes
+                .into_iter()
+                .map(|outcome| outcome.unwrap_or(Ok(())))
+                .collect());
         };
         let removed: HashSet<(String, i64)> = sql::send_and_remove(
             &mut *connection,
-            &queues,
-            &bodies,
-            &channels,
-            &remove_queues,
-            &remove_ids,
+            &outgoing,
+            &removals,
             self.config.ack_mode == AckMode::Archive,
         )
         .await
@@ -257,7 +273,8 @@ impl PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        self.read(&mut *connection, queue, max, visibility_timeout)
+        let layout = self.layout(&mut *connection, queue).await?;
+        self.read(&mut *connection, layout, queue, max, visibility_timeout)
             .await
     }
 
@@ -278,8 +295,10 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         if self.config.ack_mode == AckMode::Archive {
+            let layout = self.layout(&mut *connection, queue).await?;
             let messages = sql::read(
                 &mut *connection,
+                layout,
                 queue,
                 whole_seconds(Duration::from_secs(3600)),
                 i32::from(max),
@@ -352,15 +371,36 @@ impl PgmqQueue {
         Ok(())
     }
 
+    /// The installed pgmq's column layout: read once, on the connection about to be used.
+    async fn layout(
+        &self,
+        executor: impl sqlx::PgExecutor<'_>,
+        queue: &QueueName,
+    ) -> Result<sql::Layout, QueueError> {
+        if let Some(layout) = self.layout.get() {
+            return Ok(*layout);
+        }
+        match sql::layout(executor)
+            .await
+            .map_err(|e| self.error(Operation::Receive, queue, e))?
+        {
+            Some(layout) => Ok(*self.layout.get_or_init(|| layout)),
+            // Not installed: the statement that follows reports it.
+            None => Ok(sql::Layout::default()),
+        }
+    }
+
     async fn read(
         &self,
         executor: impl sqlx::PgExecutor<'_>,
+        layout: sql::Layout,
         queue: &QueueName,
         max: u16,
         visibility_timeout: Duration,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
         let messages = sql::read(
             executor,
+            layout,
             queue,
             whole_seconds(visibility_timeout),
             i32::from(max),
@@ -588,18 +628,18 @@ impl MessageQueue for PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        self.read(&self.pool, queue, max, visibility_timeout).await
+        let layout = self.layout(&self.pool, queue).await?;
+        self.read(&self.pool, layout, queue, max, visibility_timeout)
+            .await
     }
 
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError> {
         let (id, _, _) = Self::held(receipt)?;
-        let queue = receipt.queue.as_str();
-        let removed = match self.config.ack_mode {
-            AckMode::Delete => self.client.delete_with_cxn(queue, id, &self.pool).await,
-            AckMode::Archive => self.client.archive_with_cxn(queue, id, &self.pool).await,
-        }
-        .map_err(|e| self.pgmq_error(Operation::Ack, &receipt.queue, e))?;
-        if removed {
+        let archive = self.config.ack_mode == AckMode::Archive;
+        let removed = sql::remove_batch(&self.pool, &receipt.queue, &[id], archive)
+            .await
+            .map_err(|e| self.error(Operation::Ack, &receipt.queue, e))?;
+        if removed.contains(&id) {
             Ok(())
         } else {
             Err(invalid(receipt))

@@ -1,7 +1,7 @@
 //! The SQL the PGMQ backend issues itself, kept in this one file.
 //!
-//! Everything else goes through the `pgmq` crate's API. These statements exist because that
-//! API lacks them:
+//! Queues are created, measured and cleaned up through the `pgmq` crate's API. These statements
+//! exist because that API lacks them or is slower:
 //! - sending and notifying in one statement (one round trip, one implicit transaction), so a
 //!   listener learns of a message exactly when it becomes visible, and the backend keeps pace
 //!   with raw pgmq;
@@ -14,8 +14,16 @@
 //! - deleting or archiving many messages by id in one statement (the crate takes one id);
 //! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
 //!
-//! Queue names are bound as parameters; pgmq's functions quote them as identifiers. The
-//! notification channel is derived from a validated [`QueueName`].
+//! The hot statements (send, read, pop, delete, and the outbox's send-and-remove) work on the
+//! queue tables directly, as pgmq's own functions do inside: those functions build their
+//! statement with `format` and `EXECUTE` it, so the server plans it again on every call, which
+//! cost more than the work itself (about 0.15–0.35 ms per call here). Written out here, each
+//! statement is prepared once per connection. They read and write the columns every pgmq 1.x
+//! queue table has (`msg_id`, `read_ct`, `enqueued_at`, `vt`, `message`), plus
+//! `last_read_at` where the installed version has it ([`Layout`]); archiving and the cold
+//! paths still call pgmq's functions. A queue's table name comes from its validated
+//! [`QueueName`] (lowercase letters, digits, underscores), quoted; values are bound as
+//! parameters. The notification channel is derived from the same name.
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -32,6 +40,36 @@ pub(crate) fn channel(queue: &QueueName) -> String {
     format!("{CHANNEL_PREFIX}{queue}")
 }
 
+/// `pgmq.<prefix>_<queue>`: a queue's table (`q`) or its archive (`a`), as pgmq names them.
+/// Queue names are lowercase letters, digits and underscores ([`QueueName`]), so the name is
+/// a plain identifier; it is quoted all the same.
+fn table(prefix: &str, queue: &QueueName) -> String {
+    format!("pgmq.\"{prefix}_{}\"", queue.as_str().replace('"', "\"\""))
+}
+
+/// What differs between pgmq versions in the columns these statements touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Layout {
+    /// Whether messages have `last_read_at` (pgmq 1.8 and later), which a read sets.
+    pub(crate) last_read_at: bool,
+}
+
+/// The layout of the installed pgmq, read from its message record type; `None` when pgmq is
+/// not installed.
+pub(crate) async fn layout(executor: impl PgExecutor<'_>) -> Result<Option<Layout>, sqlx::Error> {
+    let row: (bool, bool) = sqlx::query_as(
+        "SELECT count(*) > 0, coalesce(bool_or(a.attname = 'last_read_at'), false) \
+         FROM pg_catalog.pg_type t \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = t.typrelid \
+         WHERE t.oid = to_regtype('pgmq.message_record') AND a.attnum > 0 AND NOT a.attisdropped",
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(row.0.then_some(Layout {
+        last_read_at: row.1,
+    }))
+}
+
 /// Sends `body` (JSON text) to `queue` and notifies the queue's channel with
 /// `{"queue":..,"msg_id":..,"count":1}` in the same statement; returns the message id.
 pub(crate) async fn send(
@@ -39,17 +77,23 @@ pub(crate) async fn send(
     queue: &QueueName,
     body: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT sent.msg_id, \
-                pg_notify($3, json_build_object('queue', $1::text, 'msg_id', sent.msg_id, \
+    let sql = format!(
+        "WITH sent AS ( \
+             INSERT INTO {} (vt, message) VALUES (clock_timestamp(), $1::text::jsonb) \
+             RETURNING msg_id \
+         ) \
+         SELECT sent.msg_id, \
+                pg_notify($2, json_build_object('queue', $3::text, 'msg_id', sent.msg_id, \
                                                 'count', 1)::text) \
-         FROM pgmq.send($1::text, $2::text::jsonb) AS sent(msg_id)",
-    )
-    .bind(queue.as_str())
-    .bind(body)
-    .bind(channel(queue))
-    .fetch_one(executor)
-    .await
+         FROM sent",
+        table("q", queue)
+    );
+    sqlx::query_scalar(&sql)
+        .bind(body)
+        .bind(channel(queue))
+        .bind(queue.as_str())
+        .fetch_one(executor)
+        .await
 }
 
 /// Sends `bodies` (JSON texts) to `queue` in order and notifies the queue's channel once with
@@ -60,156 +104,241 @@ pub(crate) async fn send_batch(
     queue: &QueueName,
     bodies: &[&str],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "WITH sent AS MATERIALIZED ( \
-             SELECT batch.msg_id FROM pgmq.send_batch($1::text, $2::text[]::jsonb[]) \
-                 AS batch(msg_id) \
+    let sql = format!(
+        "WITH sent AS ( \
+             INSERT INTO {} (vt, message) \
+             SELECT clock_timestamp(), unnest($1::text[]::jsonb[]) \
+             RETURNING msg_id \
          ), notified AS MATERIALIZED ( \
-             SELECT pg_notify($3, json_build_object('queue', $1::text, 'msg_id', max(msg_id), \
+             SELECT pg_notify($2, json_build_object('queue', $3::text, 'msg_id', max(msg_id), \
                                                     'count', count(*))::text) \
              FROM sent \
          ) \
          SELECT sent.msg_id FROM sent CROSS JOIN notified",
-    )
-    .bind(queue.as_str())
-    .bind(bodies)
-    .bind(channel(queue))
-    .fetch_all(executor)
-    .await
-    .map(|mut ids: Vec<i64>| {
-        ids.sort_unstable();
-        ids
-    })
+        table("q", queue)
+    );
+    sqlx::query_scalar(&sql)
+        .bind(bodies)
+        .bind(channel(queue))
+        .bind(queue.as_str())
+        .fetch_all(executor)
+        .await
+        .map(|mut ids: Vec<i64>| {
+            ids.sort_unstable();
+            ids
+        })
 }
 
-/// Reads up to `qty` visible messages of `queue`, hiding them for `vt_seconds` (pgmq's
-/// `read`). With `asynchronous`, the transaction the read belongs to commits without waiting
-/// for the WAL flush (`set_config('synchronous_commit', 'off', true)`, evaluated only when a
-/// message was read, i.e. only when the read wrote something).
+/// Reads up to `qty` visible messages of `queue`, oldest first, hiding them for `vt_seconds`
+/// (what `pgmq.read` does). With `asynchronous`, the transaction the read belongs to commits
+/// without waiting for the WAL flush (`set_config('synchronous_commit', 'off', true)`,
+/// evaluated only when a message was read, i.e. only when the read wrote something).
 pub(crate) async fn read(
     executor: impl PgExecutor<'_>,
+    layout: Layout,
     queue: &QueueName,
     vt_seconds: i32,
     qty: i32,
     asynchronous: bool,
 ) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
-    let sql = if asynchronous {
-        "SELECT msg_id, read_ct, enqueued_at, vt, message, \
-                set_config('synchronous_commit', 'off', true) AS commit_mode \
-         FROM pgmq.read($1::text, $2::integer, $3::integer)"
-    } else {
-        "SELECT msg_id, read_ct, enqueued_at, vt, message \
-         FROM pgmq.read($1::text, $2::integer, $3::integer)"
-    };
-    sqlx::query_as(sql)
-        .bind(queue.as_str())
-        .bind(vt_seconds)
+    let q = table("q", queue);
+    let sql = format!(
+        "WITH cte AS ( \
+             SELECT msg_id FROM {q} \
+             WHERE vt <= clock_timestamp() \
+             ORDER BY msg_id \
+             LIMIT $1 \
+             FOR UPDATE SKIP LOCKED \
+         ), taken AS ( \
+             UPDATE {q} m SET {last_read}vt = clock_timestamp() + make_interval(secs => $2::integer), \
+                              read_ct = m.read_ct + 1 \
+             FROM cte WHERE m.msg_id = cte.msg_id \
+             RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message \
+         ) \
+         SELECT msg_id, read_ct, enqueued_at, vt, message{commit_mode} FROM taken ORDER BY msg_id",
+        last_read = if layout.last_read_at {
+            "last_read_at = clock_timestamp(), "
+        } else {
+            ""
+        },
+        commit_mode = if asynchronous {
+            ", set_config('synchronous_commit', 'off', true) AS commit_mode"
+        } else {
+            ""
+        },
+    );
+    sqlx::query_as(&sql)
         .bind(qty)
+        .bind(vt_seconds)
         .fetch_all(executor)
         .await
 }
 
-/// Takes up to `qty` visible messages of `queue` out of it (pgmq's `pop`: deleted, not hidden),
-/// reporting each read count as this delivery's (one more than pgmq's).
+/// Takes up to `qty` visible messages of `queue` out of it, oldest first (what `pgmq.pop`
+/// does: deleted, not hidden), reporting each read count as this delivery's (one more than
+/// pgmq's).
 pub(crate) async fn pop(
     executor: impl PgExecutor<'_>,
     queue: &QueueName,
     qty: i32,
 ) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT msg_id, read_ct + 1 AS read_ct, enqueued_at, vt, message \
-         FROM pgmq.pop($1::text, $2::integer)",
-    )
-    .bind(queue.as_str())
-    .bind(qty)
-    .fetch_all(executor)
-    .await
+    let q = table("q", queue);
+    let sql = format!(
+        "WITH cte AS ( \
+             SELECT msg_id FROM {q} \
+             WHERE vt <= clock_timestamp() \
+             ORDER BY msg_id \
+             LIMIT $1 \
+             FOR UPDATE SKIP LOCKED \
+         ), gone AS ( \
+             DELETE FROM {q} m USING cte WHERE m.msg_id = cte.msg_id \
+             RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message \
+         ) \
+         SELECT msg_id, read_ct + 1 AS read_ct, enqueued_at, vt, message FROM gone ORDER BY msg_id"
+    );
+    sqlx::query_as(&sql).bind(qty).fetch_all(executor).await
 }
 
 /// Removes messages `ids` of `queue` in one statement, deleting them or, with `archive`,
-/// moving them to pgmq's archive; returns the ids that were there to remove.
+/// moving them to pgmq's archive (`pgmq.archive`, which copies every column its version
+/// has); returns the ids that were there to remove.
 pub(crate) async fn remove_batch(
     executor: impl PgExecutor<'_>,
     queue: &QueueName,
     ids: &[i64],
     archive: bool,
 ) -> Result<Vec<i64>, sqlx::Error> {
-    let sql = if archive {
-        "SELECT msg_id FROM pgmq.archive($1::text, $2::bigint[]) AS removed(msg_id)"
-    } else {
-        "SELECT msg_id FROM pgmq.delete($1::text, $2::bigint[]) AS removed(msg_id)"
-    };
-    sqlx::query_scalar(sql)
+    if archive {
+        return sqlx::query_scalar(
+            "SELECT msg_id FROM pgmq.archive($1::text, $2::bigint[]) AS removed(msg_id)",
+        )
         .bind(queue.as_str())
         .bind(ids)
         .fetch_all(executor)
-        .await
+        .await;
+    }
+    let sql = format!(
+        "WITH removed AS (DELETE FROM {} WHERE msg_id = ANY($1::bigint[]) RETURNING msg_id) \
+         SELECT msg_id FROM removed",
+        table("q", queue)
+    );
+    sqlx::query_scalar(&sql).bind(ids).fetch_all(executor).await
 }
 
-/// In one statement: sends `bodies` (JSON texts) to their `queues` (parallel arrays, in order
-/// per queue), notifying each queue's channel once as [`send_batch`] does, and removes messages
-/// `remove_ids` of `remove_queues` (deleting them or, with `archive`, archiving them). Returns
-/// the removed messages as (queue, id).
+/// Messages to send to one queue, in order.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) queue: &'a QueueName,
+    pub(crate) bodies: Vec<&'a str>,
+}
+
+/// Messages of one queue to remove.
+pub(crate) struct Removal<'a> {
+    pub(crate) queue: &'a QueueName,
+    pub(crate) ids: Vec<i64>,
+}
+
+/// In one statement: sends each queue's `bodies` (JSON texts, in order), notifying each
+/// queue's channel once as [`send_batch`] does, and removes each removal's messages (deleting
+/// them or, with `archive`, archiving them with `pgmq.archive`). Returns the removed messages
+/// as (queue, id).
+///
+/// The statement has one part per queue, because a queue is a table; its text therefore
+/// depends on which queues take part (the connection's statement cache holds one prepared
+/// statement per combination, and a process uses few).
 pub(crate) async fn send_and_remove(
     executor: impl PgExecutor<'_>,
-    queues: &[&str],
-    bodies: &[&str],
-    channels: &[String],
-    remove_queues: &[&str],
-    remove_ids: &[i64],
+    sends: &[Outgoing<'_>],
+    removals: &[Removal<'_>],
     archive: bool,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let sql = if archive {
-        SEND_AND_ARCHIVE
-    } else {
-        SEND_AND_DELETE
-    };
-    let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(sql)
-        .bind(queues)
-        .bind(bodies)
-        .bind(channels)
-        .bind(remove_queues)
-        .bind(remove_ids)
-        .fetch_all(executor)
-        .await?;
+    let sql = send_and_remove_sql(sends, removals, archive);
+    let channels: Vec<String> = sends.iter().map(|send| channel(send.queue)).collect();
+    let mut query = sqlx::query_as::<_, (Option<String>, Option<i64>)>(&sql);
+    for (send, channel) in sends.iter().zip(&channels) {
+        query = query
+            .bind(&send.bodies)
+            .bind(channel)
+            .bind(send.queue.as_str());
+    }
+    for removal in removals {
+        query = query.bind(&removal.ids).bind(removal.queue.as_str());
+    }
+    let rows = query.fetch_all(executor).await?;
     Ok(rows
         .into_iter()
         .filter_map(|(queue, id)| queue.zip(id))
         .collect())
 }
 
-/// Every CTE is referenced by the final SELECT (an unreferenced one would not run); `counted`
-/// makes the statement return a row even when nothing is removed.
-macro_rules! send_and_remove_sql {
-    ($remove:literal) => {
-        concat!("\
-    WITH outgoing AS MATERIALIZED ( \
-        SELECT o.queue, o.channel, array_agg(o.body::jsonb ORDER BY o.ord) AS bodies \
-        FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS o (queue, body, channel, ord) \
-        GROUP BY o.queue, o.channel \
-    ), sent AS MATERIALIZED ( \
-        SELECT g.queue, g.channel, s.msg_id \
-        FROM outgoing g CROSS JOIN LATERAL pgmq.send_batch(g.queue, g.bodies) AS s (msg_id) \
-    ), notified AS MATERIALIZED ( \
-        SELECT pg_notify(sent.channel, json_build_object('queue', sent.queue, \
-                         'msg_id', max(sent.msg_id), 'count', count(*))::text) \
-        FROM sent GROUP BY sent.queue, sent.channel \
-    ), incoming AS MATERIALIZED ( \
-        SELECT a.queue, array_agg(a.id) AS ids \
-        FROM unnest($4::text[], $5::bigint[]) AS a (queue, id) \
-        GROUP BY a.queue \
-    ), removed AS MATERIALIZED ( \
-        SELECT i.queue, r.msg_id \
-        FROM incoming i CROSS JOIN LATERAL ", $remove, "(i.queue, i.ids) AS r (msg_id) \
-    ), counted AS MATERIALIZED ( \
-        SELECT (SELECT count(*) FROM notified) AS notified \
-    ) \
-    SELECT r.queue, r.msg_id FROM counted c LEFT JOIN removed r ON true")
-    };
-}
+/// The text of [`send_and_remove`]'s statement. Parameters: per send, its bodies, channel and
+/// queue name; then per removal, its ids and queue name.
+pub(crate) fn send_and_remove_sql(
+    sends: &[Outgoing<'_>],
+    removals: &[Removal<'_>],
+    archive: bool,
+) -> String {
+    use std::fmt::Write as _;
 
-const SEND_AND_DELETE: &str = send_and_remove_sql!("pgmq.delete");
-const SEND_AND_ARCHIVE: &str = send_and_remove_sql!("pgmq.archive");
+    let mut sql = String::from("WITH ");
+    let mut param = 0;
+    let mut next = || {
+        param += 1;
+        param
+    };
+    let mut notified = Vec::with_capacity(sends.len());
+    for (i, send) in sends.iter().enumerate() {
+        let (bodies, channel, name) = (next(), next(), next());
+        let _ = write!(
+            sql,
+            "s{i} AS ( \
+                 INSERT INTO {table} (vt, message) \
+                 SELECT clock_timestamp(), unnest(${bodies}::text[]::jsonb[]) RETURNING msg_id \
+             ), n{i} AS MATERIALIZED ( \
+                 SELECT pg_notify(${channel}, json_build_object('queue', ${name}::text, \
+                        'msg_id', max(msg_id), 'count', count(*))::text) FROM s{i} \
+             ), ",
+            table = table("q", send.queue),
+        );
+        notified.push(format!("(SELECT count(*) FROM n{i})"));
+    }
+    let mut removed = Vec::with_capacity(removals.len());
+    for (i, removal) in removals.iter().enumerate() {
+        let (ids, name) = (next(), next());
+        if archive {
+            let _ = write!(
+                sql,
+                "r{i} AS MATERIALIZED ( \
+                     SELECT msg_id FROM pgmq.archive(${name}::text, ${ids}::bigint[]) AS a (msg_id) \
+                 ), "
+            );
+        } else {
+            let _ = write!(
+                sql,
+                "r{i} AS (DELETE FROM {table} WHERE msg_id = ANY(${ids}::bigint[]) \
+                 RETURNING msg_id), ",
+                table = table("q", removal.queue),
+            );
+        }
+        removed.push(format!("SELECT ${name}::text AS queue, msg_id FROM r{i}"));
+    }
+    if notified.is_empty() {
+        notified.push("0".to_owned());
+    }
+    if removed.is_empty() {
+        removed.push("SELECT NULL::text AS queue, NULL::bigint AS msg_id WHERE false".to_owned());
+    }
+    // Every SELECT part is referenced by the final SELECT (an unreferenced one would not run;
+    // the data-modifying ones run regardless); `counted` makes the statement return a row
+    // even when nothing is removed.
+    let _ = write!(
+        sql,
+        "counted AS MATERIALIZED (SELECT {} AS notified) \
+         SELECT r.queue, r.msg_id FROM counted c LEFT JOIN ({}) r ON true",
+        notified.join(" + "),
+        removed.join(" UNION ALL "),
+    );
+    sql
+}
 
 /// Sets the visibility deadline of message `msg_id` to `deadline`; returns its read count and
 /// new deadline, or `None` when the message does not exist.

@@ -492,3 +492,145 @@ async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
     db.drop_database().await?;
     result
 }
+
+/// The backend's own statements on the queue tables and pgmq's functions are interchangeable:
+/// messages sent by either are read, popped and acknowledged by the other, in order, with the
+/// same read counts and `last_read_at`; archiving keeps pgmq's headers; and a queue that does
+/// not exist is reported as such by every statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("interop")?;
+        backend.ensure_queue(&queue).await?;
+        let raw_send = async |queue: &QueueName, n: usize| -> anyhow::Result<i64> {
+            Ok(
+                sqlx::query_scalar("SELECT pgmq.send($1, $2::jsonb, '{\"h\": 1}'::jsonb)")
+                    .bind(queue.as_str())
+                    .bind(payload(n).as_str())
+                    .fetch_one(&db.pool)
+                    .await?,
+            )
+        };
+
+        // pgmq sends, we read: read count 1, last_read_at set, the deadline moved.
+        let id = raw_send(&queue, 1).await?;
+        let got = backend.receive(&queue, 10, Duration::from_secs(30)).await?;
+        ensure!(got.len() == 1 && got[0].read_count == 1, "{got:?}");
+        let (read_ct, last_read, hidden): (i32, bool, bool) = sqlx::query_as(
+            "SELECT read_ct, last_read_at IS NOT NULL, vt > now() + interval '20 seconds' \
+             FROM pgmq.q_interop WHERE msg_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await?;
+        ensure!(read_ct == 1 && last_read && hidden, "{read_ct} {last_read} {hidden}");
+        backend.ack(got[0].receipt()).await?;
+
+        // We send, pgmq reads, in order.
+        backend
+            .send_batch(&queue, &[payload(2), payload(3), payload(4)])
+            .await?;
+        let raw: Vec<(i32, serde_json::Value)> =
+            sqlx::query_as("SELECT read_ct, message FROM pgmq.read('interop', 30, 10)")
+                .fetch_all(&db.pool)
+                .await?;
+        let expected: Vec<serde_json::Value> = [2, 3, 4]
+            .into_iter()
+            .map(|n| serde_json::from_str(payload(n).as_str()))
+            .collect::<Result<_, _>>()?;
+        let bodies: Vec<&serde_json::Value> = raw.iter().map(|(_, message)| message).collect();
+        ensure!(
+            bodies == expected.iter().collect::<Vec<_>>(),
+            "{bodies:?}"
+        );
+        ensure!(raw.iter().all(|(read_ct, _)| *read_ct == 1), "{raw:?}");
+
+        // pgmq sends, we pop, oldest first; the messages pgmq holds are skipped.
+        for n in [5, 6] {
+            raw_send(&queue, n).await?;
+        }
+        let mut tx = db.pool.begin().await?;
+        let popped = backend.pop_in(&mut tx, &queue, 10).await?;
+        tx.commit().await?;
+        let indices: Vec<usize> = popped
+            .iter()
+            .map(crate::suite::index_of)
+            .collect::<anyhow::Result<_>>()?;
+        ensure!(indices == vec![5, 6], "{indices:?}");
+        ensure!(popped.iter().all(|m| m.read_count == 1), "{popped:?}");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pgmq.q_interop")
+            .fetch_one(&db.pool)
+            .await?;
+        ensure!(left == 3, "the three messages pgmq read are left, not {left}");
+
+        // Archiving through the outbox statement keeps what pgmq's archive keeps.
+        let archiving = PgmqQueue::new(
+            db.pool.clone(),
+            PgmqConfig {
+                messaging: Harness::config(),
+                ack_mode: AckMode::Archive,
+                ..PgmqConfig::default()
+            },
+        )
+        .await;
+        let (inbox, outbox) = (QueueName::new("interop_in")?, QueueName::new("interop_out")?);
+        for queue in [&inbox, &outbox] {
+            backend.ensure_queue(queue).await?;
+        }
+        for n in [7, 8] {
+            raw_send(&inbox, n).await?;
+        }
+        let got = archiving.receive(&inbox, 10, Duration::from_secs(30)).await?;
+        ensure!(got.len() == 2, "{got:?}");
+        let receipts: Vec<_> = got.iter().map(|m| m.receipt().clone()).collect();
+        let out = [payload(9)];
+        let mut tx = db.pool.begin().await?;
+        let outcomes = archiving
+            .send_and_ack_in(&mut tx, &[(&outbox, &out[..])], &receipts)
+            .await?;
+        tx.commit().await?;
+        ensure!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let archived: Vec<(i32, bool, serde_json::Value)> = sqlx::query_as(
+            "SELECT read_ct, last_read_at IS NOT NULL, headers FROM pgmq.a_interop_in \
+             ORDER BY msg_id",
+        )
+        .fetch_all(&db.pool)
+        .await?;
+        ensure!(archived.len() == 2, "{archived:?}");
+        ensure!(
+            archived
+                .iter()
+                .all(|(read_ct, last, headers)| *read_ct == 1 && *last && headers["h"] == 1),
+            "{archived:?}"
+        );
+        let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM pgmq.q_interop_out")
+            .fetch_one(&db.pool)
+            .await?;
+        ensure!(sent == 1, "{sent}");
+
+        // A missing queue, statement by statement.
+        let missing = QueueName::new("never_created")?;
+        let not_found = |outcome: &Result<_, QueueError>| {
+            matches!(outcome, Err(QueueError::QueueNotFound { queue }) if *queue == missing)
+        };
+        let received = backend.receive(&missing, 1, Duration::from_secs(1)).await;
+        ensure!(not_found(&received.map(|_| ())), "receive");
+        let mut tx = db.pool.begin().await?;
+        let popped = backend.pop_in(&mut tx, &missing, 1).await;
+        ensure!(not_found(&popped.map(|_| ())), "pop_in");
+        tx.rollback().await?;
+        let missing_out = [payload(1)];
+        let mut tx = db.pool.begin().await?;
+        let sent = backend
+            .send_and_ack_in(&mut tx, &[(&missing, &missing_out[..])], &[])
+            .await;
+        ensure!(not_found(&sent.map(|_| ())), "send_and_ack_in");
+        tx.rollback().await?;
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
