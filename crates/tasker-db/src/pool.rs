@@ -31,6 +31,9 @@ pub const SEARCH_PATH: &str = "tasker,public";
 /// Whether pooled connections plan prepared statements once (`plan_cache_mode =
 /// force_generic_plan`), unless configured.
 pub const GENERIC_PLANS_DEFAULT: bool = true;
+/// Idle connections are checked before use once they have been idle this long, unless
+/// configured.
+pub const CHECK_IDLE_AFTER_DEFAULT: Option<Duration> = Some(Duration::from_secs(10));
 
 /// How to build a pool: the server and the pool's limits.
 ///
@@ -60,6 +63,13 @@ pub struct PoolConfig {
     /// take arrays (step transitions, task creation), because it cannot know the arrays are
     /// short, and the planning costs more than the execution.
     pub generic_plans: bool,
+    /// A connection that sat idle in the pool at least this long is checked with a round trip
+    /// (a ping) before it is handed out, and replaced if it is dead; one used more recently is
+    /// handed out as it is. `None` checks every connection on every acquire (sqlx's default),
+    /// which adds a round trip to every transaction and every query run on the pool. A
+    /// connection that died unnoticed fails the statement that next uses it (the pool then
+    /// drops it), as a connection dying mid-use would.
+    pub check_idle_after: Option<Duration>,
 }
 
 impl fmt::Debug for PoolConfig {
@@ -74,6 +84,7 @@ impl fmt::Debug for PoolConfig {
             .field("statement_timeout", &self.statement_timeout)
             .field("application_name", &self.application_name)
             .field("generic_plans", &self.generic_plans)
+            .field("check_idle_after", &self.check_idle_after)
             .finish()
     }
 }
@@ -140,6 +151,7 @@ impl PoolConfig {
             statement_timeout: None,
             application_name: APPLICATION_NAME_DEFAULT.to_owned(),
             generic_plans: GENERIC_PLANS_DEFAULT,
+            check_idle_after: CHECK_IDLE_AFTER_DEFAULT,
         }
     }
 
@@ -192,12 +204,26 @@ impl PoolConfig {
     }
 
     fn pool_options(&self) -> PgPoolOptions {
-        PgPoolOptions::new()
+        let options = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .min_connections(self.min_connections)
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
-            .max_lifetime(self.max_lifetime)
+            .max_lifetime(self.max_lifetime);
+        match self.check_idle_after {
+            None => options.test_before_acquire(true),
+            Some(after) => options
+                .test_before_acquire(false)
+                .before_acquire(move |conn, meta| {
+                    Box::pin(async move {
+                        // An error closes the connection and the pool tries another.
+                        if meta.idle_for >= after {
+                            conn.ping().await?;
+                        }
+                        Ok(true)
+                    })
+                }),
+        }
     }
 
     /// Validates the configuration and opens the pool, connecting once to prove the server is

@@ -425,6 +425,54 @@ async fn pooled_connections_carry_tasker_settings_and_report_stats() -> anyhow::
     .await
 }
 
+/// A connection that died while idle in the pool is found out before use when it idled at
+/// least `check_idle_after` (a ping), and the caller gets a fresh one; a connection used more
+/// recently is not checked, so its death fails the next statement, and the pool replaces it.
+#[tokio::test]
+async fn idle_connections_are_checked_before_use() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let admin = db.pool().await?;
+        for (check_idle_after, survives) in [
+            (Some(Duration::ZERO), true),
+            (None, true),
+            (Some(Duration::from_secs(3600)), false),
+        ] {
+            let mut config = PoolConfig::from_options(db.options());
+            config.max_connections = 1;
+            config.check_idle_after = check_idle_after;
+            let pool = config.connect().await?;
+            let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&pool)
+                .await?;
+            let terminated: bool = sqlx::query_scalar(
+                "SELECT pg_terminate_backend($1, 10000) \
+                 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)",
+            )
+            .bind(pid)
+            .fetch_one(&admin)
+            .await?;
+            assert!(terminated, "backend {pid} did not exit");
+            let next: Result<i32, _> = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&pool)
+                .await;
+            match next {
+                Ok(again) => assert!(survives && again != pid, "{check_idle_after:?}: {again}"),
+                Err(error) => assert!(!survives, "{check_idle_after:?}: {error}"),
+            }
+            let again: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&pool)
+                .await?;
+            assert_ne!(
+                again, pid,
+                "{check_idle_after:?}: the dead connection was replaced"
+            );
+            pool.close().await;
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[expect(
     clippy::print_stderr,
     reason = "a visible note for a check this machine cannot run"
