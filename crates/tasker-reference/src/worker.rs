@@ -68,6 +68,9 @@ pub(crate) struct WorkerShared {
     pub(crate) wake: Notify,
 }
 
+/// Begins a transaction that commits without waiting for the WAL flush (one round trip).
+const BEGIN_ASYNCHRONOUS_COMMIT: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
 /// The steps a batch started, with the rows of their tasks' steps.
 struct Taken {
     started: Vec<Started>,
@@ -452,11 +455,19 @@ impl Worker {
         // Store every result, send its message and acknowledge every step message of the
         // batch in one transaction on PGMQ; elsewhere the results are stored in one statement
         // (its own transaction) and the messages follow it.
+        //
+        // On PGMQ the transaction commits without waiting for the WAL flush, as the one that
+        // started the steps did: everything it writes (the results, their messages, the
+        // acknowledgements) lives in the same database, so a server crash that loses it loses
+        // all of it, and the step messages come back, find their steps `in_progress` and are
+        // retried as a lost attempt, the documented redelivery. Whoever reads the results
+        // commits synchronously, which flushes this commit too. Elsewhere the messages leave
+        // the database, so the commit must be durable before they are sent and acknowledged.
         let mut conn = if shared.messaging.is_transactional() {
             BatchConn::Transaction(
                 shared
                     .pool
-                    .begin()
+                    .begin_with(BEGIN_ASYNCHRONOUS_COMMIT)
                     .await
                     .context("starting a result transaction")?,
             )
