@@ -67,7 +67,7 @@ pub struct PoolConfig {
     /// (a ping) before it is handed out, and replaced if it is dead; one used more recently is
     /// handed out as it is. `None` checks every connection on every acquire (sqlx's default),
     /// which adds a round trip to every transaction and every query run on the pool. A
-    /// connection that died unnoticed fails the statement that next uses it (the pool then
+    /// connection that died unnoticed may fail the statement that next uses it (the pool then
     /// drops it), as a connection dying mid-use would.
     pub check_idle_after: Option<Duration>,
 }

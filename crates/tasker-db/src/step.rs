@@ -10,5 +10,6 @@ pub use add::{AddStepsError, AddedStep, Dependency, NewTaskStep, add_to_task};
 pub use add_from_template::{StepToAdd, add_from_template};
 pub use record::{StepRecord, StepScope, StepTransitionRow, for_tasks, get, history};
 pub use transition::{
-    AppliedStepTransition, StepTransition, StepTransitionError, transition, transition_batch,
+    AppliedStepTransition, LockedTasksBatch, StepTransition, StepTransitionError, transition,
+    transition_batch, transition_batch_locking_tasks,
 };

@@ -10,7 +10,7 @@ use tasker_models::ids::{ProcessorId, StepId, StepTransitionId, TaskId};
 use tasker_state::{
     BackoffPolicy, DependencyStatus, GuardError, InvalidStepTransition, JitterSample, RetryContext,
     StepEffect, StepEvent, StepGuard, StepGuardContext, StepState, StepStateMachine,
-    StepTransitionRecord,
+    StepTransitionRecord, TaskState,
 };
 use uuid::Uuid;
 
@@ -141,6 +141,45 @@ pub async fn transition_batch(
     processor_id: Option<ProcessorId>,
     backoff: BackoffParams,
 ) -> Result<Vec<Result<AppliedStepTransition, StepTransitionError>>, DbError> {
+    let (outcomes, _) = run_batch(conn, requests, processor_id, backoff, false).await?;
+    Ok(outcomes)
+}
+
+/// The outcomes of a batch that locked its steps' tasks, and those tasks' states.
+pub type LockedTasksBatch = (
+    Vec<Result<AppliedStepTransition, StepTransitionError>>,
+    HashMap<TaskId, TaskState>,
+);
+
+/// [`transition_batch`] for a caller that decides on tasks after moving their steps (an
+/// orchestrator recording step results): in the same statement, before any step row, it locks
+/// the tasks of every requested step (`FOR UPDATE`, in task id order: the order every path
+/// takes, tasks before their steps, so it cannot deadlock with a claim or another batch) and
+/// returns their states, as read under the lock. The locks last until the caller's transaction
+/// ends; call it inside one. Tasks of unknown steps are not in the map.
+///
+/// One round trip instead of two ([`crate::task::lock_batch`], then [`transition_batch`]).
+pub async fn transition_batch_locking_tasks(
+    conn: &mut PgConnection,
+    requests: Vec<StepTransition>,
+    processor_id: Option<ProcessorId>,
+    backoff: BackoffParams,
+) -> Result<LockedTasksBatch, DbError> {
+    run_batch(conn, requests, processor_id, backoff, true).await
+}
+
+async fn run_batch(
+    conn: &mut PgConnection,
+    requests: Vec<StepTransition>,
+    processor_id: Option<ProcessorId>,
+    backoff: BackoffParams,
+    lock_tasks: bool,
+) -> Result<LockedTasksBatch, DbError> {
+    let all_steps: Vec<Uuid> = if lock_tasks {
+        requests.iter().map(|r| r.step_id.into_uuid()).collect()
+    } else {
+        Vec::new()
+    };
     let machine = StepStateMachine::new();
     let mut outcomes: Vec<Option<Result<AppliedStepTransition, StepTransitionError>>> =
         Vec::with_capacity(requests.len());
@@ -170,8 +209,11 @@ pub async fn transition_batch(
         outcomes.push(outcome);
     }
 
-    if !planned.is_empty() {
-        let applied = apply(conn, &planned, processor_id, backoff).await?;
+    let mut task_states = HashMap::new();
+    if !planned.is_empty() || (lock_tasks && !all_steps.is_empty()) {
+        let locks = lock_tasks.then_some(all_steps.as_slice());
+        let (applied, states) = apply(conn, &planned, processor_id, backoff, locks).await?;
+        task_states = states;
         let mut failed = Vec::new();
         for plan in &planned {
             match applied.get(&plan.step_id) {
@@ -197,10 +239,11 @@ pub async fn transition_batch(
             }
         }
     }
-    Ok(outcomes
+    let outcomes = outcomes
         .into_iter()
         .map(|outcome| outcome.expect("every request has an outcome"))
-        .collect())
+        .collect();
+    Ok((outcomes, task_states))
 }
 
 struct Planned {
@@ -211,21 +254,14 @@ struct Planned {
     transition_id: Uuid,
 }
 
-/// The SQL side of a batch: one statement over arrays. Returns the applied steps with their
-/// task, sort key and time.
-async fn apply(
-    conn: &mut PgConnection,
-    planned: &[Planned],
-    processor_id: Option<ProcessorId>,
-    backoff: BackoffParams,
-) -> Result<HashMap<StepId, (Uuid, i32, DateTime<Utc>)>, DbError> {
-    let n = planned.len();
-    let mut columns = Columns::with_capacity(n);
-    for plan in planned {
-        columns.push(plan);
-    }
-    let rows: Vec<(Uuid, Uuid, i32, DateTime<Utc>)> = sqlx::query_as(
-        "WITH input AS ( \
+/// The statement of a batch, with `$task_locks` (a CTE that locks the steps' tasks, or
+/// nothing), `$after_task_locks` (a condition that makes the step locks wait for it) and
+/// `$select` (the final SELECT). Parameters: the transitions' arrays ($1..$18), the processor
+/// ($19), the backoff ($20..$22) and, when tasks are locked, every requested step ($23).
+macro_rules! step_transitions_sql {
+    ($task_locks:literal, $after_task_locks:literal, $select:literal) => {
+        concat!(
+            "WITH input AS ( \
              SELECT * FROM unnest( \
                  $1::uuid[], $2::step_state[], $3::step_state[], $4::text[], $5::jsonb[], \
                  $6::text[], $7::uuid[], $8::bool[], $9::bool[], $10::bool[], $11::jsonb[], \
@@ -234,12 +270,14 @@ async fn apply(
              ) AS i (step_uuid, from_state, to_state, guard, event, lifecycle, transition_uuid, \
                      inc_attempts, set_last_attempted, store_result, result, mark_completed, \
                      set_backoff, backoff_ms, set_failure_retryable, failure_retryable, \
-                     reset_attempts, metadata) \
-         ), locked AS ( \
+                     reset_attempts, metadata) ",
+            $task_locks,
+            "), locked AS ( \
              SELECT s.workflow_step_uuid \
              FROM tasker.workflow_steps s \
-             WHERE s.workflow_step_uuid IN (SELECT step_uuid FROM input) \
-             ORDER BY s.workflow_step_uuid \
+             WHERE s.workflow_step_uuid IN (SELECT step_uuid FROM input) ",
+            $after_task_locks,
+            " ORDER BY s.workflow_step_uuid \
              FOR UPDATE OF s \
          ), moved AS ( \
              UPDATE tasker.workflow_steps s SET \
@@ -308,39 +346,114 @@ async fn apply(
                     END \
              FROM moved m \
              WHERE m.to_state = 'enqueued_for_orchestration' \
-         ) \
-         SELECT workflow_step_uuid, task_uuid, sort_key, created_at FROM inserted",
-    )
-    .bind(&columns.step_ids)
-    .bind(&columns.from)
-    .bind(&columns.to)
-    .bind(&columns.guard)
-    .bind(&columns.event)
-    .bind(&columns.lifecycle)
-    .bind(&columns.transition_ids)
-    .bind(&columns.inc_attempts)
-    .bind(&columns.set_last_attempted)
-    .bind(&columns.store_result)
-    .bind(&columns.result)
-    .bind(&columns.mark_completed)
-    .bind(&columns.set_backoff)
-    .bind(&columns.backoff_ms)
-    .bind(&columns.set_failure_retryable)
-    .bind(&columns.failure_retryable)
-    .bind(&columns.reset_attempts)
-    .bind(&columns.metadata)
-    .bind(processor_id.map(ProcessorId::into_uuid))
-    .bind(backoff.base_ms)
-    .bind(backoff.multiplier)
-    .bind(backoff.max_ms)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(step, task, sort_key, created_at)| {
-            (StepId::from_uuid(step), (task, sort_key, created_at))
-        })
-        .collect())
+         ) ",
+            $select
+        )
+    };
+}
+
+/// Steps only.
+const APPLY: &str = step_transitions_sql!(
+    "",
+    "",
+    "SELECT workflow_step_uuid, task_uuid, sort_key, created_at, NULL::task_state AS task_state \
+     FROM inserted"
+);
+
+/// Tasks first: `task_locks` is materialised (every task locked) by the scalar subquery in
+/// `locked`'s filter, evaluated once before the first step row is locked.
+const APPLY_LOCKING_TASKS: &str = step_transitions_sql!(
+    "), task_locks AS MATERIALIZED ( \
+         SELECT t.task_uuid, t.state \
+         FROM tasker.tasks t \
+         WHERE t.task_uuid IN ( \
+             SELECT s.task_uuid FROM tasker.workflow_steps s \
+             WHERE s.workflow_step_uuid = ANY($23::uuid[])) \
+         ORDER BY t.task_uuid \
+         FOR UPDATE OF t ",
+    "AND (SELECT count(*) FROM task_locks) >= 0",
+    "SELECT workflow_step_uuid, task_uuid, sort_key, created_at, NULL::task_state AS task_state \
+     FROM inserted \
+     UNION ALL \
+     SELECT NULL, task_uuid, NULL, NULL, state FROM task_locks"
+);
+
+/// One row of a batch's statement: an applied step transition, or a locked task's state.
+type AppliedRow = (
+    Option<Uuid>,
+    Uuid,
+    Option<i32>,
+    Option<DateTime<Utc>>,
+    Option<TaskState>,
+);
+
+/// The SQL side of a batch: one statement over arrays. Returns the applied steps with their
+/// task, sort key and time, and, when `lock_tasks` names the requested steps, the states of
+/// their tasks, locked first.
+async fn apply(
+    conn: &mut PgConnection,
+    planned: &[Planned],
+    processor_id: Option<ProcessorId>,
+    backoff: BackoffParams,
+    lock_tasks: Option<&[Uuid]>,
+) -> Result<
+    (
+        HashMap<StepId, (Uuid, i32, DateTime<Utc>)>,
+        HashMap<TaskId, TaskState>,
+    ),
+    DbError,
+> {
+    let n = planned.len();
+    let mut columns = Columns::with_capacity(n);
+    for plan in planned {
+        columns.push(plan);
+    }
+    let sql = if lock_tasks.is_some() {
+        APPLY_LOCKING_TASKS
+    } else {
+        APPLY
+    };
+    let mut query = sqlx::query_as::<_, AppliedRow>(sql)
+        .bind(&columns.step_ids)
+        .bind(&columns.from)
+        .bind(&columns.to)
+        .bind(&columns.guard)
+        .bind(&columns.event)
+        .bind(&columns.lifecycle)
+        .bind(&columns.transition_ids)
+        .bind(&columns.inc_attempts)
+        .bind(&columns.set_last_attempted)
+        .bind(&columns.store_result)
+        .bind(&columns.result)
+        .bind(&columns.mark_completed)
+        .bind(&columns.set_backoff)
+        .bind(&columns.backoff_ms)
+        .bind(&columns.set_failure_retryable)
+        .bind(&columns.failure_retryable)
+        .bind(&columns.reset_attempts)
+        .bind(&columns.metadata)
+        .bind(processor_id.map(ProcessorId::into_uuid))
+        .bind(backoff.base_ms)
+        .bind(backoff.multiplier)
+        .bind(backoff.max_ms);
+    if let Some(steps) = lock_tasks {
+        query = query.bind(steps);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut applied = HashMap::with_capacity(n);
+    let mut tasks = HashMap::new();
+    for (step, task, sort_key, created_at, task_state) in rows {
+        match (step, sort_key, created_at, task_state) {
+            (Some(step), Some(sort_key), Some(created_at), _) => {
+                applied.insert(StepId::from_uuid(step), (task, sort_key, created_at));
+            }
+            (None, _, _, Some(state)) => {
+                tasks.insert(TaskId::from_uuid(task), state);
+            }
+            _ => {}
+        }
+    }
+    Ok((applied, tasks))
 }
 
 /// The batch's arrays, one element per planned transition.

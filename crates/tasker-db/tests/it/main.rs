@@ -15,4 +15,5 @@ mod health;
 mod migrate;
 mod readiness;
 mod scopes;
+mod task_locks;
 mod transitions;
