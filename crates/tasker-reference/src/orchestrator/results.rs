@@ -12,7 +12,6 @@ use anyhow::Context as _;
 use serde_json::Value;
 use sqlx::PgConnection;
 use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_shared::database::task;
 use tasker_shared::messaging::messages::StepResultMessage;
 use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
@@ -327,18 +326,10 @@ impl Orchestrator {
                 TaskId::from_uuid(message.task_uuid),
             );
         }
-        // Lock the reported steps' tasks first, in id order, as every other path does (task
-        // row before its step rows), so that the steps are decided on under the task lock and
-        // this transaction cannot deadlock with a claim or a settle of the same task.
-        let task_ids: Vec<TaskId> = reported
-            .values()
-            .copied()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let states = task::lock_batch(&mut *tx, &task_ids)
-            .await
-            .context("locking the tasks of reported steps")?;
+        // One statement locks the reported steps' tasks first, in id order, as every other path
+        // does (task row before its step rows), so that the steps are decided on under the
+        // task lock and this transaction cannot deadlock with a claim or a settle of the same
+        // task; then completes each step optimistically.
         let completions = reported
             .keys()
             .map(|step_id| {
@@ -349,7 +340,7 @@ impl Orchestrator {
                 )
             })
             .collect();
-        let outcomes = transition_batch(
+        let (outcomes, states) = step::transition_batch_locking_tasks(
             &mut *tx,
             completions,
             Some(self.processor_id),
