@@ -80,6 +80,12 @@ pub enum BackendError {
     /// The broker refused a published message (a negative publisher confirm).
     #[error("the broker refused the message (negative publisher confirm)")]
     Refused,
+    /// The database has no pgmq: its schema and functions are missing.
+    #[error(
+        "pgmq is not installed in this database; run the migrations (`cargo xtask db migrate`) \
+         or `CREATE EXTENSION pgmq`"
+    )]
+    PgmqNotInstalled,
     /// A stored message could not be read back (e.g. a dead-letter record that is not ours).
     #[error("stored message is malformed")]
     Malformed(#[source] serde_json::Error),

@@ -3,7 +3,7 @@
 //! - Send and notify happen in one statement, hence one transaction: the notification (on
 //!   channel `tasker_queue_<queue>`, carrying queue, message id and count) is delivered when
 //!   the message becomes visible, never before.
-//! - Reads use `pgmq.read`, which returns at once; there is no hidden long-poll. By default a
+//! - Reads return at once (there is no hidden long-poll). By default a
 //!   read commits without waiting for the WAL flush ([`ReadCommit`]): all it writes is the
 //!   visibility deadline and read count, whose loss in a crash is a redelivery.
 //! - pgmq counts visibility timeouts in whole seconds; a timeout is rounded up, so a message
@@ -98,6 +98,8 @@ impl PgmqQueue {
         payload: &Payload,
     ) -> Result<MessageId, QueueError> {
         check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+        self.layout(&mut *connection, Operation::Send, queue)
+            .await?;
         sql::send(&mut *connection, queue, payload.as_str())
             .await
             .map(MessageId::Sequence)
@@ -121,6 +123,8 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         let bodies: Vec<&str> = payloads.iter().map(Payload::as_str).collect();
+        self.layout(&mut *connection, Operation::SendBatch, queue)
+            .await?;
         let ids = sql::send_batch(&mut *connection, queue, &bodies)
             .await
             .map_err(|e| self.error(Operation::SendBatch, queue, e))?;
@@ -174,6 +178,9 @@ impl PgmqQueue {
                 Err(error) => outcomes.push(Some(Err(error))),
             }
         }
+        // One statement text per combination of queues: in queue order, whatever the caller's.
+        outgoing.sort_by(|a, b| a.queue.cmp(b.queue));
+        removals.sort_by(|a, b| a.queue.cmp(b.queue));
         let Some(first) = outgoing
             .first()
             .map(|send| send.queue)
@@ -185,6 +192,8 @@ impl PgmqQueue {
                 .map(|outcome| outcome.unwrap_or(Ok(())))
                 .collect());
         };
+        self.layout(&mut *connection, Operation::SendBatch, first)
+            .await?;
         let removed: HashSet<(String, i64)> = sql::send_and_remove(
             &mut *connection,
             &outgoing,
@@ -236,6 +245,10 @@ impl PgmqQueue {
             }
         }
         let archive = self.config.ack_mode == AckMode::Archive;
+        if let Some(queue) = by_queue.keys().next() {
+            self.layout(&mut *connection, Operation::AckBatch, queue)
+                .await?;
+        }
         for (queue, held) in by_queue {
             let ids: Vec<i64> = held.iter().map(|(_, id)| *id).collect();
             let removed: HashSet<i64> = sql::remove_batch(&mut *connection, queue, &ids, archive)
@@ -273,7 +286,9 @@ impl PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let layout = self.layout(&mut *connection, queue).await?;
+        let layout = self
+            .layout(&mut *connection, Operation::Receive, queue)
+            .await?;
         self.read(&mut *connection, layout, queue, max, visibility_timeout)
             .await
     }
@@ -295,7 +310,9 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         if self.config.ack_mode == AckMode::Archive {
-            let layout = self.layout(&mut *connection, queue).await?;
+            let layout = self
+                .layout(&mut *connection, Operation::Receive, queue)
+                .await?;
             let messages = sql::read(
                 &mut *connection,
                 layout,
@@ -314,6 +331,8 @@ impl PgmqQueue {
             self.ack_batch_in(connection, &receipts).await?;
             return Ok(received);
         }
+        self.layout(&mut *connection, Operation::Receive, queue)
+            .await?;
         let messages = sql::pop(&mut *connection, queue, i32::from(max))
             .await
             .map_err(|e| self.error(Operation::Receive, queue, e))?;
@@ -371,10 +390,14 @@ impl PgmqQueue {
         Ok(())
     }
 
-    /// The installed pgmq's column layout: read once, on the connection about to be used.
+    /// The installed pgmq's column layout, read once (on the connection about to be used) and
+    /// remembered; a database without pgmq is reported as such, not as a missing queue (the
+    /// backend's own statements name the queue tables, and a missing schema looks like a
+    /// missing table).
     async fn layout(
         &self,
         executor: impl sqlx::PgExecutor<'_>,
+        operation: Operation,
         queue: &QueueName,
     ) -> Result<sql::Layout, QueueError> {
         if let Some(layout) = self.layout.get() {
@@ -382,11 +405,15 @@ impl PgmqQueue {
         }
         match sql::layout(executor)
             .await
-            .map_err(|e| self.error(Operation::Receive, queue, e))?
+            .map_err(|e| self.error(operation, queue, e))?
         {
             Some(layout) => Ok(*self.layout.get_or_init(|| layout)),
-            // Not installed: the statement that follows reports it.
-            None => Ok(sql::Layout::default()),
+            None => Err(QueueError::backend(
+                BackendKind::Pgmq,
+                operation,
+                Some(queue),
+                BackendError::PgmqNotInstalled,
+            )),
         }
     }
 
@@ -595,6 +622,7 @@ impl MessageQueue for PgmqQueue {
 
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
         check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+        self.layout(&self.pool, Operation::Send, queue).await?;
         sql::send(&self.pool, queue, payload.as_str())
             .await
             .map(MessageId::Sequence)
@@ -613,6 +641,7 @@ impl MessageQueue for PgmqQueue {
             return Ok(Vec::new());
         }
         let bodies: Vec<&str> = payloads.iter().map(Payload::as_str).collect();
+        self.layout(&self.pool, Operation::SendBatch, queue).await?;
         let ids = sql::send_batch(&self.pool, queue, &bodies)
             .await
             .map_err(|e| self.error(Operation::SendBatch, queue, e))?;
@@ -628,7 +657,7 @@ impl MessageQueue for PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let layout = self.layout(&self.pool, queue).await?;
+        let layout = self.layout(&self.pool, Operation::Receive, queue).await?;
         self.read(&self.pool, layout, queue, max, visibility_timeout)
             .await
     }
@@ -636,6 +665,8 @@ impl MessageQueue for PgmqQueue {
     async fn ack(&self, receipt: &Receipt) -> Result<(), QueueError> {
         let (id, _, _) = Self::held(receipt)?;
         let archive = self.config.ack_mode == AckMode::Archive;
+        self.layout(&self.pool, Operation::Ack, &receipt.queue)
+            .await?;
         let removed = sql::remove_batch(&self.pool, &receipt.queue, &[id], archive)
             .await
             .map_err(|e| self.error(Operation::Ack, &receipt.queue, e))?;

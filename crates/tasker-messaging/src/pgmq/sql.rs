@@ -129,6 +129,11 @@ pub(crate) async fn send_batch(
         })
 }
 
+/// The read and the pop take the rows their `cte` picked through `= ANY(ARRAY(...))`, not a
+/// join: pooled connections plan once (`force_generic_plan`), and a generic plan cannot know
+/// `LIMIT $1` is small, so a join became a hash join over a sequential scan of the whole queue.
+/// pgmq's own functions escaped that by being planned on every call.
+///
 /// Reads up to `qty` visible messages of `queue`, oldest first, hiding them for `vt_seconds`
 /// (what `pgmq.read` does). With `asynchronous`, the transaction the read belongs to commits
 /// without waiting for the WAL flush (`set_config('synchronous_commit', 'off', true)`,
@@ -152,7 +157,7 @@ pub(crate) async fn read(
          ), taken AS ( \
              UPDATE {q} m SET {last_read}vt = clock_timestamp() + make_interval(secs => $2::integer), \
                               read_ct = m.read_ct + 1 \
-             FROM cte WHERE m.msg_id = cte.msg_id \
+             WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cte)) \
              RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message \
          ) \
          SELECT msg_id, read_ct, enqueued_at, vt, message{commit_mode} FROM taken ORDER BY msg_id",
@@ -191,7 +196,7 @@ pub(crate) async fn pop(
              LIMIT $1 \
              FOR UPDATE SKIP LOCKED \
          ), gone AS ( \
-             DELETE FROM {q} m USING cte WHERE m.msg_id = cte.msg_id \
+             DELETE FROM {q} m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cte)) \
              RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message \
          ) \
          SELECT msg_id, read_ct + 1 AS read_ct, enqueued_at, vt, message FROM gone ORDER BY msg_id"

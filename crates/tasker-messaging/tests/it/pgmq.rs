@@ -610,8 +610,74 @@ async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
             .await?;
         ensure!(sent == 1, "{sent}");
 
+        // Archiving from two queues while sending to one of them and to another: one
+        // statement, parameters for every part.
+        let second = QueueName::new("interop_in_two")?;
+        backend.ensure_queue(&second).await?;
+        raw_send(&inbox, 10).await?;
+        raw_send(&second, 11).await?;
+        let mut receipts = Vec::new();
+        for queue in [&inbox, &second] {
+            let got = archiving.receive(queue, 10, Duration::from_secs(30)).await?;
+            ensure!(got.len() == 1, "{queue}: {got:?}");
+            receipts.push(got[0].receipt().clone());
+        }
+        let (to_second, to_out) = ([payload(12)], [payload(13), payload(14)]);
+        let mut tx = db.pool.begin().await?;
+        let outcomes = archiving
+            .send_and_ack_in(
+                &mut tx,
+                &[(&outbox, &to_out[..]), (&second, &to_second[..])],
+                &receipts,
+            )
+            .await?;
+        tx.commit().await?;
+        ensure!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        for (table, expected) in [
+            ("pgmq.a_interop_in", 3_i64),
+            ("pgmq.a_interop_in_two", 1),
+            ("pgmq.q_interop_in_two", 1),
+            ("pgmq.q_interop_out", 3),
+        ] {
+            let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+                .fetch_one(&db.pool)
+                .await?;
+            ensure!(count == expected, "{table}: {count} rows, expected {expected}");
+        }
+
         // A missing queue, statement by statement.
         let missing = QueueName::new("never_created")?;
+        let sent = backend.send_batch(&missing, &[payload(1)]).await;
+        ensure!(
+            matches!(&sent, Err(QueueError::QueueNotFound { queue }) if *queue == missing),
+            "send_batch: {sent:?}"
+        );
+        // Receipts of a queue dropped since.
+        let gone = QueueName::new("interop_gone")?;
+        backend.ensure_queue(&gone).await?;
+        backend.send_batch(&gone, &[payload(1), payload(2)]).await?;
+        let held = backend.receive(&gone, 2, Duration::from_secs(30)).await?;
+        ensure!(held.len() == 2, "{held:?}");
+        sqlx::query("SELECT pgmq.drop_queue('interop_gone')")
+            .execute(&db.pool)
+            .await?;
+        let (stranger, other) = (held[0].receipt().clone(), held[1].receipt().clone());
+        // A dropped queue is as missing as one never created.
+        let missing = gone;
+        let acked = backend.ack(&stranger).await;
+        ensure!(
+            matches!(&acked, Err(QueueError::QueueNotFound { queue }) if *queue == missing),
+            "ack: {acked:?}"
+        );
+        let mut tx = db.pool.begin().await?;
+        let acked = backend
+            .ack_batch_in(&mut tx, std::slice::from_ref(&other))
+            .await;
+        ensure!(
+            matches!(&acked, Err(QueueError::QueueNotFound { queue }) if *queue == missing),
+            "ack_batch_in: {acked:?}"
+        );
+        tx.rollback().await?;
         let not_found = |outcome: &Result<_, QueueError>| {
             matches!(outcome, Err(QueueError::QueueNotFound { queue }) if *queue == missing)
         };
@@ -627,6 +693,100 @@ async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
             .send_and_ack_in(&mut tx, &[(&missing, &missing_out[..])], &[])
             .await;
         ensure!(not_found(&sent.map(|_| ())), "send_and_ack_in");
+        tx.rollback().await?;
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
+/// Under the generic plans pooled services use, reading and popping one message of a queue with
+/// a backlog touch the queue table through its indexes only: no sequential scan (a join with
+/// the picked ids planned generically became a hash join over the whole table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_pops_of_a_backlog_use_the_index_under_generic_plans() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        let backend = backend(&db).await;
+        let queue = QueueName::new("backlog")?;
+        backend.ensure_queue(&queue).await?;
+        sqlx::query(
+            "INSERT INTO pgmq.q_backlog (vt, message) \
+             SELECT now() + interval '1 hour', '{}'::jsonb FROM generate_series(1, 5000)",
+        )
+        .execute(&db.pool)
+        .await?;
+        backend.send(&queue, &payload(1)).await?;
+        backend.send(&queue, &payload(2)).await?;
+        // Tuples read by sequential scans in this transaction (bitmap heap scans count as
+        // scans in `seq_scan`, but read no tuples here).
+        let seq_read = "SELECT seq_tup_read FROM pg_stat_xact_user_tables \
+                        WHERE schemaname = 'pgmq' AND relname = 'q_backlog'";
+        for pop in [false, true] {
+            let mut tx = db.pool.begin().await?;
+            sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+                .execute(&mut *tx)
+                .await?;
+            let got = if pop {
+                backend.pop_in(&mut tx, &queue, 1).await?
+            } else {
+                backend
+                    .receive_in(&mut tx, &queue, 1, Duration::from_secs(30))
+                    .await?
+            };
+            ensure!(got.len() == 1, "pop {pop}: {got:?}");
+            let read: i64 = sqlx::query_scalar(seq_read).fetch_one(&mut *tx).await?;
+            ensure!(
+                read == 0,
+                "pop {pop}: a sequential scan read {read} messages"
+            );
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    .await;
+    db.drop_database().await?;
+    result
+}
+
+/// A database without pgmq is reported as such by every operation, not as a missing queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_pgmq_is_reported_as_such() -> anyhow::Result<()> {
+    let db = TestDb::create().await?;
+    let result = async {
+        sqlx::query("DROP SCHEMA pgmq CASCADE")
+            .execute(&db.pool)
+            .await?;
+        let backend = backend(&db).await;
+        let queue = QueueName::new("anything")?;
+        let not_installed = |outcome: Result<(), QueueError>| {
+            let error = outcome.expect_err("pgmq is gone");
+            let message = format!("{error} / {:?}", std::error::Error::source(&error));
+            ensure!(
+                message.contains("PgmqNotInstalled"),
+                "expected pgmq not installed, got {message}"
+            );
+            anyhow::Ok(())
+        };
+        not_installed(backend.send(&queue, &payload(1)).await.map(|_| ()))?;
+        not_installed(
+            backend
+                .receive(&queue, 1, Duration::from_secs(1))
+                .await
+                .map(|_| ()),
+        )?;
+        let mut tx = db.pool.begin().await?;
+        not_installed(backend.pop_in(&mut tx, &queue, 1).await.map(|_| ()))?;
+        tx.rollback().await?;
+        let out = [payload(1)];
+        let mut tx = db.pool.begin().await?;
+        not_installed(
+            backend
+                .send_and_ack_in(&mut tx, &[(&queue, &out[..])], &[])
+                .await
+                .map(|_| ()),
+        )?;
         tx.rollback().await?;
         Ok(())
     }
