@@ -18,7 +18,7 @@
 //! task's transitions of one transaction are recorded as one chain (one update of its row).
 //!
 //! A task is only ever moved inside a transaction that holds its row lock (taken by the claim,
-//! by its creation, or by `task::lock_batch` before its steps are read), and every transaction
+//! by its creation, or by `step::transition_batch_locking_tasks` before its steps are read), and every transaction
 //! leaves it in a resting state (`steps_in_process`, `waiting_for_*`, `blocked_by_failures` or
 //! terminal), so intermediate states are never visible to other transactions.
 

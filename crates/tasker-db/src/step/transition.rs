@@ -158,7 +158,13 @@ pub type LockedTasksBatch = (
 /// returns their states, as read under the lock. The locks last until the caller's transaction
 /// ends; call it inside one. Tasks of unknown steps are not in the map.
 ///
-/// One round trip instead of two ([`crate::task::lock_batch`], then [`transition_batch`]).
+/// One round trip instead of two ([`crate::task::lock_batch`], then [`transition_batch`]),
+/// with one difference: the statement's snapshot is taken before it waits for a task lock. The
+/// step rows it locks and moves are re-checked at their newest version, so compare-and-set
+/// holds, but a guard that reads other rows (`dependencies_satisfied` reads the parents) sees
+/// that snapshot, not what a task holder committed meanwhile. Use it for transitions whose
+/// guard reads only the step (complete, fail, retry); take the locks first with `lock_batch`
+/// for the others.
 pub async fn transition_batch_locking_tasks(
     conn: &mut PgConnection,
     requests: Vec<StepTransition>,

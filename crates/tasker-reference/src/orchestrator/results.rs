@@ -353,10 +353,13 @@ impl Orchestrator {
         let mut unsuccessful = Vec::new();
         for ((step_id, task_id), outcome) in reported.iter().zip(outcomes) {
             match outcome {
-                Ok(_) => {
-                    events.entry(*task_id).or_insert(TaskEvent::StepCompleted {
-                        step_id: step_id.into_uuid(),
-                    });
+                // The step's own task (the one locked), whatever the message said.
+                Ok(applied) => {
+                    events
+                        .entry(applied.task_id)
+                        .or_insert(TaskEvent::StepCompleted {
+                            step_id: step_id.into_uuid(),
+                        });
                 }
                 Err(StepTransitionError::GuardFailed { .. }) => unsuccessful.push(*step_id),
                 Err(StepTransitionError::Conflict {
