@@ -38,7 +38,7 @@ use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
 use crate::queue::{
     BackendKind, DeadLetterInfo, Health, HealthReport, MessageId, MessageQueue, Nack, QueueDepth,
-    Receipt, ReceiptToken, ReceivedMessage, check_size,
+    Receipt, ReceiptToken, ReceivedMessage,
 };
 use crate::queue_name::QueueName;
 use crate::signal::{SignalHub, Subscription};
@@ -142,6 +142,18 @@ impl PgmqQueue {
     /// The LISTEN connection's status, once a subscription started it.
     pub async fn listener_status(&self) -> Option<watch::Receiver<ListenerStatus>> {
         self.listener.lock().await.as_ref().map(Listener::status)
+    }
+
+    /// A pooled connection for an operation that is its own transaction.
+    async fn connection(
+        &self,
+        operation: Operation,
+        queue: &QueueName,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, QueueError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| self.error(operation, queue, e))
     }
 
     fn error(&self, operation: Operation, queue: &QueueName, error: sqlx::Error) -> QueueError {
@@ -319,12 +331,9 @@ impl MessageQueue for PgmqQueue {
     }
 
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
-        check_size(queue, payload, self.config.messaging.max_message_bytes)?;
-        self.layout(&self.pool, Operation::Send, queue).await?;
-        sql::send(&self.pool, queue, payload.as_str())
-            .await
-            .map(MessageId::Sequence)
-            .map_err(|e| self.error(Operation::Send, queue, e))
+        // On a connection of its own, the statement is its own transaction.
+        let mut connection = self.connection(Operation::Send, queue).await?;
+        self.send_in(&mut connection, queue, payload).await
     }
 
     async fn send_batch(
@@ -332,18 +341,8 @@ impl MessageQueue for PgmqQueue {
         queue: &QueueName,
         payloads: &[Payload],
     ) -> Result<Vec<MessageId>, QueueError> {
-        for payload in payloads {
-            check_size(queue, payload, self.config.messaging.max_message_bytes)?;
-        }
-        if payloads.is_empty() {
-            return Ok(Vec::new());
-        }
-        let bodies: Vec<&str> = payloads.iter().map(Payload::as_str).collect();
-        self.layout(&self.pool, Operation::SendBatch, queue).await?;
-        let ids = sql::send_batch(&self.pool, queue, &bodies)
-            .await
-            .map_err(|e| self.error(Operation::SendBatch, queue, e))?;
-        Ok(ids.into_iter().map(MessageId::Sequence).collect())
+        let mut connection = self.connection(Operation::SendBatch, queue).await?;
+        self.send_batch_in(&mut connection, queue, payloads).await
     }
 
     async fn receive(
@@ -355,8 +354,8 @@ impl MessageQueue for PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let layout = self.layout(&self.pool, Operation::Receive, queue).await?;
-        self.read(&self.pool, layout, queue, max, visibility_timeout)
+        let mut connection = self.connection(Operation::Receive, queue).await?;
+        self.receive_in(&mut connection, queue, max, visibility_timeout)
             .await
     }
 

@@ -556,18 +556,7 @@ async fn locked_tasks_wait_for_their_holder() -> anyhow::Result<()> {
             }
         });
         // The waiter blocks on the row lock: wait until the server says so.
-        let blocked = loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&pool)
-            .await?;
-            if waiting > 0 || waiter.is_finished() {
-                break waiting > 0;
-            }
-            tokio::task::yield_now().await;
-        };
+        let blocked = fixtures::blocked_on_a_lock(&pool, &waiter).await?;
         assert!(blocked, "the waiter waits for the lock");
         task::transition_chains(
             &mut holder,

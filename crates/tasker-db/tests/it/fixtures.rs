@@ -338,3 +338,23 @@ pub(crate) fn assert_chain<S: PartialEq + Copy + std::fmt::Debug>(
     }
     assert_eq!(history.last().map(|row| row.3), Some(current));
 }
+
+/// Waits until a session of this database waits for a lock (true), or `waiter` finished
+/// without ever waiting (false): the server's word, no sleeps.
+pub(crate) async fn blocked_on_a_lock<T>(
+    pool: &PgPool,
+    waiter: &tokio::task::JoinHandle<T>,
+) -> anyhow::Result<bool> {
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await?;
+        if waiting > 0 || waiter.is_finished() {
+            return Ok(waiting > 0);
+        }
+        tokio::task::yield_now().await;
+    }
+}

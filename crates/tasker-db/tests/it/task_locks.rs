@@ -154,18 +154,7 @@ async fn locking_batches_wait_for_the_task_before_touching_its_steps() -> anyhow
             }
         });
         // Wait until the server says the waiter waits for a lock.
-        let blocked = loop {
-            let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .fetch_one(&pool)
-            .await?;
-            if waiting > 0 || waiter.is_finished() {
-                break waiting > 0;
-            }
-            tokio::task::yield_now().await;
-        };
+        let blocked = fixtures::blocked_on_a_lock(&pool, &waiter).await?;
         assert!(blocked, "the locking batch waits for the task");
         let locked = sqlx::query(
             "SELECT 1 FROM tasker.workflow_steps WHERE task_uuid = $1 FOR UPDATE NOWAIT",

@@ -77,23 +77,11 @@ pub(crate) async fn send(
     queue: &QueueName,
     body: &str,
 ) -> Result<i64, sqlx::Error> {
-    let sql = format!(
-        "WITH sent AS ( \
-             INSERT INTO {} (vt, message) VALUES (clock_timestamp(), $1::text::jsonb) \
-             RETURNING msg_id \
-         ) \
-         SELECT sent.msg_id, \
-                pg_notify($2, json_build_object('queue', $3::text, 'msg_id', sent.msg_id, \
-                                                'count', 1)::text) \
-         FROM sent",
-        table("q", queue)
-    );
-    sqlx::query_scalar(&sql)
-        .bind(body)
-        .bind(channel(queue))
-        .bind(queue.as_str())
-        .fetch_one(executor)
-        .await
+    send_batch(executor, queue, &[body])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Sends `bodies` (JSON texts) to `queue` in order and notifies the queue's channel once with
@@ -129,6 +117,20 @@ pub(crate) async fn send_batch(
         })
 }
 
+/// `WITH cte AS (...)`: the ids of up to `$1` visible messages of table `q`, oldest first,
+/// locked, skipping those another transaction holds (what pgmq's read and pop select).
+fn pick_visible(q: &str) -> String {
+    format!(
+        "WITH cte AS ( \
+             SELECT msg_id FROM {q} \
+             WHERE vt <= clock_timestamp() \
+             ORDER BY msg_id \
+             LIMIT $1 \
+             FOR UPDATE SKIP LOCKED \
+         )"
+    )
+}
+
 /// The read and the pop take the rows their `cte` picked through `= ANY(ARRAY(...))`, not a
 /// join: pooled connections plan once (`force_generic_plan`), and a generic plan cannot know
 /// `LIMIT $1` is small, so a join became a hash join over a sequential scan of the whole queue.
@@ -147,14 +149,9 @@ pub(crate) async fn read(
     asynchronous: bool,
 ) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
     let q = table("q", queue);
+    let pick = pick_visible(&q);
     let sql = format!(
-        "WITH cte AS ( \
-             SELECT msg_id FROM {q} \
-             WHERE vt <= clock_timestamp() \
-             ORDER BY msg_id \
-             LIMIT $1 \
-             FOR UPDATE SKIP LOCKED \
-         ), taken AS ( \
+        "{pick}, taken AS ( \
              UPDATE {q} m SET {last_read}vt = clock_timestamp() + make_interval(secs => $2::integer), \
                               read_ct = m.read_ct + 1 \
              WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cte)) \
@@ -188,14 +185,9 @@ pub(crate) async fn pop(
     qty: i32,
 ) -> Result<Vec<::pgmq::Message<Box<RawValue>>>, sqlx::Error> {
     let q = table("q", queue);
+    let pick = pick_visible(&q);
     let sql = format!(
-        "WITH cte AS ( \
-             SELECT msg_id FROM {q} \
-             WHERE vt <= clock_timestamp() \
-             ORDER BY msg_id \
-             LIMIT $1 \
-             FOR UPDATE SKIP LOCKED \
-         ), gone AS ( \
+        "{pick}, gone AS ( \
              DELETE FROM {q} m WHERE m.msg_id = ANY(ARRAY(SELECT msg_id FROM cte)) \
              RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message \
          ) \

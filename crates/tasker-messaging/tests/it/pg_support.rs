@@ -68,6 +68,17 @@ impl TestDb {
         self.drop_database().await
     }
 
+    /// Runs `test` on a fresh database and drops the database afterwards, whether the test
+    /// passed or not; the test's error wins over the clean-up's.
+    pub(crate) async fn with(
+        test: impl AsyncFnOnce(&TestDb) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let db = TestDb::create().await?;
+        let result = test(&db).await;
+        let dropped = db.drop_database().await;
+        result.and(dropped)
+    }
+
     /// Closes the pool and drops the database.
     pub(crate) async fn drop_database(self) -> anyhow::Result<()> {
         self.pool.close().await;

@@ -499,9 +499,8 @@ async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
 /// not exist is reported as such by every statement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("interop")?;
         backend.ensure_queue(&queue).await?;
         let raw_send = async |queue: &QueueName, n: usize| -> anyhow::Result<i64> {
@@ -695,10 +694,8 @@ async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
         ensure!(not_found(&sent.map(|_| ())), "send_and_ack_in");
         tx.rollback().await?;
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// Under the generic plans pooled services use, reading and popping one message of a queue with
@@ -706,9 +703,8 @@ async fn own_statements_agree_with_pgmqs_functions() -> anyhow::Result<()> {
 /// the picked ids planned generically became a hash join over the whole table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_and_pops_of_a_backlog_use_the_index_under_generic_plans() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("backlog")?;
         backend.ensure_queue(&queue).await?;
         sqlx::query(
@@ -744,21 +740,18 @@ async fn reads_and_pops_of_a_backlog_use_the_index_under_generic_plans() -> anyh
             tx.commit().await?;
         }
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// A database without pgmq is reported as such by every operation, not as a missing queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_without_pgmq_is_reported_as_such() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
+    TestDb::with(async |db| {
         sqlx::query("DROP SCHEMA pgmq CASCADE")
             .execute(&db.pool)
             .await?;
-        let backend = backend(&db).await;
+        let backend = backend(db).await;
         let queue = QueueName::new("anything")?;
         let not_installed = |outcome: Result<(), QueueError>| {
             let error = outcome.expect_err("pgmq is gone");
@@ -789,8 +782,6 @@ async fn a_database_without_pgmq_is_reported_as_such() -> anyhow::Result<()> {
         )?;
         tx.rollback().await?;
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
