@@ -40,9 +40,8 @@ conformance!(tokio::test(flavor = "multi_thread", worker_threads = 2); setup());
 /// A message sent inside a transaction appears only if the transaction commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_in_follows_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("outbox")?;
         backend.ensure_queue(&queue).await?;
         let mut tx = db.pool.begin().await?;
@@ -67,19 +66,16 @@ async fn send_in_follows_the_callers_transaction() -> anyhow::Result<()> {
         let got = receive_n(&*backend, &queue, 1, Duration::from_secs(30)).await?;
         ensure!(crate::suite::index_of(&got[0])? == 2);
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// A batch sent inside a transaction appears, in order and with a signal, only if the
 /// transaction commits.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("outbox_batch")?;
         backend.ensure_queue(&queue).await?;
         let mut subscription = backend.subscribe(std::slice::from_ref(&queue)).await?;
@@ -127,19 +123,16 @@ async fn send_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?;
         ensure!(indices == vec![3, 4, 5], "{indices:?}");
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// Acknowledgements made inside a transaction take effect only if it commits: after a
 /// rollback the messages come back when their visibility timeout passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("inbox_batch")?;
         backend.ensure_queue(&queue).await?;
         let payloads: Vec<_> = (0..2).map(payload).collect();
@@ -177,18 +170,15 @@ async fn ack_batch_in_follows_the_callers_transaction() -> anyhow::Result<()> {
             "acknowledged for good"
         );
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// A receive inside a transaction takes effect only if it commits: after a rollback the
 /// messages are visible at once, their read counts unchanged. Both read commit modes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receive_in_follows_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
+    TestDb::with(async |db| {
         for read_commit in [ReadCommit::Asynchronous, ReadCommit::Synchronous] {
             let backend = Arc::new(
                 PgmqQueue::new(
@@ -234,10 +224,8 @@ async fn receive_in_follows_the_callers_transaction() -> anyhow::Result<()> {
             }
         }
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// Messages popped inside a transaction are gone only if it commits (in order, counted as
@@ -245,9 +233,8 @@ async fn receive_in_follows_the_callers_transaction() -> anyhow::Result<()> {
 /// receipts are spent. In archive mode popped messages are archived.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop_in_consumes_with_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("popped")?;
         backend.ensure_queue(&queue).await?;
         let ids = backend
@@ -311,10 +298,8 @@ async fn pop_in_consumes_with_the_callers_transaction() -> anyhow::Result<()> {
                 .is_empty()
         );
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// Sends to several queues and acknowledgements in one statement follow the caller's
@@ -322,9 +307,8 @@ async fn pop_in_consumes_with_the_callers_transaction() -> anyhow::Result<()> {
 /// signalled, and the acknowledged ones gone (a stale receipt reported invalid).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_and_ack_in_follows_the_callers_transaction() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let (inbox, first, second) = (
             QueueName::new("sa_inbox")?,
             QueueName::new("sa_first")?,
@@ -398,10 +382,8 @@ async fn send_and_ack_in_follows_the_callers_transaction() -> anyhow::Result<()>
         ensure!(backend.send_and_ack_in(&mut tx, &[], &[]).await?.is_empty());
         tx.commit().await?;
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// Waits up to `within` for a signal for `queue`, skipping others.
@@ -427,9 +409,8 @@ async fn signal_for(
 /// signals resume within 2 s, and every message sent meanwhile is received.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let result = async {
-        let backend = backend(&db).await;
+    TestDb::with(async |db| {
+        let backend = backend(db).await;
         let queue = QueueName::new("faults")?;
         backend.ensure_queue(&queue).await?;
         let mut subscription = backend.subscribe(std::slice::from_ref(&queue)).await?;
@@ -487,10 +468,8 @@ async fn listener_survives_pg_terminate_backend() -> anyhow::Result<()> {
         backend.send(&queue, &payload(6)).await?;
         signal_for(&mut subscription, &queue, Duration::from_secs(2)).await?;
         Ok(())
-    }
-    .await;
-    db.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// The backend's own statements on the queue tables and pgmq's functions are interchangeable:
