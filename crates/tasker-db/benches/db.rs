@@ -203,6 +203,14 @@ fn reads(c: &mut Criterion) {
             .sample_size(50)
             .measurement_time(Duration::from_secs(5))
             .warm_up_time(Duration::from_secs(1));
+        // The floor every one-call figure stands on: a bare round trip on the same connection
+        // (this machine's varies from minute to minute; compare the others with it).
+        group.bench_function(BenchmarkId::new("round_trip_select_1", n), |b| {
+            b.iter(|| {
+                rt.block_on(sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&mut conn))
+                    .expect("select 1")
+            })
+        });
         group.bench_function(BenchmarkId::new("step_readiness", n), |b| {
             b.iter(|| {
                 let task = picker.next();
