@@ -3,9 +3,9 @@
 //! - Send and notify happen in one statement, hence one transaction: the notification (on
 //!   channel `tasker_queue_<queue>`, carrying queue, message id and count) is delivered when
 //!   the message becomes visible, never before.
-//! - Reads return at once (there is no hidden long-poll). By default a
-//!   read commits without waiting for the WAL flush ([`ReadCommit`]): all it writes is the
-//!   visibility deadline and read count, whose loss in a crash is a redelivery.
+//! - Reads return at once (there is no hidden long-poll). By default a read commits without
+//!   waiting for the WAL flush ([`ReadCommit`](crate::config::ReadCommit)): all it writes is
+//!   the visibility deadline and read count, whose loss in a crash is a redelivery.
 //! - pgmq counts visibility timeouts in whole seconds; a timeout is rounded up, so a message
 //!   is never visible earlier than asked.
 //! - Extending a visibility timeout adds to the message's current deadline.
@@ -33,7 +33,7 @@ use tokio::sync::{Mutex, watch};
 
 use self::listener::Listener;
 pub use self::listener::{LISTENER_APPLICATION_NAME, ListenerStatus};
-use crate::config::{AckMode, PgmqConfig, ReadCommit};
+use crate::config::{AckMode, PgmqConfig};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
 use crate::queue::{
@@ -115,21 +115,26 @@ impl PgmqQueue {
         }
     }
 
+    /// Reads up to `max` messages on `connection`, hiding them for `visibility_timeout`; with
+    /// `asynchronous`, the transaction it belongs to commits without waiting for the WAL flush.
     async fn read(
         &self,
-        executor: impl sqlx::PgExecutor<'_>,
-        layout: sql::Layout,
+        connection: &mut sqlx::PgConnection,
         queue: &QueueName,
         max: u16,
         visibility_timeout: Duration,
+        asynchronous: bool,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let layout = self
+            .layout(&mut *connection, Operation::Receive, queue)
+            .await?;
         let messages = sql::read(
-            executor,
+            &mut *connection,
             layout,
             queue,
             whole_seconds(visibility_timeout),
             i32::from(max),
-            self.config.read_commit == ReadCommit::Asynchronous,
+            asynchronous,
         )
         .await
         .map_err(|e| self.error(Operation::Receive, queue, e))?;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::value::RawValue;
 
-use super::{DeadLetterOut, PgmqQueue, invalid, sql, whole_seconds};
-use crate::config::AckMode;
+use super::{DeadLetterOut, PgmqQueue, invalid, sql};
+use crate::config::{AckMode, ReadCommit};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
 use crate::queue::{BackendKind, DeadLetterInfo, MessageId, Receipt, ReceivedMessage, check_size};
@@ -152,7 +152,8 @@ impl PgmqQueue {
     /// statement per queue: they are deleted (or archived, per [`AckMode`]) when that
     /// transaction commits, and a rollback leaves them in flight, to come back after their
     /// visibility timeout. Lets a consumer commit the state change a message caused together
-    /// with its acknowledgement. Outcomes as [`MessageQueue::ack_batch`](crate::queue::MessageQueue::ack_batch)'s.
+    /// with its acknowledgement. Outcomes as
+    /// [`MessageQueue::ack_batch`](crate::queue::MessageQueue::ack_batch)'s.
     pub async fn ack_batch_in(
         &self,
         connection: &mut sqlx::PgConnection,
@@ -198,10 +199,11 @@ impl PgmqQueue {
             .collect())
     }
 
-    /// Receives inside the caller's transaction, as [`MessageQueue::receive`](crate::queue::MessageQueue::receive) does on its own:
-    /// the messages stay hidden, and their read counts raised, only if that transaction
-    /// commits. With [`ReadCommit::Asynchronous`](crate::config::ReadCommit::Asynchronous) (the default) a read that returns messages
-    /// makes the *whole* transaction commit without waiting for the WAL flush: join it only to
+    /// Receives inside the caller's transaction, as
+    /// [`MessageQueue::receive`](crate::queue::MessageQueue::receive) does on its own: the
+    /// messages stay hidden, and their read counts raised, only if that transaction commits.
+    /// With [`ReadCommit::Asynchronous`] (the default) a read that returns messages makes the
+    /// *whole* transaction commit without waiting for the WAL flush: join it only to
     /// transactions whose loss in a server crash does no more harm than a redelivery (starting
     /// the work the messages ask for, say).
     pub async fn receive_in(
@@ -214,10 +216,8 @@ impl PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let layout = self
-            .layout(&mut *connection, Operation::Receive, queue)
-            .await?;
-        self.read(&mut *connection, layout, queue, max, visibility_timeout)
+        let asynchronous = self.config.read_commit == ReadCommit::Asynchronous;
+        self.read(connection, queue, max, visibility_timeout, asynchronous)
             .await
     }
 
@@ -238,23 +238,10 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         if self.config.ack_mode == AckMode::Archive {
-            let layout = self
-                .layout(&mut *connection, Operation::Receive, queue)
+            // Hidden for an hour, then archived in this transaction: gone when it commits.
+            let received = self
+                .read(connection, queue, max, Duration::from_secs(3600), false)
                 .await?;
-            let messages = sql::read(
-                &mut *connection,
-                layout,
-                queue,
-                whole_seconds(Duration::from_secs(3600)),
-                i32::from(max),
-                false,
-            )
-            .await
-            .map_err(|e| self.error(Operation::Receive, queue, e))?;
-            let received: Vec<ReceivedMessage> = messages
-                .into_iter()
-                .map(|message| self.to_received(queue, message))
-                .collect::<Result<_, _>>()?;
             let receipts: Vec<Receipt> = received.iter().map(|m| m.receipt.clone()).collect();
             self.ack_batch_in(connection, &receipts).await?;
             return Ok(received);
