@@ -178,7 +178,7 @@ pub async fn transition_chains(
         }
         if !failed.is_empty() {
             let ids: Vec<TaskId> = failed.iter().map(|plan| plan.task_id).collect();
-            let actual = current_states(conn, &ids).await?;
+            let actual = task_states(conn, &ids, false).await?;
             for plan in failed {
                 let task_id = plan.task_id;
                 outcomes[plan.index] = Some(Err(match actual.get(&task_id) {
@@ -210,20 +210,7 @@ pub async fn lock_batch(
     if task_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let ids: Vec<Uuid> = task_ids.iter().map(|id| id.into_uuid()).collect();
-    let rows: Vec<(Uuid, TaskState)> = sqlx::query_as(
-        "SELECT t.task_uuid, t.state FROM tasker.tasks t \
-         WHERE t.task_uuid = ANY($1) \
-         ORDER BY t.task_uuid \
-         FOR UPDATE OF t",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(task, state)| (TaskId::from_uuid(task), state))
-        .collect())
+    task_states(conn, task_ids, true).await
 }
 
 struct Planned {
@@ -357,16 +344,24 @@ async fn apply(
 
 /// The current state of tasks whose transition was not applied (a new statement, so under
 /// READ COMMITTED it sees what the winners committed); absent tasks do not exist.
-async fn current_states(
+/// The state of each task that exists; with `lock`, the rows are locked in id order first.
+/// (A conflict's report reads without locking: a task is not locked for a transition that
+/// did not apply.)
+async fn task_states(
     conn: &mut PgConnection,
     task_ids: &[TaskId],
+    lock: bool,
 ) -> Result<HashMap<TaskId, TaskState>, DbError> {
     let ids: Vec<Uuid> = task_ids.iter().map(|id| id.into_uuid()).collect();
-    let rows: Vec<(Uuid, TaskState)> =
-        sqlx::query_as("SELECT task_uuid, state FROM tasker.tasks WHERE task_uuid = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?;
+    let sql = if lock {
+        "SELECT t.task_uuid, t.state FROM tasker.tasks t \
+         WHERE t.task_uuid = ANY($1) \
+         ORDER BY t.task_uuid \
+         FOR UPDATE OF t"
+    } else {
+        "SELECT t.task_uuid, t.state FROM tasker.tasks t WHERE t.task_uuid = ANY($1)"
+    };
+    let rows: Vec<(Uuid, TaskState)> = sqlx::query_as(sql).bind(&ids).fetch_all(&mut *conn).await?;
     Ok(rows
         .into_iter()
         .map(|(task, state)| (TaskId::from_uuid(task), state))
