@@ -1,9 +1,7 @@
 //! Step batches that lock their tasks first (`step::transition_batch_locking_tasks`): the
 //! outcomes are the plain batch's, the tasks are locked (even where the step's transition
-//! failed) and their states reported, and mixing it with the task-first path
-//! (`task::lock_batch`, then steps) never deadlocks.
-
-use std::sync::Arc;
+//! failed) and their states reported, and a batch waiting for a task holds none of its steps
+//! (the order every path takes: tasks before their steps, so it cannot deadlock with them).
 
 use sqlx::PgPool;
 use tasker_db::readiness::BackoffParams;
@@ -11,7 +9,6 @@ use tasker_db::step::{self, StepTransition, StepTransitionError};
 use tasker_db::task;
 use tasker_models::ids::{StepId, TaskId};
 use tasker_state::{StepEvent, StepState, TaskState};
-use tokio::sync::Barrier;
 
 use crate::fixtures::{self, Dag, assert_chain, step_history};
 use crate::harness;
@@ -171,74 +168,6 @@ async fn locking_batches_wait_for_the_task_before_touching_its_steps() -> anyhow
         let (outcomes, states) = waiter.await??;
         assert!(outcomes[0].is_ok(), "{:?}", outcomes[0]);
         assert_eq!(states.get(&task_id), Some(&TaskState::Pending));
-        Ok(())
-    })
-    .await
-}
-
-/// Actors lock two tasks and their steps over and over, half through the task-first path
-/// (`task::lock_batch`, then a step batch), half through one locking batch, each asking for
-/// the steps in a different order. A lock-order inversion would show up as a deadlock error
-/// (40P01) within a few rounds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn locking_batches_never_deadlock_with_the_task_first_path() -> anyhow::Result<()> {
-    const ACTORS: usize = 8;
-    const ROUNDS: usize = 25;
-    harness::run(|db| async move {
-        let pool = db.migrated().await?;
-        let made = tasks(&pool, 2).await?;
-        let task_ids: Vec<TaskId> = made.iter().map(|(task, _)| *task).collect();
-        let steps: Vec<StepId> = made.iter().flat_map(|(_, steps)| steps.clone()).collect();
-        let barrier = Arc::new(Barrier::new(ACTORS));
-        let mut actors = tokio::task::JoinSet::new();
-        for actor in 0..ACTORS {
-            let (pool, barrier) = (pool.clone(), Arc::clone(&barrier));
-            let mut steps = steps.clone();
-            if actor % 4 >= 2 {
-                steps.reverse();
-            }
-            let task_ids = task_ids.clone();
-            actors.spawn(async move {
-                barrier.wait().await;
-                for _ in 0..ROUNDS {
-                    let mut tx = pool.begin().await?;
-                    // Never applies (the steps are pending), but locks every step row.
-                    let requests = steps
-                        .iter()
-                        .map(|step| {
-                            request(
-                                *step,
-                                StepState::EnqueuedForOrchestration,
-                                StepEvent::Complete,
-                            )
-                        })
-                        .collect();
-                    let outcomes = if actor % 2 == 0 {
-                        task::lock_batch(&mut tx, &task_ids).await?;
-                        step::transition_batch(&mut tx, requests, None, BackoffParams::DEFAULT)
-                            .await?
-                    } else {
-                        step::transition_batch_locking_tasks(
-                            &mut tx,
-                            requests,
-                            None,
-                            BackoffParams::DEFAULT,
-                        )
-                        .await?
-                        .0
-                    };
-                    anyhow::ensure!(outcomes.iter().all(|outcome| matches!(
-                        outcome,
-                        Err(StepTransitionError::Conflict { .. })
-                    )));
-                    tx.commit().await?;
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(joined) = actors.join_next().await {
-            joined??;
-        }
         Ok(())
     })
     .await
