@@ -141,6 +141,11 @@ pub async fn history<'c>(
 
 /// A composable, typed query over workflow steps. Every filter is a bound parameter.
 ///
+/// Steps are found through their task (`for_task`) or their template step
+/// (`for_named_step`) by index. The steps' state is deliberately not indexed, so that step
+/// transitions are HOT updates (docs/design/database.md): a state filter without either reads
+/// every step row.
+///
 /// ```no_run
 /// # async fn example(pool: &sqlx::PgPool, task_id: tasker_models::ids::TaskId)
 /// # -> Result<(), tasker_db::error::DbError> {

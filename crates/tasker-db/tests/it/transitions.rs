@@ -354,6 +354,41 @@ async fn step_lifecycle_applies_effects_guards_and_audit() -> anyhow::Result<()>
     .await
 }
 
+/// A step's whole lifecycle updates its row without touching an index (HOT updates): no
+/// index of `workflow_steps` may cover a column a transition changes.
+#[tokio::test]
+async fn step_transitions_are_heap_only_updates() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::linear(1);
+        let template = fixtures::template(&pool, "hot", &dag).await?;
+        let (_task, steps) = fixtures::task(&pool, &template, &dag, "h").await?;
+        let result = serde_json::json!({ "success": true, "result": 1 });
+        let lifecycle = [
+            (StepState::Pending, StepEvent::Enqueue),
+            (StepState::Enqueued, StepEvent::Start { worker_id: uuid::Uuid::now_v7() }),
+            (StepState::InProgress, StepEvent::EnqueueForOrchestration { result }),
+            (StepState::EnqueuedForOrchestration, StepEvent::Complete),
+        ];
+        // pg_stat_xact_user_tables counts this transaction's own updates, at once.
+        let mut tx = pool.begin().await?;
+        for (expected, event) in lifecycle {
+            let transition = StepTransition { step_id: steps[0], expected, event, metadata: None };
+            step::transition(&mut tx, transition, None, BackoffParams::DEFAULT).await?;
+        }
+        let (updates, hot): (i64, i64) = sqlx::query_as(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables \
+             WHERE relid = 'tasker.workflow_steps'::regclass",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        assert_eq!((updates, hot), (4, 4), "every step transition is a HOT update");
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test]
 async fn retry_guard_passes_once_the_backoff_elapsed() -> anyhow::Result<()> {
     harness::run(|db| async move {
