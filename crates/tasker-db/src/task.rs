@@ -10,7 +10,9 @@ mod transition;
 pub use batch::{
     TaskBatchError, TaskTransitionChain, lock_batch, transition_batch, transition_chains,
 };
-pub use create::{CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation, create};
+pub use create::{
+    CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation, create, create_many,
+};
 pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
-pub use request::create_from_request;
+pub use request::{RequestToCreate, create_from_request, create_many_from_requests};
 pub use transition::{AppliedTaskTransition, TaskTransition, TaskTransitionError, transition};

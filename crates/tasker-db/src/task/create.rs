@@ -1,7 +1,7 @@
 //! Task creation: the task, its steps, edges and initial transitions in one set-based
 //! statement, deduplicated by the identity hash.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -185,106 +185,264 @@ pub async fn create(
     steps: &[NewStep<'_>],
     edges: &[NewEdge],
 ) -> Result<TaskCreation, CreateTaskError> {
-    validate(task, steps, edges)?;
+    let graph = NewTaskGraph {
+        task: task.clone(),
+        steps,
+        edges,
+    };
+    let mut outcomes = create_many(conn, std::slice::from_ref(&graph)).await?;
+    outcomes.pop().expect("one outcome per task")
+}
 
-    let task_id = Uuid::now_v7();
-    let step_ids: Vec<Uuid> = steps.iter().map(|_| Uuid::now_v7()).collect();
-    let step_transition_ids: Vec<Uuid> = steps.iter().map(|_| Uuid::now_v7()).collect();
-    let named_step_ids: Vec<Uuid> = steps.iter().map(|s| s.named_step_id.into_uuid()).collect();
-    let retryable: Vec<bool> = steps.iter().map(|s| s.retryable).collect();
-    let max_attempts: Vec<i32> = steps.iter().map(|s| s.max_attempts).collect();
-    let inputs: Vec<Option<&serde_json::Value>> = steps.iter().map(|s| s.inputs).collect();
-    let edge_ids: Vec<Uuid> = edges.iter().map(|_| Uuid::now_v7()).collect();
-    let edge_from: Vec<Uuid> = edges.iter().map(|e| step_ids[e.from]).collect();
-    let edge_to: Vec<Uuid> = edges.iter().map(|e| step_ids[e.to]).collect();
-    let tags = serde_json::Value::from(task.tags.to_vec());
-    let processor = task.processor_id.map(ProcessorId::into_uuid);
+/// A task with its steps and edges, for [`create_many`].
+#[derive(Debug, Clone)]
+pub struct NewTaskGraph<'a> {
+    /// The task.
+    pub task: NewTask<'a>,
+    /// Its steps; edges refer to them by index.
+    pub steps: &'a [NewStep<'a>],
+    /// The dependencies between its steps.
+    pub edges: &'a [NewEdge],
+}
 
-    for _ in 0..3 {
-        let inserted: Option<Uuid> = sqlx::query_scalar(
-            "WITH task AS ( \
-                 INSERT INTO tasker.tasks ( \
-                     task_uuid, named_task_uuid, identity_hash, context, tags, priority, initiator, \
-                     source_system, reason, correlation_id, parent_correlation_id, requested_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())) \
-                 ON CONFLICT (identity_hash) DO NOTHING \
-                 RETURNING task_uuid \
-             ), task_transition AS ( \
-                 INSERT INTO tasker.task_transitions ( \
-                     task_transition_uuid, task_uuid, sort_key, from_state, to_state, \
-                     processor_uuid) \
-                 SELECT $13, t.task_uuid, 1, NULL, 'pending', $14 FROM task t \
-             ), steps AS ( \
-                 INSERT INTO tasker.workflow_steps ( \
-                     workflow_step_uuid, task_uuid, named_step_uuid, retryable, max_attempts, inputs) \
-                 SELECT s.id, t.task_uuid, s.named, s.retryable, s.max_attempts, s.inputs \
-                 FROM task t, \
-                      unnest($15::uuid[], $16::uuid[], $17::bool[], $18::int[], $19::jsonb[]) \
-                          AS s (id, named, retryable, max_attempts, inputs) \
-             ), step_transitions AS ( \
-                 INSERT INTO tasker.workflow_step_transitions ( \
-                     workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key, \
-                     from_state, to_state, processor_uuid) \
-                 SELECT s.transition_id, s.id, t.task_uuid, 1, NULL, 'pending', $14 \
-                 FROM task t, unnest($20::uuid[], $15::uuid[]) AS s (transition_id, id) \
-             ), edges AS ( \
-                 INSERT INTO tasker.workflow_step_edges ( \
-                     workflow_step_edge_uuid, task_uuid, from_step_uuid, to_step_uuid) \
-                 SELECT e.id, t.task_uuid, e.from_id, e.to_id \
-                 FROM task t, unnest($21::uuid[], $22::uuid[], $23::uuid[]) AS e (id, from_id, to_id) \
-             ) \
-             SELECT task_uuid FROM task",
-        )
-        .bind(task_id)
-        .bind(task.named_task_id.into_uuid())
-        .bind(task.identity_hash)
-        .bind(task.context)
-        .bind(&tags)
-        .bind(task.priority)
-        .bind(task.initiator)
-        .bind(task.source_system)
-        .bind(task.reason)
-        .bind(task.correlation_id.into_uuid())
-        .bind(task.parent_correlation_id.map(CorrelationId::into_uuid))
-        .bind(task.requested_at)
-        .bind(Uuid::now_v7())
-        .bind(processor)
-        .bind(&step_ids)
-        .bind(&named_step_ids)
-        .bind(&retryable)
-        .bind(&max_attempts)
-        .bind(&inputs)
-        .bind(&step_transition_ids)
-        .bind(&edge_ids)
-        .bind(&edge_from)
-        .bind(&edge_to)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(DbError::from)?;
-        if let Some(task_id) = inserted {
-            return Ok(TaskCreation::Created {
-                task_id: TaskId::from_uuid(task_id),
-                step_ids: step_ids.iter().copied().map(StepId::from_uuid).collect(),
-            });
-        }
-        // The conflicting task has committed (ON CONFLICT waited for it), so this statement's
-        // fresh snapshot sees it, unless it was deleted in between.
-        let existing: Option<(Uuid, TaskState)> =
-            sqlx::query_as("SELECT task_uuid, state FROM tasker.tasks WHERE identity_hash = $1")
-                .bind(task.identity_hash)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(DbError::from)?;
-        if let Some((task_id, state)) = existing {
-            return Ok(TaskCreation::Existing {
-                task_id: TaskId::from_uuid(task_id),
-                state,
-            });
+/// Creates many tasks, each with its steps, edges and initial transitions, in one statement,
+/// and returns one outcome per task, in order: [`TaskCreation::Created`], or
+/// [`TaskCreation::Existing`] when a task with the same identity hash exists (created earlier,
+/// concurrently, or by an earlier task of the same batch), or the task's own error (an invalid
+/// graph, or [`CreateTaskError::IdentityRace`]); invalid tasks are skipped, the others created.
+///
+/// The outer error is the statement's: nothing of the batch was written (the caller's
+/// transaction is then aborted). Tasks are inserted in identity-hash order, so concurrent
+/// batches that share hashes wait for each other instead of deadlocking.
+pub async fn create_many(
+    conn: &mut PgConnection,
+    tasks: &[NewTaskGraph<'_>],
+) -> Result<Vec<Result<TaskCreation, CreateTaskError>>, DbError> {
+    let mut outcomes: Vec<Option<Result<TaskCreation, CreateTaskError>>> =
+        tasks.iter().map(|_| None).collect();
+    let mut pending: Vec<usize> = Vec::with_capacity(tasks.len());
+    for (index, graph) in tasks.iter().enumerate() {
+        match validate(&graph.task, graph.steps, graph.edges) {
+            Ok(()) => pending.push(index),
+            Err(error) => outcomes[index] = Some(Err(error)),
         }
     }
-    Err(CreateTaskError::IdentityRace {
-        identity_hash: task.identity_hash.to_owned(),
-    })
+    // A task whose duplicate vanished between the insert and the lookup is tried again.
+    for _ in 0..3 {
+        if pending.is_empty() {
+            break;
+        }
+        let planned: Vec<Planned<'_, '_>> = pending.iter().map(|&i| plan(&tasks[i])).collect();
+        let inserted: HashSet<Uuid> = insert(conn, &planned).await?.into_iter().collect();
+        let mut missing = Vec::new();
+        for (index, planned) in pending.iter().zip(&planned) {
+            if inserted.contains(&planned.task_id) {
+                outcomes[*index] = Some(Ok(TaskCreation::Created {
+                    task_id: TaskId::from_uuid(planned.task_id),
+                    step_ids: planned
+                        .step_ids
+                        .iter()
+                        .copied()
+                        .map(StepId::from_uuid)
+                        .collect(),
+                }));
+            } else {
+                missing.push(*index);
+            }
+        }
+        pending.clear();
+        if missing.is_empty() {
+            break;
+        }
+        // The conflicting tasks have committed (ON CONFLICT waited for them) or were inserted
+        // by this statement, so this new statement's snapshot sees them, unless one was
+        // deleted in between.
+        let hashes: Vec<&str> = missing
+            .iter()
+            .map(|&i| tasks[i].task.identity_hash)
+            .collect();
+        let existing: HashMap<String, (Uuid, TaskState)> = sqlx::query_as::<_, (String, Uuid, TaskState)>(
+            "SELECT identity_hash, task_uuid, state FROM tasker.tasks WHERE identity_hash = ANY($1)",
+        )
+        .bind(&hashes)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(hash, task_id, state)| (hash, (task_id, state)))
+        .collect();
+        for index in missing {
+            match existing.get(tasks[index].task.identity_hash) {
+                Some(&(task_id, state)) => {
+                    outcomes[index] = Some(Ok(TaskCreation::Existing {
+                        task_id: TaskId::from_uuid(task_id),
+                        state,
+                    }));
+                }
+                None => pending.push(index),
+            }
+        }
+    }
+    for index in pending {
+        outcomes[index] = Some(Err(CreateTaskError::IdentityRace {
+            identity_hash: tasks[index].task.identity_hash.to_owned(),
+        }));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("every task has an outcome"))
+        .collect())
+}
+
+/// A task of a batch with the ids it will get.
+struct Planned<'g, 'a> {
+    graph: &'g NewTaskGraph<'a>,
+    task_id: Uuid,
+    step_ids: Vec<Uuid>,
+}
+
+fn plan<'g, 'a>(graph: &'g NewTaskGraph<'a>) -> Planned<'g, 'a> {
+    Planned {
+        graph,
+        task_id: Uuid::now_v7(),
+        step_ids: graph.steps.iter().map(|_| Uuid::now_v7()).collect(),
+    }
+}
+
+/// The batch's one statement; returns the ids of the tasks it inserted.
+async fn insert(
+    conn: &mut PgConnection,
+    planned: &[Planned<'_, '_>],
+) -> Result<Vec<Uuid>, DbError> {
+    let n = planned.len();
+    let mut task_ids = Vec::with_capacity(n);
+    let mut named_task_ids = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    let mut contexts = Vec::with_capacity(n);
+    let mut tags = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut initiators = Vec::with_capacity(n);
+    let mut source_systems = Vec::with_capacity(n);
+    let mut reasons = Vec::with_capacity(n);
+    let mut correlation_ids = Vec::with_capacity(n);
+    let mut parent_correlation_ids = Vec::with_capacity(n);
+    let mut requested_at = Vec::with_capacity(n);
+    let mut transition_ids = Vec::with_capacity(n);
+    let mut processors = Vec::with_capacity(n);
+    let (mut step_tasks, mut step_ids, mut named_step_ids) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut retryable, mut max_attempts, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut step_transition_ids = Vec::new();
+    let (mut edge_tasks, mut edge_ids, mut edge_from, mut edge_to) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for p in planned {
+        let task = &p.graph.task;
+        task_ids.push(p.task_id);
+        named_task_ids.push(task.named_task_id.into_uuid());
+        hashes.push(task.identity_hash);
+        contexts.push(task.context);
+        tags.push(serde_json::Value::from(task.tags.to_vec()));
+        priorities.push(task.priority);
+        initiators.push(task.initiator);
+        source_systems.push(task.source_system);
+        reasons.push(task.reason);
+        correlation_ids.push(task.correlation_id.into_uuid());
+        parent_correlation_ids.push(task.parent_correlation_id.map(CorrelationId::into_uuid));
+        requested_at.push(task.requested_at);
+        transition_ids.push(Uuid::now_v7());
+        processors.push(task.processor_id.map(ProcessorId::into_uuid));
+        for (step, id) in p.graph.steps.iter().zip(&p.step_ids) {
+            step_tasks.push(p.task_id);
+            step_ids.push(*id);
+            named_step_ids.push(step.named_step_id.into_uuid());
+            retryable.push(step.retryable);
+            max_attempts.push(step.max_attempts);
+            inputs.push(step.inputs);
+            step_transition_ids.push(Uuid::now_v7());
+        }
+        for edge in p.graph.edges {
+            edge_tasks.push(p.task_id);
+            edge_ids.push(Uuid::now_v7());
+            edge_from.push(p.step_ids[edge.from]);
+            edge_to.push(p.step_ids[edge.to]);
+        }
+    }
+    Ok(sqlx::query_scalar(
+        "WITH input AS ( \
+             SELECT * FROM unnest( \
+                 $1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int4[], \
+                 $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], \
+                 $12::timestamptz[], $13::uuid[], $14::uuid[] \
+             ) AS i (task_uuid, named_task_uuid, identity_hash, context, tags, priority, \
+                     initiator, source_system, reason, correlation_id, parent_correlation_id, \
+                     requested_at, transition_uuid, processor_uuid) \
+         ), task AS ( \
+             INSERT INTO tasker.tasks ( \
+                 task_uuid, named_task_uuid, identity_hash, context, tags, priority, initiator, \
+                 source_system, reason, correlation_id, parent_correlation_id, requested_at) \
+             SELECT i.task_uuid, i.named_task_uuid, i.identity_hash, i.context, i.tags, \
+                    i.priority, i.initiator, i.source_system, i.reason, i.correlation_id, \
+                    i.parent_correlation_id, coalesce(i.requested_at, now()) \
+             FROM input i \
+             ORDER BY i.identity_hash \
+             ON CONFLICT (identity_hash) DO NOTHING \
+             RETURNING task_uuid \
+         ), task_transition AS ( \
+             INSERT INTO tasker.task_transitions ( \
+                 task_transition_uuid, task_uuid, sort_key, from_state, to_state, \
+                 processor_uuid) \
+             SELECT i.transition_uuid, t.task_uuid, 1, NULL, 'pending', i.processor_uuid \
+             FROM task t JOIN input i ON i.task_uuid = t.task_uuid \
+         ), steps AS ( \
+             INSERT INTO tasker.workflow_steps ( \
+                 workflow_step_uuid, task_uuid, named_step_uuid, retryable, max_attempts, inputs) \
+             SELECT s.id, s.task_uuid, s.named, s.retryable, s.max_attempts, s.inputs \
+             FROM unnest($15::uuid[], $16::uuid[], $17::uuid[], $18::bool[], $19::int[], \
+                         $20::jsonb[]) AS s (task_uuid, id, named, retryable, max_attempts, inputs) \
+             WHERE s.task_uuid IN (SELECT task_uuid FROM task) \
+         ), step_transitions AS ( \
+             INSERT INTO tasker.workflow_step_transitions ( \
+                 workflow_step_transition_uuid, workflow_step_uuid, task_uuid, sort_key, \
+                 from_state, to_state, processor_uuid) \
+             SELECT s.transition_id, s.id, s.task_uuid, 1, NULL, 'pending', i.processor_uuid \
+             FROM unnest($21::uuid[], $16::uuid[], $15::uuid[]) AS s (transition_id, id, task_uuid) \
+             JOIN input i ON i.task_uuid = s.task_uuid \
+             WHERE s.task_uuid IN (SELECT task_uuid FROM task) \
+         ), edges AS ( \
+             INSERT INTO tasker.workflow_step_edges ( \
+                 workflow_step_edge_uuid, task_uuid, from_step_uuid, to_step_uuid) \
+             SELECT e.id, e.task_uuid, e.from_id, e.to_id \
+             FROM unnest($22::uuid[], $23::uuid[], $24::uuid[], $25::uuid[]) \
+                 AS e (id, task_uuid, from_id, to_id) \
+             WHERE e.task_uuid IN (SELECT task_uuid FROM task) \
+         ) \
+         SELECT task_uuid FROM task",
+    )
+    .bind(&task_ids)
+    .bind(&named_task_ids)
+    .bind(&hashes)
+    .bind(&contexts)
+    .bind(&tags)
+    .bind(&priorities)
+    .bind(&initiators)
+    .bind(&source_systems)
+    .bind(&reasons)
+    .bind(&correlation_ids)
+    .bind(&parent_correlation_ids)
+    .bind(&requested_at)
+    .bind(&transition_ids)
+    .bind(&processors)
+    .bind(&step_tasks)
+    .bind(&step_ids)
+    .bind(&named_step_ids)
+    .bind(&retryable)
+    .bind(&max_attempts)
+    .bind(&inputs)
+    .bind(&step_transition_ids)
+    .bind(&edge_ids)
+    .bind(&edge_tasks)
+    .bind(&edge_from)
+    .bind(&edge_to)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 fn validate(

@@ -1,16 +1,19 @@
 //! Task creation from tasker-models' validated template and task request: the identity hash
 //! from the template's strategy, the initial steps with their retry policies and handler inputs,
-//! and the edges between them, written by [`super::create`].
+//! and the edges between them, written by [`super::create_many`].
 
 use std::collections::HashMap;
 
 use sqlx::PgConnection;
 use tasker_models::identity::compute_identity_hash;
-use tasker_models::ids::ProcessorId;
+use tasker_models::ids::{NamedStepId, NamedTaskId, ProcessorId};
 use tasker_models::request::ValidatedTaskRequest;
 use tasker_models::template::ValidatedTemplate;
 
-use super::create::{CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation, create};
+use super::create::{
+    CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation, create_many,
+};
+use crate::error::DbError;
 use crate::template::RegisteredTemplate;
 
 /// Creates the task a validated request asks for, or returns the existing task with the same
@@ -26,6 +29,114 @@ pub async fn create_from_request(
     request: &ValidatedTaskRequest,
     processor_id: Option<ProcessorId>,
 ) -> Result<TaskCreation, CreateTaskError> {
+    let one = RequestToCreate {
+        template,
+        registered,
+        request,
+    };
+    let mut outcomes =
+        create_many_from_requests(conn, std::slice::from_ref(&one), processor_id).await?;
+    outcomes.pop().expect("one outcome per request")
+}
+
+/// A validated request and the template it runs, for [`create_many_from_requests`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestToCreate<'a> {
+    /// The request's template.
+    pub template: &'a ValidatedTemplate,
+    /// What [`crate::template::register_validated`] returned for it.
+    pub registered: &'a RegisteredTemplate,
+    /// The request.
+    pub request: &'a ValidatedTaskRequest,
+}
+
+/// Creates the tasks of many requests in one statement ([`super::create_many`]): one outcome
+/// per request, in order. A request that cannot become a task (no identity, a step that is
+/// not registered, an invalid graph) gets its error and the others are created; the outer
+/// error is the statement's, and then nothing was written.
+pub async fn create_many_from_requests(
+    conn: &mut PgConnection,
+    requests: &[RequestToCreate<'_>],
+    processor_id: Option<ProcessorId>,
+) -> Result<Vec<Result<TaskCreation, CreateTaskError>>, DbError> {
+    let planned: Vec<Result<Planned, CreateTaskError>> = requests.iter().map(plan).collect();
+    let steps: Vec<Vec<NewStep<'_>>> = planned
+        .iter()
+        .map(|planned| planned.as_ref().map(Planned::steps).unwrap_or_default())
+        .collect();
+    let graphs: Vec<NewTaskGraph<'_>> = requests
+        .iter()
+        .zip(&planned)
+        .zip(&steps)
+        .filter_map(|((item, planned), steps)| {
+            let planned = planned.as_ref().ok()?;
+            Some(NewTaskGraph {
+                task: planned.task(item.request, processor_id),
+                steps,
+                edges: &planned.edges,
+            })
+        })
+        .collect();
+    let mut created = create_many(conn, &graphs).await?.into_iter();
+    Ok(planned
+        .into_iter()
+        .map(|planned| match planned {
+            Ok(_) => created.next().expect("one outcome per planned request"),
+            Err(error) => Err(error),
+        })
+        .collect())
+}
+
+/// What a request's task needs beyond the request itself, owned: its identity hash, and per
+/// initial step the template step, retry policy and handler input.
+struct Planned {
+    named_task_id: NamedTaskId,
+    identity: String,
+    steps: Vec<(NamedStepId, bool, i32, serde_json::Value)>,
+    edges: Vec<NewEdge>,
+}
+
+impl Planned {
+    fn steps(&self) -> Vec<NewStep<'_>> {
+        self.steps
+            .iter()
+            .map(|(named_step_id, retryable, max_attempts, inputs)| NewStep {
+                named_step_id: *named_step_id,
+                retryable: *retryable,
+                max_attempts: *max_attempts,
+                inputs: Some(inputs),
+            })
+            .collect()
+    }
+
+    fn task<'a>(
+        &'a self,
+        request: &'a ValidatedTaskRequest,
+        processor_id: Option<ProcessorId>,
+    ) -> NewTask<'a> {
+        NewTask {
+            named_task_id: self.named_task_id,
+            identity_hash: self.identity.as_str(),
+            context: &request.context,
+            tags: &request.tags,
+            priority: request.priority,
+            initiator: Some(&request.initiator),
+            source_system: Some(&request.source_system),
+            reason: Some(&request.reason),
+            correlation_id: request.correlation_id,
+            parent_correlation_id: request.parent_correlation_id,
+            requested_at: Some(request.requested_at),
+            processor_id,
+        }
+    }
+}
+
+fn plan(item: &RequestToCreate<'_>) -> Result<Planned, CreateTaskError> {
+    let RequestToCreate {
+        template,
+        registered,
+        request,
+    } = *item;
     let identity = compute_identity_hash(
         template.template().identity_strategy,
         registered.named_task_id,
@@ -43,24 +154,20 @@ pub async fn create_from_request(
         .enumerate()
         .map(|(i, step)| (step.name.as_str(), i))
         .collect();
-    let inputs: Vec<serde_json::Value> = initial
-        .iter()
-        .map(|step| serde_json::Value::Object(step.handler.initialization.clone()))
-        .collect();
     let mut steps = Vec::with_capacity(initial.len());
-    for (step, inputs) in initial.iter().zip(&inputs) {
+    for step in &initial {
         let Some(named_step_id) = named.get(step.name.as_str()) else {
             return Err(CreateTaskError::UnregisteredStep {
                 template: template.routing_key(),
                 step: step.name.as_str().to_owned(),
             });
         };
-        steps.push(NewStep {
-            named_step_id: *named_step_id,
-            retryable: step.retry.retryable,
-            max_attempts: i32::try_from(step.retry.max_attempts).unwrap_or(i32::MAX),
-            inputs: Some(inputs),
-        });
+        steps.push((
+            *named_step_id,
+            step.retry.retryable,
+            i32::try_from(step.retry.max_attempts).unwrap_or(i32::MAX),
+            serde_json::Value::Object(step.handler.initialization.clone()),
+        ));
     }
     let edges: Vec<NewEdge> = initial
         .iter()
@@ -73,24 +180,10 @@ pub async fn create_from_request(
                 .map(move |&from| NewEdge { from, to })
         })
         .collect();
-    create(
-        conn,
-        &NewTask {
-            named_task_id: registered.named_task_id,
-            identity_hash: identity.as_str(),
-            context: &request.context,
-            tags: &request.tags,
-            priority: request.priority,
-            initiator: Some(&request.initiator),
-            source_system: Some(&request.source_system),
-            reason: Some(&request.reason),
-            correlation_id: request.correlation_id,
-            parent_correlation_id: request.parent_correlation_id,
-            requested_at: Some(request.requested_at),
-            processor_id,
-        },
-        &steps,
-        &edges,
-    )
-    .await
+    Ok(Planned {
+        named_task_id: registered.named_task_id,
+        identity: identity.as_str().to_owned(),
+        steps,
+        edges,
+    })
 }

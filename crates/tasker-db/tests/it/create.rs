@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use tasker_db::task::{self, CreateTaskError, NewEdge, NewStep, NewTask, TaskCreation};
+use tasker_db::task::{
+    self, CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation,
+};
 use tasker_db::template::{
     self, LifecycleLimits, RegisterError, StepRegistration, TemplateRegistration,
 };
@@ -119,6 +121,154 @@ async fn sixteen_identical_requests_create_one_task() -> anyhow::Result<()> {
             .fetch_one(&pool)
             .await?;
         assert_eq!((tasks, steps), (10, 40), "no partial rows from the losers");
+        Ok(())
+    })
+    .await
+}
+
+/// The steps and edges of `dag` on `template`, for `create_many`.
+fn graph_parts(
+    template: &template::RegisteredTemplate,
+    dag: &Dag,
+) -> (Vec<NewStep<'static>>, Vec<NewEdge>) {
+    let steps = template
+        .steps
+        .iter()
+        .map(|(_, id)| NewStep {
+            named_step_id: *id,
+            retryable: true,
+            max_attempts: 3,
+            inputs: None,
+        })
+        .collect();
+    let edges = dag
+        .edges
+        .iter()
+        .map(|&(from, to)| NewEdge { from, to })
+        .collect();
+    (steps, edges)
+}
+
+/// One statement, one outcome per task in order: created, invalid (skipped), an existing
+/// task, and two tasks of the batch sharing an identity (one created, one existing).
+#[tokio::test]
+async fn create_many_reports_each_task_in_order() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::diamond();
+        let template = fixtures::template(&pool, "many", &dag).await?;
+        let (steps, edges) = graph_parts(&template, &dag);
+        let cyclic = [NewEdge { from: 0, to: 1 }, NewEdge { from: 1, to: 0 }];
+        let context = serde_json::json!({ "n": 1 });
+        let mut conn = pool.acquire().await?;
+        let earlier = task::create(&mut conn, &new_task(template.named_task_id, "earlier", &context), &steps, &edges).await?;
+
+        let graph = |hash: &'static str, edges: &'static [NewEdge]| NewTaskGraph {
+            task: new_task(template.named_task_id, hash, &context),
+            steps: &steps,
+            edges,
+        };
+        let edges: &'static [NewEdge] = Vec::leak(edges.clone());
+        let cyclic: &'static [NewEdge] = Vec::leak(cyclic.to_vec());
+        let batch = [
+            graph("first", edges),
+            graph("cyclic", cyclic),
+            graph("earlier", edges),
+            graph("twin", edges),
+            graph("twin", edges),
+        ];
+        let outcomes = task::create_many(&mut conn, &batch).await?;
+        assert_eq!(outcomes.len(), 5);
+        let first = match &outcomes[0] {
+            Ok(TaskCreation::Created { task_id, step_ids }) => {
+                assert_eq!(step_ids.len(), 4);
+                *task_id
+            }
+            other => panic!("first: {other:?}"),
+        };
+        assert!(matches!(outcomes[1], Err(CreateTaskError::Cycle { .. })), "{:?}", outcomes[1]);
+        assert!(
+            matches!(&outcomes[2], Ok(TaskCreation::Existing { task_id, state: TaskState::Pending }) if *task_id == earlier.task_id()),
+            "{:?}", outcomes[2]
+        );
+        let twins: Vec<&TaskCreation> = outcomes[3..].iter().map(|o| o.as_ref().expect("twin")).collect();
+        assert_eq!(twins.iter().filter(|o| o.is_existing()).count(), 1, "{twins:?}");
+        assert_eq!(twins[0].task_id(), twins[1].task_id());
+
+        // Each created task is whole: 4 steps, 4 edges, initial transitions; nothing else.
+        let counts: Vec<(uuid::Uuid, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT t.task_uuid, \
+                    (SELECT count(*) FROM tasker.workflow_steps s WHERE s.task_uuid = t.task_uuid), \
+                    (SELECT count(*) FROM tasker.workflow_step_edges e WHERE e.task_uuid = t.task_uuid), \
+                    (SELECT count(*) FROM tasker.workflow_step_transitions x WHERE x.task_uuid = t.task_uuid), \
+                    (SELECT count(*) FROM tasker.task_transitions x WHERE x.task_uuid = t.task_uuid) \
+             FROM tasker.tasks t ORDER BY t.task_uuid",
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        assert_eq!(counts.len(), 3, "earlier, first and one twin");
+        assert!(counts.iter().all(|c| (c.1, c.2, c.3, c.4) == (4, 4, 4, 1)), "{counts:?}");
+        assert!(counts.iter().any(|c| c.0 == first.into_uuid()));
+        Ok(())
+    })
+    .await
+}
+
+/// Two batches sharing identities, in opposite orders, race 20 times: no deadlock, and each
+/// identity is created exactly once, by one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn overlapping_batches_create_each_identity_once() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::linear(2);
+        let template = Arc::new(fixtures::template(&pool, "race", &dag).await?);
+        for round in 0..20 {
+            let hashes: Vec<String> = (0..8).map(|i| format!("r{round}-{i}")).collect();
+            let barrier = Arc::new(Barrier::new(2));
+            let mut handles = Vec::new();
+            for reversed in [false, true] {
+                let (pool, barrier, template, dag) = (pool.clone(), barrier.clone(), template.clone(), dag.clone());
+                let mut order = hashes.clone();
+                if reversed {
+                    order.reverse();
+                }
+                handles.push(tokio::spawn(async move {
+                    let (steps, edges) = graph_parts(&template, &dag);
+                    let context = serde_json::json!({});
+                    let batch: Vec<NewTaskGraph<'_>> = order
+                        .iter()
+                        .map(|hash| NewTaskGraph { task: new_task(template.named_task_id, hash, &context), steps: &steps, edges: &edges })
+                        .collect();
+                    let mut tx = pool.begin().await?;
+                    barrier.wait().await;
+                    let outcomes = task::create_many(&mut tx, &batch).await?;
+                    tx.commit().await?;
+                    let created: Vec<(String, uuid::Uuid, bool)> = order
+                        .iter()
+                        .zip(outcomes)
+                        .map(|(hash, outcome)| {
+                            let outcome = outcome.expect("valid");
+                            (hash.clone(), outcome.task_id().into_uuid(), outcome.is_existing())
+                        })
+                        .collect();
+                    anyhow::Ok(created)
+                }));
+            }
+            let mut by_hash: std::collections::HashMap<String, Vec<(uuid::Uuid, bool)>> = Default::default();
+            for handle in handles {
+                for (hash, id, existing) in handle.await?? {
+                    by_hash.entry(hash).or_default().push((id, existing));
+                }
+            }
+            for (hash, seen) in &by_hash {
+                assert_eq!(seen.iter().filter(|(_, existing)| !existing).count(), 1, "round {round}, {hash}: {seen:?}");
+                assert_eq!(seen[0].0, seen[1].0, "round {round}, {hash}: one task");
+            }
+        }
+        let (tasks, steps): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM tasker.tasks), (SELECT count(*) FROM tasker.workflow_steps)")
+            .fetch_one(&pool)
+            .await?;
+        assert_eq!((tasks, steps), (160, 320));
         Ok(())
     })
     .await

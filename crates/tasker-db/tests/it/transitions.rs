@@ -366,14 +366,27 @@ async fn step_transitions_are_heap_only_updates() -> anyhow::Result<()> {
         let result = serde_json::json!({ "success": true, "result": 1 });
         let lifecycle = [
             (StepState::Pending, StepEvent::Enqueue),
-            (StepState::Enqueued, StepEvent::Start { worker_id: uuid::Uuid::now_v7() }),
-            (StepState::InProgress, StepEvent::EnqueueForOrchestration { result }),
+            (
+                StepState::Enqueued,
+                StepEvent::Start {
+                    worker_id: uuid::Uuid::now_v7(),
+                },
+            ),
+            (
+                StepState::InProgress,
+                StepEvent::EnqueueForOrchestration { result },
+            ),
             (StepState::EnqueuedForOrchestration, StepEvent::Complete),
         ];
         // pg_stat_xact_user_tables counts this transaction's own updates, at once.
         let mut tx = pool.begin().await?;
         for (expected, event) in lifecycle {
-            let transition = StepTransition { step_id: steps[0], expected, event, metadata: None };
+            let transition = StepTransition {
+                step_id: steps[0],
+                expected,
+                event,
+                metadata: None,
+            };
             step::transition(&mut tx, transition, None, BackoffParams::DEFAULT).await?;
         }
         let (updates, hot): (i64, i64) = sqlx::query_as(
@@ -383,7 +396,11 @@ async fn step_transitions_are_heap_only_updates() -> anyhow::Result<()> {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        assert_eq!((updates, hot), (4, 4), "every step transition is a HOT update");
+        assert_eq!(
+            (updates, hot),
+            (4, 4),
+            "every step transition is a HOT update"
+        );
         Ok(())
     })
     .await

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tasker_shared::database::error::DbError;
 use tasker_shared::database::task::{
-    CreateTaskError, TaskCreation, TaskTransition, TaskTransitionError, create_from_request,
-    transition,
+    CreateTaskError, RequestToCreate, TaskCreation, TaskTransition, TaskTransitionError,
+    create_many_from_requests, transition,
 };
 use tasker_shared::messaging::consumer::{Consumer, Delivery, Outcome};
 use tasker_shared::messaging::messages::{TaskFinalizationMessage, TaskRequestMessage};
@@ -231,18 +231,23 @@ impl Orchestrator {
             .await
             .context("starting a task creation")
             .map_err(BatchFailure::Other)?;
+        let requests: Vec<RequestToCreate<'_>> = items
+            .iter()
+            .map(|item| RequestToCreate {
+                template: &item.entry.template,
+                registered: &item.entry.registered,
+                request: &item.validated,
+            })
+            .collect();
+        let outcomes = create_many_from_requests(&mut tx, &requests, Some(self.processor_id))
+            .await
+            .map_err(|error| BatchFailure::Create(error.into()))?;
         let mut creations = Vec::with_capacity(items.len());
         let mut fresh = Vec::new();
-        for item in items {
-            let creation = create_from_request(
-                &mut tx,
-                &item.entry.template,
-                &item.entry.registered,
-                &item.validated,
-                Some(self.processor_id),
-            )
-            .await
-            .map_err(BatchFailure::Create)?;
+        for (item, outcome) in items.iter().zip(outcomes) {
+            // One request that cannot become a task fails the batch; its requests are then
+            // created one at a time, and only that one is refused.
+            let creation = outcome.map_err(BatchFailure::Create)?;
             if let TaskCreation::Created { task_id, .. } = &creation {
                 // Settling reads it; the transaction is its only reader so far.
                 self.tasks.remember(TaskInfo {
