@@ -97,3 +97,18 @@ pub async fn compact<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError>
         .fetch_one(executor)
         .await?)
 }
+
+/// Whether the server runs autovacuum (`autovacuum = on`, PostgreSQL's default).
+///
+/// Tasker's statements run on generic plans ([`crate::pool::PoolConfig`]), planned once per
+/// connection. Autovacuum's ANALYZE is what replaces a plan chosen when the tables were small
+/// once they have grown; without it such plans stay in use (on the reference workflow's
+/// benchmark, a first run on a fresh database was five times slower). Services should warn when
+/// it is off, or run `ANALYZE` themselves.
+pub async fn autovacuum_enabled<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError> {
+    Ok(
+        sqlx::query_scalar("SELECT current_setting('autovacuum')::boolean")
+            .fetch_one(executor)
+            .await?,
+    )
+}

@@ -10,9 +10,9 @@ use sqlx::PgPool;
 use tasker_shared::config::ConfigLoader;
 use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
 use tasker_shared::config::tasker::TaskerConfig;
-use tasker_shared::database::migrate;
 use tasker_shared::database::pool::PoolConfig;
 use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::database::{health, migrate};
 use tasker_shared::messaging::config::{
     DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
 };
@@ -104,6 +104,17 @@ pub(crate) async fn database(pool: &PoolConfig, url: &str) -> anyhow::Result<PgP
         .with_context(|| format!("migrating {target}"))?;
     for migration in &report.applied {
         tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
+    }
+    if !health::autovacuum_enabled(&connected)
+        .await
+        .with_context(|| format!("reading the autovacuum setting of {target}"))?
+    {
+        tracing::warn!(
+            %target,
+            "autovacuum is off on this server: table statistics are never refreshed, so query \
+             plans chosen while the tables were small stay in use as they grow (run ANALYZE \
+             regularly, or set autovacuum = on)"
+        );
     }
     Ok(connected)
 }

@@ -255,3 +255,18 @@ async fn compaction_is_skipped_above_read_committed_and_while_another_runs() -> 
     })
     .await
 }
+
+/// The autovacuum check reads the server's setting.
+#[tokio::test]
+async fn reports_whether_the_server_runs_autovacuum() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let setting: String =
+            sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
+                .fetch_one(&pool)
+                .await?;
+        assert_eq!(health::autovacuum_enabled(&pool).await?, setting == "on");
+        Ok(())
+    })
+    .await
+}
