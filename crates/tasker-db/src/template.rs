@@ -359,3 +359,21 @@ pub async fn lock_identity(
         .await?;
     Ok(())
 }
+
+/// What a step row takes from its template step: its retry policy and, as its handler input,
+/// the handler's `initialization`. Shared by task creation and steps added later.
+pub(crate) struct StepDefaults {
+    pub(crate) retryable: bool,
+    pub(crate) max_attempts: i32,
+    pub(crate) inputs: serde_json::Value,
+}
+
+impl StepDefaults {
+    pub(crate) fn of(definition: &tasker_models::template::StepDefinition) -> Self {
+        Self {
+            retryable: definition.retry.retryable,
+            max_attempts: i32::try_from(definition.retry.max_attempts).unwrap_or(i32::MAX),
+            inputs: serde_json::Value::Object(definition.handler.initialization.clone()),
+        }
+    }
+}

@@ -7,6 +7,7 @@ use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_models::template::{StepType, ValidatedTemplate};
 
 use super::add::{AddStepsError, AddedStep, Dependency, NewTaskStep, insert};
+use crate::template::StepDefaults;
 
 /// A step of the template to add to a task.
 #[derive(Debug, Clone, Copy)]
@@ -57,22 +58,19 @@ pub async fn add_from_template(
                 instance: step.instance,
             });
         }
-        defaults.push((
-            definition,
-            serde_json::Value::Object(definition.handler.initialization.clone()),
-        ));
+        defaults.push((definition, StepDefaults::of(definition)));
     }
     let new_steps: Vec<NewTaskStep<'_>> = steps
         .iter()
         .zip(&defaults)
-        .map(|(step, (definition, initialization))| {
+        .map(|(step, (definition, step_defaults))| {
             let required = definition.step_type != StepType::DeferredConvergence;
             NewTaskStep {
                 name: step.name,
                 instance: step.instance,
-                retryable: definition.retry.retryable,
-                max_attempts: i32::try_from(definition.retry.max_attempts).unwrap_or(i32::MAX),
-                inputs: Some(step.inputs.unwrap_or(initialization)),
+                retryable: step_defaults.retryable,
+                max_attempts: step_defaults.max_attempts,
+                inputs: Some(step.inputs.unwrap_or(&step_defaults.inputs)),
                 depends_on: definition
                     .dependencies
                     .iter()

@@ -14,7 +14,7 @@ use super::create::{
     CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation, create_many,
 };
 use crate::error::DbError;
-use crate::template::RegisteredTemplate;
+use crate::template::{RegisteredTemplate, StepDefaults};
 
 /// Creates the task a validated request asks for, or returns the existing task with the same
 /// identity (see [`super::create`] for the guarantees).
@@ -92,7 +92,7 @@ pub async fn create_many_from_requests(
 struct Planned {
     named_task_id: NamedTaskId,
     identity: String,
-    steps: Vec<(NamedStepId, bool, i32, serde_json::Value)>,
+    steps: Vec<(NamedStepId, StepDefaults)>,
     edges: Vec<NewEdge>,
 }
 
@@ -100,11 +100,11 @@ impl Planned {
     fn steps(&self) -> Vec<NewStep<'_>> {
         self.steps
             .iter()
-            .map(|(named_step_id, retryable, max_attempts, inputs)| NewStep {
+            .map(|(named_step_id, defaults)| NewStep {
                 named_step_id: *named_step_id,
-                retryable: *retryable,
-                max_attempts: *max_attempts,
-                inputs: Some(inputs),
+                retryable: defaults.retryable,
+                max_attempts: defaults.max_attempts,
+                inputs: Some(&defaults.inputs),
             })
             .collect()
     }
@@ -162,12 +162,7 @@ fn plan(item: &RequestToCreate<'_>) -> Result<Planned, CreateTaskError> {
                 step: step.name.as_str().to_owned(),
             });
         };
-        steps.push((
-            *named_step_id,
-            step.retry.retryable,
-            i32::try_from(step.retry.max_attempts).unwrap_or(i32::MAX),
-            serde_json::Value::Object(step.handler.initialization.clone()),
-        ));
+        steps.push((*named_step_id, StepDefaults::of(step)));
     }
     let edges: Vec<NewEdge> = initial
         .iter()
