@@ -11,7 +11,8 @@ pub use batch::{
     TaskBatchError, TaskTransitionChain, lock_batch, transition_batch, transition_chains,
 };
 pub use create::{
-    CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation, create, create_many,
+    CreateTaskError, MAX_IDENTITY_HASH_CHARS, NewEdge, NewStep, NewTask, NewTaskGraph,
+    TaskCreation, create, create_many,
 };
 pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
 pub use request::{RequestToCreate, create_from_request, create_many_from_requests};

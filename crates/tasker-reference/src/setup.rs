@@ -105,10 +105,8 @@ pub(crate) async fn database(pool: &PoolConfig, url: &str) -> anyhow::Result<PgP
     for migration in &report.applied {
         tracing::info!(version = migration.version, description = %migration.description, "applied a migration");
     }
-    if !health::autovacuum_enabled(&connected)
-        .await
-        .with_context(|| format!("reading the autovacuum setting of {target}"))?
-    {
+    // Advisory: a server whose setting cannot be read is used all the same.
+    if let Ok(false) = health::autovacuum_enabled(&connected).await {
         tracing::warn!(
             %target,
             "autovacuum is off on this server: table statistics are never refreshed, so query \

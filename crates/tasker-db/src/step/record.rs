@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use tasker_models::ids::{NamedStepId, StepId, StepTransitionId, TaskId};
-use tasker_state::StepState;
+use tasker_state::{StepState, TaskState};
 use uuid::Uuid;
 
 use crate::error::DbError;
@@ -139,12 +139,26 @@ pub async fn history<'c>(
     .await?)
 }
 
+/// The non-terminal task states as SQL literals (`'pending', 'initializing', ...`), from
+/// tasker-state's own names: constants, never user input.
+fn unfinished_task_states() -> &'static str {
+    static STATES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        TaskState::ALL
+            .into_iter()
+            .filter(|state| !state.is_terminal())
+            .map(|state| format!("'{}'", state.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    &STATES
+}
+
 /// A composable, typed query over workflow steps. Every filter is a bound parameter.
 ///
-/// Steps are found through their task (`for_task`) or their template step
-/// (`for_named_step`) by index. The steps' state is deliberately not indexed, so that step
-/// transitions are HOT updates (docs/design/database.md): a state filter without either reads
-/// every step row.
+/// Steps are found by index through their task (`for_task`, or `for_unfinished_tasks`, which
+/// reaches them through the tasks' state index) or their template step (`for_named_step`).
+/// The steps' own state is deliberately not indexed, so that step transitions are HOT updates
+/// (docs/design/database.md): a state filter with none of those reads every step row.
 ///
 /// ```no_run
 /// # async fn example(pool: &sqlx::PgPool, task_id: tasker_models::ids::TaskId)
@@ -159,6 +173,7 @@ pub struct StepScope {
     task_id: Option<TaskId>,
     named_step_id: Option<NamedStepId>,
     states: Vec<StepState>,
+    unfinished_tasks: bool,
     with_results: bool,
     retryable_only: bool,
     tasks_created_since: Option<DateTime<Utc>>,
@@ -190,6 +205,16 @@ impl StepScope {
     #[must_use]
     pub fn in_state(mut self, state: StepState) -> Self {
         self.states.push(state);
+        self
+    }
+
+    /// Steps of tasks that are not in a terminal state. Steps in flight belong to such tasks,
+    /// so a query over them with this filter reads only the unfinished tasks' steps, through
+    /// the tasks' state index, however long the history. (The states are written into the
+    /// statement as constants, so that even a plan made once knows how few tasks they match.)
+    #[must_use]
+    pub fn for_unfinished_tasks(mut self) -> Self {
+        self.unfinished_tasks = true;
         self
     }
 
@@ -272,6 +297,12 @@ impl StepScope {
                 .push(" AND s.state = ANY(")
                 .push_bind(self.states.clone())
                 .push(")");
+        }
+        if self.unfinished_tasks {
+            query
+                .push(" AND s.task_uuid IN (SELECT t.task_uuid FROM tasker.tasks t WHERE t.state IN (")
+                .push(unfinished_task_states())
+                .push("))");
         }
         if self.with_results {
             query.push(" AND s.results IS NOT NULL");

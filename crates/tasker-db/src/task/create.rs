@@ -11,6 +11,9 @@ use uuid::Uuid;
 
 use crate::error::DbError;
 
+/// The longest identity hash the database stores (the `tasker.identity_hash` domain).
+pub const MAX_IDENTITY_HASH_CHARS: usize = 128;
+
 /// A task to create. The identity hash deduplicates: a second task with the same hash is not
 /// created (see [`TaskCreation::Existing`]).
 #[derive(Debug, Clone)]
@@ -64,7 +67,7 @@ pub struct NewEdge {
     pub to: usize,
 }
 
-/// The outcome of [`create`].
+/// The outcome of [`create`] and, per task, of [`create_many`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskCreation {
     /// The task was created, with these step ids in the order of the given steps.
@@ -74,7 +77,8 @@ pub enum TaskCreation {
         /// Its steps, in input order.
         step_ids: Vec<StepId>,
     },
-    /// A task with the same identity hash exists already; nothing was written.
+    /// A task with the same identity hash exists (created earlier, concurrently, or by an
+    /// earlier task of the same [`create_many`] batch); nothing was written for this one.
     Existing {
         /// The existing task.
         task_id: TaskId,
@@ -139,6 +143,23 @@ pub enum CreateTaskError {
     Cycle {
         /// The indexes of the steps on or behind the cycle.
         steps: Vec<usize>,
+    },
+    /// The identity hash is empty or longer than the database accepts.
+    #[error(
+        "identity hash must be 1 to {max} characters, got {length} (hash long keys before using them as identities)",
+        max = MAX_IDENTITY_HASH_CHARS
+    )]
+    IdentityHashLength {
+        /// Its length in characters.
+        length: usize,
+    },
+    /// A step allows a negative number of attempts.
+    #[error("step {step} has max_attempts {max_attempts}; it must be 0 or more")]
+    NegativeMaxAttempts {
+        /// The step's index.
+        step: usize,
+        /// The value given.
+        max_attempts: i32,
     },
     /// Two steps instantiate the same template step.
     #[error("template step {named_step_id} is listed twice")]
@@ -208,12 +229,17 @@ pub struct NewTaskGraph<'a> {
 /// Creates many tasks, each with its steps, edges and initial transitions, in one statement,
 /// and returns one outcome per task, in order: [`TaskCreation::Created`], or
 /// [`TaskCreation::Existing`] when a task with the same identity hash exists (created earlier,
-/// concurrently, or by an earlier task of the same batch), or the task's own error (an invalid
-/// graph, or [`CreateTaskError::IdentityRace`]); invalid tasks are skipped, the others created.
+/// concurrently, or by an earlier task of the same batch: of several tasks sharing an
+/// identity, the first is created), or the task's own error. Tasks that fail the checks made
+/// before the database (the graph, the identity hash's length, negative attempts) are skipped
+/// and the others created.
 ///
-/// The outer error is the statement's: nothing of the batch was written (the caller's
-/// transaction is then aborted). Tasks are inserted in identity-hash order, so concurrent
-/// batches that share hashes wait for each other instead of deadlocking.
+/// The outer error is the database's: a task it rejects (an unknown template or template step:
+/// a foreign key) fails the whole statement. Run the call in a transaction to make the batch
+/// all or nothing: after the insert, existing tasks are looked up (and a vanished one retried)
+/// in further statements, and an error there leaves the inserted tasks to the caller's
+/// transaction. Tasks are inserted in identity-hash order, so concurrent batches that share
+/// identities wait for each other instead of deadlocking.
 pub async fn create_many(
     conn: &mut PgConnection,
     tasks: &[NewTaskGraph<'_>],
@@ -261,15 +287,17 @@ pub async fn create_many(
             .iter()
             .map(|&i| tasks[i].task.identity_hash)
             .collect();
-        let existing: HashMap<String, (Uuid, TaskState)> = sqlx::query_as::<_, (String, Uuid, TaskState)>(
-            "SELECT identity_hash, task_uuid, state FROM tasker.tasks WHERE identity_hash = ANY($1)",
+        let rows: Vec<(String, Uuid, TaskState)> = sqlx::query_as(
+            "SELECT identity_hash, task_uuid, state FROM tasker.tasks \
+             WHERE identity_hash = ANY($1)",
         )
         .bind(&hashes)
         .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(hash, task_id, state)| (hash, (task_id, state)))
-        .collect();
+        .await?;
+        let existing: HashMap<String, (Uuid, TaskState)> = rows
+            .into_iter()
+            .map(|(hash, task_id, state)| (hash, (task_id, state)))
+            .collect();
         for index in missing {
             match existing.get(tasks[index].task.identity_hash) {
                 Some(&(task_id, state)) => {
@@ -371,9 +399,9 @@ async fn insert(
                  $1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int4[], \
                  $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], \
                  $12::timestamptz[], $13::uuid[], $14::uuid[] \
-             ) AS i (task_uuid, named_task_uuid, identity_hash, context, tags, priority, \
-                     initiator, source_system, reason, correlation_id, parent_correlation_id, \
-                     requested_at, transition_uuid, processor_uuid) \
+             ) WITH ORDINALITY AS i (task_uuid, named_task_uuid, identity_hash, context, tags, \
+                     priority, initiator, source_system, reason, correlation_id, \
+                     parent_correlation_id, requested_at, transition_uuid, processor_uuid, ord) \
          ), task AS ( \
              INSERT INTO tasker.tasks ( \
                  task_uuid, named_task_uuid, identity_hash, context, tags, priority, initiator, \
@@ -382,7 +410,7 @@ async fn insert(
                     i.priority, i.initiator, i.source_system, i.reason, i.correlation_id, \
                     i.parent_correlation_id, coalesce(i.requested_at, now()) \
              FROM input i \
-             ORDER BY i.identity_hash \
+             ORDER BY i.identity_hash, i.ord \
              ON CONFLICT (identity_hash) DO NOTHING \
              RETURNING task_uuid \
          ), task_transition AS ( \
@@ -453,6 +481,16 @@ fn validate(
     if !task.context.is_object() {
         return Err(CreateTaskError::ContextNotObject {
             kind: json_kind(task.context),
+        });
+    }
+    let length = task.identity_hash.chars().count();
+    if !(1..=MAX_IDENTITY_HASH_CHARS).contains(&length) {
+        return Err(CreateTaskError::IdentityHashLength { length });
+    }
+    if let Some((step, new_step)) = steps.iter().enumerate().find(|(_, s)| s.max_attempts < 0) {
+        return Err(CreateTaskError::NegativeMaxAttempts {
+            step,
+            max_attempts: new_step.max_attempts,
         });
     }
     let mut named = HashSet::with_capacity(steps.len());

@@ -304,3 +304,97 @@ async fn database_errors_are_classified_by_sqlstate() -> anyhow::Result<()> {
     })
     .await
 }
+
+/// Steps in flight are found through their unfinished tasks' state index: over a long history
+/// of finished tasks the query does not scan the steps table (the steps' own state is not
+/// indexed, so that step transitions stay HOT updates).
+#[tokio::test]
+async fn steps_of_unfinished_tasks_are_found_without_scanning_all_steps() -> anyhow::Result<()> {
+    use tasker_db::task::{NewEdge, NewTaskGraph};
+
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let dag = Dag::linear(2);
+        let template = fixtures::template(&pool, "history", &dag).await?;
+        let steps: Vec<NewStep<'_>> = template
+            .steps
+            .iter()
+            .map(|(_, id)| NewStep { named_step_id: *id, retryable: true, max_attempts: 3, inputs: None })
+            .collect();
+        let edges = [NewEdge { from: 0, to: 1 }];
+        let context = serde_json::json!({});
+        let hashes: Vec<String> = (0..2_000).map(|i| format!("h{i}")).collect();
+        let batch: Vec<NewTaskGraph<'_>> = hashes
+            .iter()
+            .map(|hash| NewTaskGraph {
+                task: NewTask {
+                    named_task_id: template.named_task_id,
+                    identity_hash: hash,
+                    context: &context,
+                    tags: &[],
+                    priority: 0,
+                    initiator: None,
+                    source_system: None,
+                    reason: None,
+                    correlation_id: CorrelationId::new_v7(),
+                    parent_correlation_id: None,
+                    requested_at: None,
+                    processor_id: None,
+                },
+                steps: &steps,
+                edges: &edges,
+            })
+            .collect();
+        let mut conn = pool.acquire().await?;
+        let created = task::create_many(&mut conn, &batch).await?;
+        drop(conn);
+        let ids: Vec<uuid::Uuid> = created.iter().map(|c| c.as_ref().expect("created").task_id().into_uuid()).collect();
+        let (active, finished) = ids.split_at(10);
+        // History: finished tasks whose steps are complete. In flight: each active task's first
+        // step enqueued a minute ago.
+        sqlx::query(
+            "WITH t AS (UPDATE tasker.tasks SET state = 'complete', completed_at = now() \
+                        WHERE task_uuid = ANY($1) RETURNING task_uuid) \
+             UPDATE tasker.workflow_steps SET state = 'complete', completed_at = now(), processed_at = now() \
+             WHERE task_uuid IN (SELECT task_uuid FROM t)",
+        )
+        .bind(finished)
+        .execute(&pool)
+        .await?;
+        sqlx::query(
+            "WITH t AS (UPDATE tasker.tasks SET state = 'steps_in_process' \
+                        WHERE task_uuid = ANY($1) RETURNING task_uuid) \
+             UPDATE tasker.workflow_steps s SET state = 'enqueued', state_entered_at = now() - interval '1 minute' \
+             WHERE s.task_uuid IN (SELECT task_uuid FROM t) \
+               AND NOT EXISTS (SELECT 1 FROM tasker.workflow_step_edges e WHERE e.to_step_uuid = s.workflow_step_uuid)",
+        )
+        .bind(active)
+        .execute(&pool)
+        .await?;
+        sqlx::raw_sql("ANALYZE").execute(&pool).await?;
+
+        let scope = StepScope::new()
+            .for_unfinished_tasks()
+            .in_state(StepState::Enqueued)
+            .entered_state_before(Utc::now() - TimeDelta::seconds(30));
+        // pg_stat_xact_user_tables also holds counts of this backend's earlier transactions
+        // that are not flushed yet; none are flushed within a transaction, so the difference
+        // across the query is the query's own.
+        let scans = "SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables \
+                     WHERE relid = 'tasker.workflow_steps'::regclass";
+        let mut tx = pool.begin().await?;
+        let before: (i64, i64) = sqlx::query_as(scans).fetch_one(&mut *tx).await?;
+        let found = scope.all(&mut *tx).await?;
+        let after: (i64, i64) = sqlx::query_as(scans).fetch_one(&mut *tx).await?;
+        let (seq_scans, seq_read) = (after.0 - before.0, after.1 - before.1);
+        tx.rollback().await?;
+        let mut found_tasks: Vec<uuid::Uuid> = found.iter().map(|s| s.task_id.into_uuid()).collect();
+        found_tasks.sort();
+        let mut expected = active.to_vec();
+        expected.sort();
+        assert_eq!(found_tasks, expected, "one enqueued step per active task");
+        assert_eq!((seq_scans, seq_read), (0, 0), "the steps table was not scanned");
+        Ok(())
+    })
+    .await
+}

@@ -378,8 +378,13 @@ async fn step_transitions_are_heap_only_updates() -> anyhow::Result<()> {
             ),
             (StepState::EnqueuedForOrchestration, StepEvent::Complete),
         ];
-        // pg_stat_xact_user_tables counts this transaction's own updates, at once.
+        // pg_stat_xact_user_tables also holds counts of this backend's earlier transactions
+        // that are not flushed yet; none are flushed within a transaction, so the difference
+        // is this one's.
+        let counts = "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables \
+                      WHERE relid = 'tasker.workflow_steps'::regclass";
         let mut tx = pool.begin().await?;
+        let before: (i64, i64) = sqlx::query_as(counts).fetch_one(&mut *tx).await?;
         for (expected, event) in lifecycle {
             let transition = StepTransition {
                 step_id: steps[0],
@@ -389,13 +394,9 @@ async fn step_transitions_are_heap_only_updates() -> anyhow::Result<()> {
             };
             step::transition(&mut tx, transition, None, BackoffParams::DEFAULT).await?;
         }
-        let (updates, hot): (i64, i64) = sqlx::query_as(
-            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables \
-             WHERE relid = 'tasker.workflow_steps'::regclass",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+        let after: (i64, i64) = sqlx::query_as(counts).fetch_one(&mut *tx).await?;
         tx.commit().await?;
+        let (updates, hot) = (after.0 - before.0, after.1 - before.1);
         assert_eq!(
             (updates, hot),
             (4, 4),

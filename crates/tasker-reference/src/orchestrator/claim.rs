@@ -128,6 +128,7 @@ impl Orchestrator {
         let stale_before = Utc::now()
             - chrono::Duration::from_std(self.settings.redrive_after).unwrap_or_default();
         let steps = StepScope::new()
+            .for_unfinished_tasks()
             .in_state(StepState::Enqueued)
             .in_state(StepState::EnqueuedForOrchestration)
             .entered_state_before(stale_before)

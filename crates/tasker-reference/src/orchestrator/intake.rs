@@ -242,13 +242,16 @@ impl Orchestrator {
         let outcomes = create_many_from_requests(&mut tx, &requests, Some(self.processor_id))
             .await
             .map_err(|error| BatchFailure::Create(error.into()))?;
-        let mut creations = Vec::with_capacity(items.len());
+        // One request that cannot become a task fails the batch (before any task is
+        // remembered); its requests are then created one at a time, and only that one is
+        // refused.
+        let creations = outcomes
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(BatchFailure::Create)?;
         let mut fresh = Vec::new();
-        for (item, outcome) in items.iter().zip(outcomes) {
-            // One request that cannot become a task fails the batch; its requests are then
-            // created one at a time, and only that one is refused.
-            let creation = outcome.map_err(BatchFailure::Create)?;
-            if let TaskCreation::Created { task_id, .. } = &creation {
+        for (item, creation) in items.iter().zip(&creations) {
+            if let TaskCreation::Created { task_id, .. } = creation {
                 // Settling reads it; the transaction is its only reader so far.
                 self.tasks.remember(TaskInfo {
                     task_id: *task_id,
@@ -260,7 +263,6 @@ impl Orchestrator {
                 });
                 fresh.push(*task_id);
             }
-            creations.push(creation);
         }
         let started = async {
             // The new tasks are this transaction's alone: they start from `pending`.
