@@ -5,6 +5,7 @@
 
 mod harness;
 mod history;
+mod intake;
 mod redelivery;
 mod redrive;
 mod workflow;

@@ -5,8 +5,10 @@
 //! Requests are taken a batch at a time. One transaction creates the batch's tasks, starts the
 //! new ones (`pending → initializing`, then settled: their first steps enqueued; the creator
 //! holds them, nobody else has seen them yet) and acknowledges the requests; the claim loop is
-//! left with retries, waits and tasks created elsewhere. If the batch fails, its requests are
-//! taken one by one, so one bad request cannot hold back the others.
+//! left with retries, waits and tasks created elsewhere. A request that cannot become a task
+//! (`create_many_from_requests` reports it on its own) is refused or retried by itself while
+//! the rest of its batch commits; if the batch fails as a whole, its requests are taken one by
+//! one, so one bad request cannot hold back the others.
 
 use std::sync::Arc;
 
@@ -112,20 +114,36 @@ impl Orchestrator {
         if accepted.is_empty() {
             return;
         }
-        if let Err(failure) = self.create_batch(&accepted).await {
-            if accepted.len() == 1 {
-                self.failed(&accepted[0], failure).await;
+        // A request whose task cannot be created is refused or retried on its own; the rest
+        // of its batch goes ahead. A failure of the batch as a whole (the database refused a
+        // task, or starting them failed) is retried one request at a time, so that only the
+        // culprit is refused.
+        let failure = match self.create_batch(&accepted).await {
+            Ok(refused) => {
+                for (item, error) in refused {
+                    self.failed(item, BatchFailure::Create(error)).await;
+                }
                 return;
             }
-            let reason = match &failure {
-                BatchFailure::Create(error) => format!("{error}"),
-                BatchFailure::Other(error) => format!("{error:#}"),
-            };
-            tracing::warn!(%reason, "creating a batch of tasks failed; creating them one by one");
-            for item in &accepted {
-                if let Err(failure) = self.create_batch(std::slice::from_ref(item)).await {
-                    self.failed(item, failure).await;
+            Err(failure) => failure,
+        };
+        if accepted.len() == 1 {
+            self.failed(&accepted[0], failure).await;
+            return;
+        }
+        let reason = match &failure {
+            BatchFailure::Create(error) => format!("{error}"),
+            BatchFailure::Other(error) => format!("{error:#}"),
+        };
+        tracing::warn!(%reason, "creating a batch of tasks failed; creating them one by one");
+        for item in &accepted {
+            match self.create_batch(std::slice::from_ref(item)).await {
+                Ok(refused) => {
+                    for (item, error) in refused {
+                        self.failed(item, BatchFailure::Create(error)).await;
+                    }
                 }
+                Err(failure) => self.failed(item, failure).await,
             }
         }
     }
@@ -187,7 +205,10 @@ impl Orchestrator {
         let request_id = item.request_id;
         match failure {
             BatchFailure::Create(CreateTaskError::Database(error)) if !transient(&error) => {
-                let reason = format!("the task cannot be created: {error}");
+                let reason = format!(
+                    "the task cannot be created: {:#}",
+                    anyhow::Error::new(error)
+                );
                 self.reject(&item.received, Some(request_id), reason).await;
             }
             BatchFailure::Create(
@@ -197,7 +218,11 @@ impl Orchestrator {
                 self.requeue(item).await;
             }
             BatchFailure::Create(error) => {
-                let reason = format!("the task cannot be created: {error}");
+                // With its causes: the requester learns what to change.
+                let reason = format!(
+                    "the task cannot be created: {:#}",
+                    anyhow::Error::new(error)
+                );
                 self.reject(&item.received, Some(request_id), reason).await;
             }
             BatchFailure::Other(error) => {
@@ -222,9 +247,13 @@ impl Orchestrator {
         }
     }
 
-    /// Creates the tasks of `items`, starts the new ones and acknowledges the requests, in one
-    /// transaction.
-    async fn create_batch(&self, items: &[Accepted]) -> Result<(), BatchFailure> {
+    /// Creates the tasks of `items`, starts the new ones and acknowledges their requests, in
+    /// one transaction. Returns the requests that cannot become tasks, with why; their
+    /// messages are left to the caller.
+    async fn create_batch<'i>(
+        &self,
+        items: &'i [Accepted],
+    ) -> Result<Vec<(&'i Accepted, CreateTaskError)>, BatchFailure> {
         let mut tx = self
             .pool
             .begin()
@@ -242,15 +271,18 @@ impl Orchestrator {
         let outcomes = create_many_from_requests(&mut tx, &requests, Some(self.processor_id))
             .await
             .map_err(|error| BatchFailure::Create(error.into()))?;
-        // One request that cannot become a task fails the batch (before any task is
-        // remembered); its requests are then created one at a time, and only that one is
-        // refused.
-        let creations = outcomes
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(BatchFailure::Create)?;
+        // A request that cannot become a task is left out (its message untouched) and returned
+        // to the caller; the others are created and started.
+        let mut creations = Vec::with_capacity(items.len());
+        let mut refused = Vec::new();
+        for (item, outcome) in items.iter().zip(outcomes) {
+            match outcome {
+                Ok(creation) => creations.push((item, creation)),
+                Err(error) => refused.push((item, error)),
+            }
+        }
         let mut fresh = Vec::new();
-        for (item, creation) in items.iter().zip(&creations) {
+        for (item, creation) in &creations {
             if let TaskCreation::Created { task_id, .. } = creation {
                 // Settling reads it; the transaction is its only reader so far.
                 self.tasks.remember(TaskInfo {
@@ -276,7 +308,7 @@ impl Orchestrator {
                 .collect();
             let mut outbox = self.messaging.outbox();
             let settled = self.settle_all(&mut tx, initialized, &mut outbox).await?;
-            for item in items {
+            for (item, _) in &creations {
                 outbox.ack(item.received.receipt().clone());
             }
             outbox.commit(tx).await.context("committing new tasks")?;
@@ -292,7 +324,7 @@ impl Orchestrator {
                 return Err(BatchFailure::Other(error));
             }
         };
-        for (item, creation) in items.iter().zip(&creations) {
+        for (item, creation) in &creations {
             self.tracker.submitted(
                 item.request_id,
                 Submission::Created {
@@ -302,7 +334,7 @@ impl Orchestrator {
             );
         }
         self.committed(&settled);
-        Ok(())
+        Ok(refused)
     }
 
     /// Consumes finalization requests until shutdown.
