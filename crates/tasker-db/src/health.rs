@@ -98,7 +98,8 @@ pub async fn compact<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError>
         .await?)
 }
 
-/// Whether the server runs autovacuum (`autovacuum = on`, PostgreSQL's default).
+/// Whether the server runs autovacuum: `autovacuum = on` and `track_counts = on` (without the
+/// counts it has nothing to go by), both PostgreSQL's defaults.
 ///
 /// Tasker's statements run on generic plans ([`crate::pool::PoolConfig`]), planned once per
 /// connection. Autovacuum's ANALYZE is what replaces a plan chosen when the tables were small
@@ -106,9 +107,10 @@ pub async fn compact<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError>
 /// benchmark, a first run on a fresh database was five times slower). Services should warn when
 /// it is off, or run `ANALYZE` themselves.
 pub async fn autovacuum_enabled<'c>(executor: impl PgExecutor<'c>) -> Result<bool, DbError> {
-    Ok(
-        sqlx::query_scalar("SELECT current_setting('autovacuum')::boolean")
-            .fetch_one(executor)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT current_setting('autovacuum')::boolean \
+                    AND current_setting('track_counts')::boolean",
     )
+    .fetch_one(executor)
+    .await?)
 }

@@ -261,11 +261,14 @@ async fn compaction_is_skipped_above_read_committed_and_while_another_runs() -> 
 async fn reports_whether_the_server_runs_autovacuum() -> anyhow::Result<()> {
     harness::run(|db| async move {
         let pool = db.migrated().await?;
-        let setting: String =
-            sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'autovacuum'")
-                .fetch_one(&pool)
-                .await?;
-        assert_eq!(health::autovacuum_enabled(&pool).await?, setting == "on");
+        let settings: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('autovacuum', 'track_counts')",
+        )
+        .fetch_all(&pool)
+        .await?;
+        assert_eq!(settings.len(), 2);
+        let on = settings.iter().all(|(_, setting)| setting == "on");
+        assert_eq!(health::autovacuum_enabled(&pool).await?, on);
         Ok(())
     })
     .await
