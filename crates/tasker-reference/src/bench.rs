@@ -1,12 +1,16 @@
 //! `--bench`: end-to-end latency of a 4-step linear task and of a diamond task (p50/p95 over
-//! 200 sequential tasks each, after a warm-up), and throughput in steps per second with 1,000
-//! diamond tasks in flight at once, next to this machine's `pgbench -N` rate when given.
+//! 200 sequential tasks each), and throughput in steps per second with 1,000 diamond tasks in
+//! flight at once, next to this machine's `pgbench -N` rate when given. A warm-up round of the
+//! throughput run comes first, and where autovacuum is off the planner statistics are
+//! refreshed before each measurement.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+
+use tasker_shared::database::health;
 
 use crate::driver::{DriveOptions, RunReport, drive, plan};
 use crate::engine::Engine;
@@ -40,27 +44,51 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
         wiring.settings.clone(),
     )
     .await?;
-    let run = uuid::Uuid::now_v7();
+    // Without autovacuum nothing refreshes the statistics the pooled connections planned with
+    // (docs/design/database.md, "Generic plans"), so the benchmark does what autovacuum would
+    // do before each measurement: a first run on a new database is then measured in the same
+    // steady state as every later one.
+    let analyze = !health::autovacuum_enabled(&wiring.pool)
+        .await
+        .context("reading the autovacuum setting")?;
+    let refresh = async || -> anyhow::Result<()> {
+        if analyze {
+            health::refresh_statistics(&wiring.pool)
+                .await
+                .context("refreshing the planner statistics")?;
+        }
+        Ok(())
+    };
     let sequential = DriveOptions {
         concurrency: 1,
         stall_limit: Duration::from_secs(60),
         progress: false,
     };
+    // Each round gets its own run id: the requests' contexts differ from every earlier
+    // round's, so none is deduplicated into a task that ran before (which would count work not
+    // done in the round).
     let mut measure =
         async |entry: &Arc<crate::catalog::TemplateEntry>, count: usize, options: DriveOptions| {
-            let planned = plan(std::slice::from_ref(entry), count, run);
+            let planned = plan(std::slice::from_ref(entry), count, uuid::Uuid::now_v7());
             drive(&mut engine, &tracker, &wiring.pool, planned, options).await
         };
+    let concurrent = DriveOptions {
+        concurrency: CONCURRENT,
+        stall_limit: Duration::from_secs(120),
+        progress: false,
+    };
     let outcome = async {
+        // Warm-up: a throughput round first, so that a new database holds what a running
+        // service's would (plans made on nearly empty tables would be measured otherwise),
+        // then a few tasks of each shape.
+        measure(diamond, CONCURRENT, concurrent).await?;
         measure(linear, WARM_UP, sequential).await?;
+        refresh().await?;
         let linear_run = measure(linear, SEQUENTIAL, sequential).await?;
         measure(diamond, WARM_UP, sequential).await?;
+        refresh().await?;
         let diamond_run = measure(diamond, SEQUENTIAL, sequential).await?;
-        let concurrent = DriveOptions {
-            concurrency: CONCURRENT,
-            stall_limit: Duration::from_secs(120),
-            progress: false,
-        };
+        refresh().await?;
         let throughput_run = measure(diamond, CONCURRENT, concurrent).await?;
         anyhow::Ok((linear_run, diamond_run, throughput_run))
     }
@@ -116,8 +144,14 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
     Ok(out)
 }
 
-/// A benchmark run counts only if every task ended as expected.
+/// A benchmark run counts only if every task ran in it and ended as expected.
 fn check(name: &str, report: &RunReport) -> anyhow::Result<()> {
+    let deduplicated = report.tasks.iter().filter(|task| task.deduplicated).count();
+    if deduplicated > 0 {
+        anyhow::bail!(
+            "{name}: {deduplicated} request(s) named tasks that had run before; the figures would count work not done"
+        );
+    }
     let wrong: Vec<String> = report
         .tasks
         .iter()

@@ -69,6 +69,9 @@ pub(crate) struct TaskOutcome {
     pub(crate) state: Option<TaskState>,
     /// Why the request was refused.
     pub(crate) rejected: Option<String>,
+    /// The request named a task that existed already (its identity matched an earlier
+    /// request's), so nothing ran for it.
+    pub(crate) deduplicated: bool,
     /// From submission to the terminal state.
     pub(crate) latency: Option<Duration>,
     /// What the task had to end with, when it is predictable.
@@ -203,6 +206,7 @@ fn outcome(tracker: &Tracker, request_id: Uuid, submitted: Instant, item: &Plann
         task_id: None,
         state: None,
         rejected: None,
+        deduplicated: false,
         latency: None,
         expectation: expect(&item.entry.template, &item.request.context).ok(),
         mismatches: Vec::new(),
@@ -211,8 +215,9 @@ fn outcome(tracker: &Tracker, request_id: Uuid, submitted: Instant, item: &Plann
     };
     match tracker.submission(request_id) {
         Some(Submission::Rejected { reason }) => outcome.rejected = Some(reason),
-        Some(Submission::Created { task_id, .. }) => {
+        Some(Submission::Created { task_id, existing }) => {
             outcome.task_id = Some(task_id);
+            outcome.deduplicated = existing;
             if let Some(reached) = tracker.reached(task_id) {
                 outcome.state = Some(reached.state);
                 outcome.latency = Some(reached.at.saturating_duration_since(submitted));

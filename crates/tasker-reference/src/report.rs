@@ -85,9 +85,13 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
             (None, None) => "unfinished".to_owned(),
         };
         *by_state.entry(state).or_insert(0) += 1;
-        latencies.extend(task.latency);
-        steps_executed += task.attempts;
-        retries += task.retries;
+        // A deduplicated request ran nothing in this run: its task's latency and steps
+        // belong to the run that created it.
+        if !task.deduplicated {
+            latencies.extend(task.latency);
+            steps_executed += task.attempts;
+            retries += task.retries;
+        }
         match (&task.rejected, &task.expectation) {
             (Some(_), _) => {}
             (None, None) => unchecked += 1,

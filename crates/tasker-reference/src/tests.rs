@@ -250,6 +250,7 @@ fn summary_table() {
             )))),
             state,
             rejected: None,
+            deduplicated: false,
             latency: Some(Duration::from_millis(latency_ms)),
             expectation: expect(&template, &context).ok(),
             mismatches: Vec::new(),
@@ -275,6 +276,11 @@ fn summary_table() {
                 task_id: None,
                 state: None,
                 ..outcome("tree", None, 0, 0)
+            },
+            // Named a task of an earlier run: counted by state, not in steps or latency.
+            TaskOutcome {
+                deduplicated: true,
+                ..outcome("linear", Some(TaskState::Complete), 1, 4)
             },
         ],
         wall: Duration::from_millis(500),
