@@ -1,16 +1,13 @@
 //! `--bench`: end-to-end latency of a 4-step linear task and of a diamond task (p50/p95 over
 //! 200 sequential tasks each), and throughput in steps per second with 1,000 diamond tasks in
-//! flight at once, next to this machine's `pgbench -N` rate when given. A warm-up round of the
-//! throughput run comes first, and where autovacuum is off the planner statistics are
-//! refreshed before each measurement.
+//! flight at once, next to this machine's `pgbench -N` rate when given. Every round plans its
+//! own requests, so no task of one is deduplicated into a task of another.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-
-use tasker_shared::database::health;
 
 use crate::driver::{DriveOptions, RunReport, drive, plan};
 use crate::engine::Engine;
@@ -44,21 +41,6 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
         wiring.settings.clone(),
     )
     .await?;
-    // Without autovacuum nothing refreshes the statistics the pooled connections planned with
-    // (docs/design/database.md, "Generic plans"), so the benchmark does what autovacuum would
-    // do before each measurement: a first run on a new database is then measured in the same
-    // steady state as every later one.
-    let analyze = !health::autovacuum_enabled(&wiring.pool)
-        .await
-        .context("reading the autovacuum setting")?;
-    let refresh = async || -> anyhow::Result<()> {
-        if analyze {
-            health::refresh_statistics(&wiring.pool)
-                .await
-                .context("refreshing the planner statistics")?;
-        }
-        Ok(())
-    };
     let sequential = DriveOptions {
         concurrency: 1,
         stall_limit: Duration::from_secs(60),
@@ -78,17 +60,10 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
         progress: false,
     };
     let outcome = async {
-        // Warm-up: a throughput round first, so that a new database holds what a running
-        // service's would (plans made on nearly empty tables would be measured otherwise),
-        // then a few tasks of each shape.
-        measure(diamond, CONCURRENT, concurrent).await?;
         measure(linear, WARM_UP, sequential).await?;
-        refresh().await?;
         let linear_run = measure(linear, SEQUENTIAL, sequential).await?;
         measure(diamond, WARM_UP, sequential).await?;
-        refresh().await?;
         let diamond_run = measure(diamond, SEQUENTIAL, sequential).await?;
-        refresh().await?;
         let throughput_run = measure(diamond, CONCURRENT, concurrent).await?;
         anyhow::Ok((linear_run, diamond_run, throughput_run))
     }
