@@ -2,40 +2,17 @@
 
 use std::sync::Arc;
 
-use tasker_db::task::{
-    self, CreateTaskError, NewEdge, NewStep, NewTask, NewTaskGraph, TaskCreation,
-};
+use tasker_db::task::{self, CreateTaskError, NewEdge, NewStep, NewTaskGraph, TaskCreation};
 use tasker_db::template::{
     self, LifecycleLimits, RegisterError, StepRegistration, TemplateRegistration,
 };
 use tasker_models::identity::IdentityStrategy;
-use tasker_models::ids::{CorrelationId, NamedStepId, NamedTaskId};
+use tasker_models::ids::{NamedStepId, NamedTaskId};
 use tasker_state::{StepState, TaskState};
 use tokio::sync::Barrier;
 
 use crate::fixtures::{self, Dag};
 use crate::harness;
-
-fn new_task<'a>(
-    named_task_id: NamedTaskId,
-    identity_hash: &'a str,
-    context: &'a serde_json::Value,
-) -> NewTask<'a> {
-    NewTask {
-        named_task_id,
-        identity_hash,
-        context,
-        tags: &[],
-        priority: 0,
-        initiator: None,
-        source_system: None,
-        reason: None,
-        correlation_id: CorrelationId::new_v7(),
-        parent_correlation_id: None,
-        requested_at: None,
-        processor_id: None,
-    }
-}
 
 #[tokio::test]
 async fn creates_a_thousand_step_task_in_one_statement() -> anyhow::Result<()> {
@@ -94,16 +71,11 @@ async fn sixteen_identical_requests_create_one_task() -> anyhow::Result<()> {
                 let dag = dag.clone();
                 handles.push(tokio::spawn(async move {
                     let context = serde_json::json!({ "order": round });
-                    let steps: Vec<NewStep<'_>> = template
-                        .steps
-                        .iter()
-                        .map(|(_, id)| NewStep { named_step_id: *id, retryable: true, max_attempts: 3, inputs: None })
-                        .collect();
-                    let edges: Vec<NewEdge> = dag.edges.iter().map(|&(from, to)| NewEdge { from, to }).collect();
+                    let (steps, edges) = fixtures::graph_parts(&template, &dag);
                     let hash = format!("identity-{round}");
                     let mut conn = pool.acquire().await?;
                     barrier.wait().await;
-                    let created = task::create(&mut conn, &new_task(template.named_task_id, &hash, &context), &steps, &edges).await?;
+                    let created = task::create(&mut conn, &fixtures::new_task(template.named_task_id, &hash, &context), &steps, &edges).await?;
                     anyhow::Ok(created)
                 }));
             }
@@ -126,29 +98,6 @@ async fn sixteen_identical_requests_create_one_task() -> anyhow::Result<()> {
     .await
 }
 
-/// The steps and edges of `dag` on `template`, for `create_many`.
-fn graph_parts(
-    template: &template::RegisteredTemplate,
-    dag: &Dag,
-) -> (Vec<NewStep<'static>>, Vec<NewEdge>) {
-    let steps = template
-        .steps
-        .iter()
-        .map(|(_, id)| NewStep {
-            named_step_id: *id,
-            retryable: true,
-            max_attempts: 3,
-            inputs: None,
-        })
-        .collect();
-    let edges = dag
-        .edges
-        .iter()
-        .map(|&(from, to)| NewEdge { from, to })
-        .collect();
-    (steps, edges)
-}
-
 /// One statement, one outcome per task in order: created, invalid (skipped), an existing
 /// task, and two tasks of the batch sharing an identity (one created, one existing).
 #[tokio::test]
@@ -157,14 +106,14 @@ async fn create_many_reports_each_task_in_order() -> anyhow::Result<()> {
         let pool = db.migrated().await?;
         let dag = Dag::diamond();
         let template = fixtures::template(&pool, "many", &dag).await?;
-        let (steps, edges) = graph_parts(&template, &dag);
+        let (steps, edges) = fixtures::graph_parts(&template, &dag);
         let cyclic = [NewEdge { from: 0, to: 1 }, NewEdge { from: 1, to: 0 }];
         let context = serde_json::json!({ "n": 1 });
         let mut conn = pool.acquire().await?;
-        let earlier = task::create(&mut conn, &new_task(template.named_task_id, "earlier", &context), &steps, &edges).await?;
+        let earlier = task::create(&mut conn, &fixtures::new_task(template.named_task_id, "earlier", &context), &steps, &edges).await?;
 
         let graph = |hash: &'static str, edges: &'static [NewEdge]| NewTaskGraph {
-            task: new_task(template.named_task_id, hash, &context),
+            task: fixtures::new_task(template.named_task_id, hash, &context),
             steps: &steps,
             edges,
         };
@@ -235,11 +184,11 @@ async fn overlapping_batches_create_each_identity_once() -> anyhow::Result<()> {
                     order.reverse();
                 }
                 handles.push(tokio::spawn(async move {
-                    let (steps, edges) = graph_parts(&template, &dag);
+                    let (steps, edges) = fixtures::graph_parts(&template, &dag);
                     let context = serde_json::json!({});
                     let batch: Vec<NewTaskGraph<'_>> = order
                         .iter()
-                        .map(|hash| NewTaskGraph { task: new_task(template.named_task_id, hash, &context), steps: &steps, edges: &edges })
+                        .map(|hash| NewTaskGraph { task: fixtures::new_task(template.named_task_id, hash, &context), steps: &steps, edges: &edges })
                         .collect();
                     let mut tx = pool.begin().await?;
                     barrier.wait().await;
@@ -308,9 +257,14 @@ async fn rejects_malformed_graphs_before_writing() -> anyhow::Result<()> {
             ("duplicate step", vec![step(1), step(1)], vec![]),
         ];
         for (name, steps, edges) in cases {
-            let err = task::create(&mut conn, &new_task(named, name, &context), &steps, &edges)
-                .await
-                .unwrap_err();
+            let err = task::create(
+                &mut conn,
+                &fixtures::new_task(named, name, &context),
+                &steps,
+                &edges,
+            )
+            .await
+            .unwrap_err();
             assert!(
                 !matches!(err, CreateTaskError::Database(_)),
                 "{name}: rejected before the database"
@@ -328,9 +282,14 @@ async fn rejects_malformed_graphs_before_writing() -> anyhow::Result<()> {
             ("negative attempts", "negative", &negative),
         ];
         for (name, hash, steps) in more {
-            let err = task::create(&mut conn, &new_task(named, hash, &context), steps, &[])
-                .await
-                .unwrap_err();
+            let err = task::create(
+                &mut conn,
+                &fixtures::new_task(named, hash, &context),
+                steps,
+                &[],
+            )
+            .await
+            .unwrap_err();
             assert!(
                 !matches!(err, CreateTaskError::Database(_)),
                 "{name}: rejected before the database"
@@ -338,9 +297,14 @@ async fn rejects_malformed_graphs_before_writing() -> anyhow::Result<()> {
             messages.push(format!("{name}: {err}"));
         }
         let array = serde_json::json!([1, 2]);
-        let err = task::create(&mut conn, &new_task(named, "array", &array), &[], &[])
-            .await
-            .unwrap_err();
+        let err = task::create(
+            &mut conn,
+            &fixtures::new_task(named, "array", &array),
+            &[],
+            &[],
+        )
+        .await
+        .unwrap_err();
         messages.push(format!("array context: {err}"));
         insta::assert_snapshot!(
             "create_task_errors",
@@ -441,16 +405,16 @@ async fn a_task_the_database_rejects_fails_the_whole_batch() -> anyhow::Result<(
         let pool = db.migrated().await?;
         let dag = Dag::linear(2);
         let template = fixtures::template(&pool, "reject", &dag).await?;
-        let (steps, edges) = graph_parts(&template, &dag);
+        let (steps, edges) = fixtures::graph_parts(&template, &dag);
         let context = serde_json::json!({});
         let batch = [
             NewTaskGraph {
-                task: new_task(template.named_task_id, "good", &context),
+                task: fixtures::new_task(template.named_task_id, "good", &context),
                 steps: &steps,
                 edges: &edges,
             },
             NewTaskGraph {
-                task: new_task(NamedTaskId::new_v7(), "unknown template", &context),
+                task: fixtures::new_task(NamedTaskId::new_v7(), "unknown template", &context),
                 steps: &steps,
                 edges: &edges,
             },

@@ -11,7 +11,7 @@ use tasker_db::template::{
     self, LifecycleLimits, RegisteredTemplate, StepRegistration, TemplateRegistration,
 };
 use tasker_models::identity::IdentityStrategy;
-use tasker_models::ids::{CorrelationId, StepId, TaskId};
+use tasker_models::ids::{CorrelationId, NamedTaskId, StepId, TaskId};
 use tasker_state::{StepState, TaskState};
 
 /// A DAG shape: step names and edges `(from, to)` by index (`to` depends on `from`).
@@ -121,16 +121,34 @@ pub(crate) async fn task(
     task_with_priority(pool, template, dag, identity, 0).await
 }
 
-/// [`task`] with a priority.
-pub(crate) async fn task_with_priority(
-    pool: &PgPool,
+/// A task with no labels, priority 0 and a fresh correlation id.
+pub(crate) fn new_task<'a>(
+    named_task_id: NamedTaskId,
+    identity_hash: &'a str,
+    context: &'a serde_json::Value,
+) -> NewTask<'a> {
+    NewTask {
+        named_task_id,
+        identity_hash,
+        context,
+        tags: &[],
+        priority: 0,
+        initiator: None,
+        source_system: None,
+        reason: None,
+        correlation_id: CorrelationId::new_v7(),
+        parent_correlation_id: None,
+        requested_at: None,
+        processor_id: None,
+    }
+}
+
+/// The steps (retryable, 3 attempts, no input) and edges of `dag` on `template`.
+pub(crate) fn graph_parts(
     template: &RegisteredTemplate,
     dag: &Dag,
-    identity: &str,
-    priority: i32,
-) -> anyhow::Result<(TaskId, Vec<StepId>)> {
-    let context = serde_json::json!({ "identity": identity });
-    let steps: Vec<NewStep<'_>> = dag
+) -> (Vec<NewStep<'static>>, Vec<NewEdge>) {
+    let steps = dag
         .names
         .iter()
         .map(|name| NewStep {
@@ -145,33 +163,31 @@ pub(crate) async fn task_with_priority(
             inputs: None,
         })
         .collect();
-    let edges: Vec<NewEdge> = dag
+    let edges = dag
         .edges
         .iter()
         .map(|&(from, to)| NewEdge { from, to })
         .collect();
+    (steps, edges)
+}
+
+/// [`task`] with a priority.
+pub(crate) async fn task_with_priority(
+    pool: &PgPool,
+    template: &RegisteredTemplate,
+    dag: &Dag,
+    identity: &str,
+    priority: i32,
+) -> anyhow::Result<(TaskId, Vec<StepId>)> {
+    let context = serde_json::json!({ "identity": identity });
+    let (steps, edges) = graph_parts(template, dag);
+    let task = NewTask {
+        priority,
+        initiator: Some("it"),
+        ..new_task(template.named_task_id, identity, &context)
+    };
     let mut conn = pool.acquire().await?;
-    let created = task::create(
-        &mut conn,
-        &NewTask {
-            named_task_id: template.named_task_id,
-            identity_hash: identity,
-            context: &context,
-            tags: &[],
-            priority,
-            initiator: Some("it"),
-            source_system: None,
-            reason: None,
-            correlation_id: CorrelationId::new_v7(),
-            parent_correlation_id: None,
-            requested_at: None,
-            processor_id: None,
-        },
-        &steps,
-        &edges,
-    )
-    .await?;
-    match created {
+    match task::create(&mut conn, &task, &steps, &edges).await? {
         TaskCreation::Created { task_id, step_ids } => Ok((task_id, step_ids)),
         TaskCreation::Existing { .. } => anyhow::bail!("identity {identity} already used"),
     }

@@ -4,10 +4,10 @@
 use chrono::{TimeDelta, Utc};
 use tasker_db::error::DbError;
 use tasker_db::step::{self, StepScope};
-use tasker_db::task::{self, CreateTaskError, NewStep, NewTask, TaskOrder, TaskScope};
+use tasker_db::task::{self, CreateTaskError, NewStep, TaskOrder, TaskScope};
 use tasker_db::template::{self, LifecycleLimits, RegisterError, TemplateRegistration};
 use tasker_models::identity::IdentityStrategy;
-use tasker_models::ids::{CorrelationId, NamedTaskId, StepId, TaskId};
+use tasker_models::ids::{NamedTaskId, StepId, TaskId};
 use tasker_state::{StepState, TaskState};
 
 use crate::fixtures::{self, Dag, StepSetup};
@@ -260,20 +260,7 @@ async fn database_errors_are_classified_by_sqlstate() -> anyhow::Result<()> {
         // A task for an unknown template: a foreign key violation.
         let context = serde_json::json!({});
         let mut conn = pool.acquire().await?;
-        let new_task = |named_task_id| NewTask {
-            named_task_id,
-            identity_hash: "fk",
-            context: &context,
-            tags: &[],
-            priority: 0,
-            initiator: None,
-            source_system: None,
-            reason: None,
-            correlation_id: CorrelationId::new_v7(),
-            parent_correlation_id: None,
-            requested_at: None,
-            processor_id: None,
-        };
+        let new_task = |named_task_id| fixtures::new_task(named_task_id, "fk", &context);
         let err = task::create(&mut conn, &new_task(NamedTaskId::new_v7()), &[], &[]).await.unwrap_err();
         assert!(matches!(&err, CreateTaskError::Database(DbError::ForeignKeyViolation { constraint, .. }) if constraint == "tasks_named_task_uuid_fkey"), "{err:?}");
         // A step whose template step does not exist.
@@ -310,37 +297,19 @@ async fn database_errors_are_classified_by_sqlstate() -> anyhow::Result<()> {
 /// indexed, so that step transitions stay HOT updates).
 #[tokio::test]
 async fn steps_of_unfinished_tasks_are_found_without_scanning_all_steps() -> anyhow::Result<()> {
-    use tasker_db::task::{NewEdge, NewTaskGraph};
+    use tasker_db::task::NewTaskGraph;
 
     harness::run(|db| async move {
         let pool = db.migrated().await?;
         let dag = Dag::linear(2);
         let template = fixtures::template(&pool, "history", &dag).await?;
-        let steps: Vec<NewStep<'_>> = template
-            .steps
-            .iter()
-            .map(|(_, id)| NewStep { named_step_id: *id, retryable: true, max_attempts: 3, inputs: None })
-            .collect();
-        let edges = [NewEdge { from: 0, to: 1 }];
+        let (steps, edges) = fixtures::graph_parts(&template, &dag);
         let context = serde_json::json!({});
         let hashes: Vec<String> = (0..2_000).map(|i| format!("h{i}")).collect();
         let batch: Vec<NewTaskGraph<'_>> = hashes
             .iter()
             .map(|hash| NewTaskGraph {
-                task: NewTask {
-                    named_task_id: template.named_task_id,
-                    identity_hash: hash,
-                    context: &context,
-                    tags: &[],
-                    priority: 0,
-                    initiator: None,
-                    source_system: None,
-                    reason: None,
-                    correlation_id: CorrelationId::new_v7(),
-                    parent_correlation_id: None,
-                    requested_at: None,
-                    processor_id: None,
-                },
+                task: fixtures::new_task(template.named_task_id, hash, &context),
                 steps: &steps,
                 edges: &edges,
             })
