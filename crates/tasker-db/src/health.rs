@@ -114,19 +114,3 @@ pub async fn autovacuum_enabled<'c>(executor: impl PgExecutor<'c>) -> Result<boo
     .fetch_one(executor)
     .await?)
 }
-
-/// Refreshes the planner statistics of Tasker's growing tables (`ANALYZE`): what autovacuum
-/// does by itself. Where autovacuum is off ([`autovacuum_enabled`]), call it after the tables
-/// have grown, e.g. from a maintenance job: the statistics it records replace the plans that
-/// pooled connections made while the tables were small (an `ANALYZE` invalidates them).
-pub async fn refresh_statistics<'c>(executor: impl PgExecutor<'c>) -> Result<(), DbError> {
-    sqlx::query(
-        "ANALYZE tasker.tasks, tasker.workflow_steps, tasker.workflow_step_edges, \
-                 tasker.task_transitions, tasker.workflow_step_transitions, \
-                 tasker.workflow_step_result_audit, tasker.task_state_counts, \
-                 tasker.step_state_counts",
-    )
-    .execute(executor)
-    .await?;
-    Ok(())
-}
