@@ -53,7 +53,8 @@ pub struct RequestToCreate<'a> {
 /// Creates the tasks of many requests in one statement ([`super::create_many`]): one outcome
 /// per request, in order. A request that cannot become a task (no identity, a step that is
 /// not registered, an invalid graph) gets its error and the others are created; the outer
-/// error is the statement's, and then nothing was written.
+/// error is the database's, with [`super::create_many`]'s guarantees (run the call in a
+/// transaction to make the batch all or nothing).
 pub async fn create_many_from_requests(
     conn: &mut PgConnection,
     requests: &[RequestToCreate<'_>],
