@@ -114,38 +114,33 @@ impl Orchestrator {
         if accepted.is_empty() {
             return;
         }
-        // A request whose task cannot be created is refused or retried on its own; the rest
-        // of its batch goes ahead. A failure of the batch as a whole (the database refused a
-        // task, or starting them failed) is retried one request at a time, so that only the
-        // culprit is refused.
-        let failure = match self.create_batch(&accepted).await {
-            Ok(refused) => {
-                for (item, error) in refused {
-                    self.failed(item, BatchFailure::Create(error)).await;
-                }
+        // A failure of the batch as a whole (the database refused a task, or starting them
+        // failed) is retried one request at a time, so that only the culprit is refused.
+        if let Err(failure) = self.create_or_refuse(&accepted).await {
+            if accepted.len() == 1 {
+                self.failed(&accepted[0], failure).await;
                 return;
             }
-            Err(failure) => failure,
-        };
-        if accepted.len() == 1 {
-            self.failed(&accepted[0], failure).await;
-            return;
-        }
-        let reason = match &failure {
-            BatchFailure::Create(error) => format!("{error}"),
-            BatchFailure::Other(error) => format!("{error:#}"),
-        };
-        tracing::warn!(%reason, "creating a batch of tasks failed; creating them one by one");
-        for item in &accepted {
-            match self.create_batch(std::slice::from_ref(item)).await {
-                Ok(refused) => {
-                    for (item, error) in refused {
-                        self.failed(item, BatchFailure::Create(error)).await;
-                    }
+            let reason = match &failure {
+                BatchFailure::Create(error) => format!("{error}"),
+                BatchFailure::Other(error) => format!("{error:#}"),
+            };
+            tracing::warn!(%reason, "creating a batch of tasks failed; creating them one by one");
+            for item in &accepted {
+                if let Err(failure) = self.create_or_refuse(std::slice::from_ref(item)).await {
+                    self.failed(item, failure).await;
                 }
-                Err(failure) => self.failed(item, failure).await,
             }
         }
+    }
+
+    /// [`Self::create_batch`], then refuses or retries, each on its own, the requests that
+    /// cannot become tasks; the rest of the batch has gone ahead.
+    async fn create_or_refuse(&self, items: &[Accepted]) -> Result<(), BatchFailure> {
+        for (item, error) in self.create_batch(items).await? {
+            self.failed(item, BatchFailure::Create(error)).await;
+        }
+        Ok(())
     }
 
     /// Decodes and validates a request against its template (no database work).
@@ -204,16 +199,7 @@ impl Orchestrator {
     async fn failed(&self, item: &Accepted, failure: BatchFailure) {
         let request_id = item.request_id;
         match failure {
-            BatchFailure::Create(CreateTaskError::Database(error)) if !transient(&error) => {
-                let reason = format!(
-                    "the task cannot be created: {:#}",
-                    anyhow::Error::new(error)
-                );
-                self.reject(&item.received, Some(request_id), reason).await;
-            }
-            BatchFailure::Create(
-                error @ (CreateTaskError::Database(_) | CreateTaskError::IdentityRace { .. }),
-            ) => {
+            BatchFailure::Create(error) if may_pass(&error) => {
                 tracing::warn!(%request_id, error = %error, "creating a task failed; retrying");
                 self.requeue(item).await;
             }
@@ -399,6 +385,16 @@ impl Orchestrator {
                 Outcome::Retry
             }
         }
+    }
+}
+
+/// Whether a creation failure may pass on a later try: a transient database error, or a
+/// duplicate that vanished before it could be read.
+fn may_pass(error: &CreateTaskError) -> bool {
+    match error {
+        CreateTaskError::Database(error) => transient(error),
+        CreateTaskError::IdentityRace { .. } => true,
+        _ => false,
     }
 }
 
