@@ -26,11 +26,12 @@ use tasker_shared::registry::resolver::ResolverChain;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
-use crate::engine::{EngineSettings, consumed_queues};
+use crate::engine::{Engine, EngineSettings, consumed_queues};
 use crate::handlers::reference_chain;
 use crate::orchestrator::OrchestratorSettings;
 use crate::outbox::Messaging;
 use crate::setup::{self, Backend, RabbitMqSettings};
+use crate::tracker::Tracker;
 use crate::worker::WorkerSettings;
 
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tasker_development";
@@ -114,6 +115,26 @@ pub(super) fn engine_settings(workers: usize) -> EngineSettings {
             backoff,
         },
     }
+}
+
+/// An engine over `backend` with `workers` workers and a fresh tracker of its own.
+pub(super) async fn start_engine(
+    backend: Backend,
+    pool: &PgPool,
+    catalog: &Arc<Catalog>,
+    workers: usize,
+) -> anyhow::Result<(Arc<Tracker>, Engine)> {
+    let messaging = messaging(backend, pool, catalog).await?;
+    let tracker = Arc::new(Tracker::default());
+    let engine = Engine::start(
+        pool.clone(),
+        messaging,
+        Arc::clone(catalog),
+        Arc::clone(&tracker),
+        engine_settings(workers),
+    )
+    .await?;
+    Ok((tracker, engine))
 }
 
 /// The messaging backend of a test. RabbitMQ's queue names are fixed, so tests on it hold

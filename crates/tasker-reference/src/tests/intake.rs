@@ -9,14 +9,10 @@ use anyhow::ensure;
 use tasker_shared::database::task;
 use uuid::Uuid;
 
-use super::harness::{
-    Calls, counting_chain, engine_settings, messaging, templates_dir, with_database,
-};
+use super::harness::{Calls, counting_chain, start_engine, templates_dir, with_database};
 use crate::catalog::Catalog;
 use crate::driver::{DriveOptions, drive, plan};
-use crate::engine::Engine;
 use crate::setup::Backend;
-use crate::tracker::Tracker;
 
 /// A copy of the shipped linear template that needs an idempotency key (`caller_provided`),
 /// which the driver's requests do not carry: such a request passes validation against its
@@ -53,16 +49,7 @@ async fn a_request_that_cannot_become_a_task_is_refused_alone() -> anyhow::Resul
             .by_name("keyed")
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("keyed"))?;
-        let messaging = messaging(Backend::InMemory, &pool, &catalog).await?;
-        let tracker = Arc::new(Tracker::default());
-        let mut engine = Engine::start(
-            pool.clone(),
-            messaging,
-            Arc::clone(&catalog),
-            Arc::clone(&tracker),
-            engine_settings(4),
-        )
-        .await?;
+        let (tracker, mut engine) = start_engine(Backend::InMemory, &pool, &catalog, 4).await?;
         // Eleven requests at once, the keyed one in the middle.
         let run = Uuid::now_v7();
         let mut planned = plan(&[Arc::clone(&linear)], 10, run);

@@ -15,14 +15,12 @@ use tasker_shared::models::request::TaskRequest;
 use tasker_shared::state_machine::{StepState, TaskState};
 
 use super::harness::{
-    Calls, Stall, counting_chain, engine_settings, messaging, rabbitmq_lock, templates_dir,
-    with_database,
+    Calls, Stall, counting_chain, rabbitmq_lock, start_engine, templates_dir, with_database,
 };
 use super::history::check_step_history;
 use crate::catalog::Catalog;
-use crate::engine::Engine;
 use crate::setup::Backend;
-use crate::tracker::{Submission, Tracker};
+use crate::tracker::Submission;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -39,16 +37,7 @@ async fn killed_worker(backend: Backend, pool: PgPool) -> anyhow::Result<()> {
     let stall = Stall::new("double");
     let chain = counting_chain(&calls, Some(&stall));
     let catalog = Arc::new(Catalog::register(&pool, &templates_dir(), &chain).await?);
-    let messaging = messaging(backend, &pool, &catalog).await?;
-    let tracker = Arc::new(Tracker::default());
-    let mut engine = Engine::start(
-        pool.clone(),
-        messaging,
-        Arc::clone(&catalog),
-        Arc::clone(&tracker),
-        engine_settings(2),
-    )
-    .await?;
+    let (tracker, mut engine) = start_engine(backend, &pool, &catalog, 2).await?;
     let outcome = async {
         let request = TaskRequest::new("reference", "linear", "1.0.0", json!({"value": 5}));
         let request_id = engine.submit(&request).await?;

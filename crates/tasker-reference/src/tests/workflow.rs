@@ -13,14 +13,12 @@ use tasker_shared::state_machine::{StepState, TaskState};
 use uuid::Uuid;
 
 use super::harness::{
-    Calls, counting_chain, engine_settings, messaging, rabbitmq_lock, templates_dir, with_database,
+    Calls, counting_chain, rabbitmq_lock, start_engine, templates_dir, with_database,
 };
 use super::history::{check_step_history, check_task_history};
 use crate::catalog::Catalog;
 use crate::driver::{DriveOptions, drive, plan};
-use crate::engine::Engine;
 use crate::setup::Backend;
-use crate::tracker::Tracker;
 
 /// Tasks per template.
 const PER_TEMPLATE: usize = 6;
@@ -42,16 +40,7 @@ async fn workflow(backend: Backend, pool: PgPool) -> anyhow::Result<()> {
         templates.len() == 6,
         "the six shipped templates are registered"
     );
-    let messaging = messaging(backend, &pool, &catalog).await?;
-    let tracker = Arc::new(Tracker::default());
-    let mut engine = Engine::start(
-        pool.clone(),
-        messaging,
-        Arc::clone(&catalog),
-        Arc::clone(&tracker),
-        engine_settings(8),
-    )
-    .await?;
+    let (tracker, mut engine) = start_engine(backend, &pool, &catalog, 8).await?;
     let planned = plan(&templates, templates.len() * PER_TEMPLATE, Uuid::now_v7());
     let options = DriveOptions {
         concurrency: 64,
