@@ -120,7 +120,7 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
 }
 
 /// A benchmark run counts only if every task ran in it and ended as expected.
-fn check(name: &str, report: &RunReport) -> anyhow::Result<()> {
+pub(crate) fn check(name: &str, report: &RunReport) -> anyhow::Result<()> {
     let deduplicated = report.tasks.iter().filter(|task| task.deduplicated).count();
     if deduplicated > 0 {
         anyhow::bail!(

@@ -291,4 +291,17 @@ fn summary_table() {
         (14, 1, 1)
     );
     insta::assert_snapshot!(render(&report, &summary, "pgmq"));
+
+    // The benchmark refuses a round with a deduplicated request before anything else.
+    let refused = crate::bench::check("round", &report)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("1 request(s) named tasks that had run before"),
+        "{refused}"
+    );
+    let mut ran = report.clone();
+    ran.tasks.retain(|task| !task.deduplicated);
+    let refused = crate::bench::check("round", &ran).unwrap_err().to_string();
+    assert!(refused.contains("tasks ended wrongly"), "{refused}");
 }
