@@ -351,6 +351,8 @@ async fn create(
             parent_correlation_id: None,
             requested_at: None,
             processor_id: None,
+            request_id: None,
+            reply_to: None,
         },
         &shape.1,
         &shape.2,

@@ -259,6 +259,20 @@ impl PoolConfig {
     }
 }
 
+/// Begins a transaction that commits without waiting for its WAL to be flushed
+/// (`synchronous_commit = off` for this transaction only), in one round trip.
+///
+/// For transactions whose loss in a server crash is harmless because everything they decide
+/// lives in the same database and is redone: a worker starting steps or storing results that
+/// are announced by PGMQ messages in the same transaction. Whoever reads what it wrote commits
+/// synchronously, which flushes it too.
+pub async fn begin_asynchronous_commit(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+        .await
+}
+
 /// A snapshot of a pool's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStats {

@@ -6,6 +6,8 @@ mod add_from_template;
 mod record;
 mod transition;
 
+pub mod result;
+
 pub use add::{AddStepsError, AddedStep, Dependency, NewTaskStep, add_to_task};
 pub use add_from_template::{StepToAdd, add_from_template};
 pub use record::{StepRecord, StepScope, StepTransitionRow, for_tasks, get, history};

@@ -3,6 +3,7 @@
 
 mod batch;
 mod create;
+mod facts;
 mod record;
 mod request;
 mod transition;
@@ -14,6 +15,9 @@ pub use create::{
     CreateTaskError, MAX_IDENTITY_HASH_CHARS, NewEdge, NewStep, NewTask, NewTaskGraph,
     TaskCreation, create, create_many,
 };
-pub use record::{TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, get, history};
-pub use request::{RequestToCreate, create_from_request, create_many_from_requests};
+pub use facts::{TaskFacts, TaskFactsCache};
+pub use record::{
+    TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, by_identity_hashes, get, get_many, history,
+};
+pub use request::{RequestOrigin, RequestToCreate, create_from_request, create_many_from_requests};
 pub use transition::{AppliedTaskTransition, TaskTransition, TaskTransitionError, transition};

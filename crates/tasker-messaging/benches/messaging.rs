@@ -21,6 +21,7 @@ use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::QueueName;
 use tasker_messaging::rabbitmq::RabbitMqQueue;
+use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
@@ -28,9 +29,9 @@ const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 fn step(n: u64) -> StepMessage {
     StepMessage {
-        task_uuid: Uuid::from_u128(u128::from(n)),
-        step_uuid: Uuid::now_v7(),
-        correlation_id: Uuid::now_v7(),
+        task_id: TaskId::from_uuid(Uuid::from_u128(u128::from(n))),
+        step_id: StepId::from_uuid(Uuid::now_v7()),
+        correlation_id: CorrelationId::from_uuid(Uuid::now_v7()),
     }
 }
 

@@ -194,6 +194,49 @@ pub struct RabbitMqConfig {
     pub reconnect_wait: Duration,
     /// The connection name shown by the broker.
     pub connection_name: String,
+    /// Put before every queue and exchange name on the broker, so that deployments sharing a
+    /// broker never share queues (for example `tasker_production.`). Letters, digits, `_`,
+    /// `.` and `-`, at most [`RabbitMqConfig::MAX_PREFIX_LEN`] characters; may be empty.
+    pub queue_prefix: String,
+}
+
+impl RabbitMqConfig {
+    /// The longest queue prefix: with the longest queue name it stays within AMQP's 255 bytes.
+    pub const MAX_PREFIX_LEN: usize = 128;
+
+    /// Checks [`RabbitMqConfig::queue_prefix`].
+    pub fn validate_prefix(prefix: &str) -> Result<(), InvalidPrefix> {
+        let bad = prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
+        if let Some(found) = bad {
+            return Err(InvalidPrefix {
+                prefix: prefix.to_owned(),
+                problem: format!("it contains {found:?}; use letters, digits, '_', '.' and '-'"),
+            });
+        }
+        if prefix.len() > Self::MAX_PREFIX_LEN {
+            return Err(InvalidPrefix {
+                prefix: prefix.to_owned(),
+                problem: format!(
+                    "it is {} characters long; the limit is {}",
+                    prefix.len(),
+                    Self::MAX_PREFIX_LEN
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A RabbitMQ queue prefix that breaks the rules of [`RabbitMqConfig::queue_prefix`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid RabbitMQ queue prefix {prefix:?}: {problem}")]
+pub struct InvalidPrefix {
+    /// The prefix.
+    pub prefix: String,
+    /// What is wrong with it.
+    pub problem: String,
 }
 
 impl Default for RabbitMqConfig {
@@ -206,6 +249,7 @@ impl Default for RabbitMqConfig {
             reconnect_backoff: Backoff::default(),
             reconnect_wait: DEFAULT_RECONNECT_WAIT,
             connection_name: "tasker-messaging".to_owned(),
+            queue_prefix: String::new(),
         }
     }
 }
@@ -220,6 +264,7 @@ impl fmt::Debug for RabbitMqConfig {
             .field("reconnect_backoff", &self.reconnect_backoff)
             .field("reconnect_wait", &self.reconnect_wait)
             .field("connection_name", &self.connection_name)
+            .field("queue_prefix", &self.queue_prefix)
             .finish()
     }
 }

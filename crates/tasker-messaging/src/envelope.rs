@@ -30,6 +30,9 @@ pub enum MessageKind {
     TaskFinalization,
     /// [`crate::messages::DomainEvent`]: an event declared by a task template.
     DomainEvent,
+    /// [`crate::messages::TaskReplyMessage`]: orchestration tells a requester about its
+    /// request.
+    TaskReply,
 }
 
 impl MessageKind {
@@ -41,6 +44,7 @@ impl MessageKind {
             Self::TaskRequest => "task_request",
             Self::TaskFinalization => "task_finalization",
             Self::DomainEvent => "domain_event",
+            Self::TaskReply => "task_reply",
         }
     }
 }

@@ -15,6 +15,8 @@ use crate::queue_name::QueueName;
 pub enum Operation {
     /// Creating a queue and its dead-letter queue.
     EnsureQueue,
+    /// Deleting a queue and its dead-letter queue.
+    DeleteQueue,
     /// Sending one message.
     Send,
     /// Sending a batch.
@@ -44,6 +46,7 @@ impl Operation {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EnsureQueue => "ensure the queue",
+            Self::DeleteQueue => "delete the queue",
             Self::Send => "send a message",
             Self::SendBatch => "send a batch",
             Self::Receive => "receive messages",

@@ -32,6 +32,7 @@ pub mod envelope;
 pub mod error;
 pub mod memory;
 pub mod messages;
+pub mod outbox;
 pub mod pgmq;
 pub mod queue;
 pub mod queue_name;

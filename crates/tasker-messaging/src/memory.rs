@@ -139,6 +139,15 @@ impl MessageQueue for InMemoryQueue {
         Ok(())
     }
 
+    async fn delete_queue(&self, queue: &QueueName) -> Result<(), QueueError> {
+        let mut state = self.lock();
+        state.queues.remove(queue);
+        if let Some(dlq) = queue.dead_letter() {
+            state.queues.remove(&dlq);
+        }
+        Ok(())
+    }
+
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
         check_size(queue, payload, self.max_message_bytes)?;
         let id = self

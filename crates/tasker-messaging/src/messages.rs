@@ -1,26 +1,33 @@
-//! The messages Tasker sends over its queues.
+//! The messages Tasker sends over its queues, in the workspace's vocabulary: typed ids
+//! (`TaskId`, `StepId`, `CorrelationId`), the typed `TaskRequest` and task states.
 //!
 //! Step traffic carries identifiers only: the step's inputs and results travel through the
 //! database ("the database is the API"), which keeps messages small and makes redelivery
-//! idempotent. Task requests carry the request itself, because no task row exists yet; its
-//! shape belongs to the models crate, so it travels here as JSON that the consumer decodes there.
+//! idempotent. Task requests carry the request itself, because no task row exists yet. On the
+//! wire the ids keep their names of the predecessor (`task_uuid`, `step_uuid`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tasker_models::ids::{CorrelationId, StepId, TaskId};
+use tasker_models::request::TaskRequest;
+use tasker_state::TaskState;
 use uuid::Uuid;
 
 use crate::envelope::{MessageKind, QueueMessage};
+use crate::queue_name::QueueName;
 
 /// Orchestration asks the workers of a namespace to run a step (on `worker_<namespace>_queue`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepMessage {
     /// The task the step belongs to.
-    pub task_uuid: Uuid,
+    #[serde(rename = "task_uuid")]
+    pub task_id: TaskId,
     /// The step to run.
-    pub step_uuid: Uuid,
+    #[serde(rename = "step_uuid")]
+    pub step_id: StepId,
     /// Correlates everything done for one task request across services.
-    pub correlation_id: Uuid,
+    pub correlation_id: CorrelationId,
 }
 
 impl QueueMessage for StepMessage {
@@ -29,52 +36,51 @@ impl QueueMessage for StepMessage {
 
 /// A worker reports that it stored a step's result (on `orchestration_step_results`); the result
 /// itself is in the step's row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepResultMessage {
     /// The task the step belongs to.
-    pub task_uuid: Uuid,
+    #[serde(rename = "task_uuid")]
+    pub task_id: TaskId,
     /// The step whose result is stored.
-    pub step_uuid: Uuid,
+    #[serde(rename = "step_uuid")]
+    pub step_id: StepId,
     /// The correlation id of the step message this answers.
-    pub correlation_id: Uuid,
+    pub correlation_id: CorrelationId,
 }
 
 impl QueueMessage for StepResultMessage {
     const KIND: MessageKind = MessageKind::StepResult;
 }
 
-/// The priority of a task request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskPriority {
-    /// Background work.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Ahead of normal work.
-    High,
-    /// Ahead of everything else.
-    Urgent,
+impl From<StepMessage> for StepResultMessage {
+    /// The result report that answers a step message.
+    fn from(step: StepMessage) -> Self {
+        Self {
+            task_id: step.task_id,
+            step_id: step.step_id,
+            correlation_id: step.correlation_id,
+        }
+    }
 }
 
 /// A request to create a task (on `orchestration_task_requests`): an orchestration command.
+/// The request's own fields (priority, correlation id, initiator, ...) are the task's; the
+/// envelope adds only what the transport needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskRequestMessage {
-    /// Identifies this request (idempotency and tracing).
+    /// Identifies this request message: a redelivery carries the same id, a new request with
+    /// the same identity does not. Recorded on the task it creates.
     pub request_id: Uuid,
-    /// Correlates everything done for this request.
-    pub correlation_id: Uuid,
-    /// When the request was made.
+    /// When the request was sent.
     pub requested_at: DateTime<Utc>,
-    /// Who made it, if known.
-    pub requester: Option<String>,
-    /// The request's priority.
-    pub priority: TaskPriority,
-    /// The task request as the models crate serialises it; decode it there.
-    pub request: serde_json::Value,
+    /// Where the requester waits for [`TaskReplyMessage`]s: told when the task is created (or
+    /// the request refused) and when it finishes, by whichever orchestrator does the work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<QueueName>,
+    /// The task request.
+    pub request: TaskRequest,
 }
 
 impl QueueMessage for TaskRequestMessage {
@@ -83,17 +89,60 @@ impl QueueMessage for TaskRequestMessage {
 
 /// A request to finalize a task (on `orchestration_task_finalizations`): an orchestration
 /// command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskFinalizationMessage {
     /// The task to finalize.
-    pub task_uuid: Uuid,
+    #[serde(rename = "task_uuid")]
+    pub task_id: TaskId,
     /// Correlates everything done for the task's request.
-    pub correlation_id: Uuid,
+    pub correlation_id: CorrelationId,
 }
 
 impl QueueMessage for TaskFinalizationMessage {
     const KIND: MessageKind = MessageKind::TaskFinalization;
+}
+
+/// What orchestration tells a requester about its request, on the request's `reply_to` queue.
+/// Delivered at least once: a requester may see the same reply twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReplyMessage {
+    /// The request this answers.
+    pub request_id: Uuid,
+    /// What happened.
+    pub reply: TaskReply,
+}
+
+impl QueueMessage for TaskReplyMessage {
+    const KIND: MessageKind = MessageKind::TaskReply;
+}
+
+/// What happened to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TaskReply {
+    /// The request's task exists: created for it (also when this is a redelivery of the request
+    /// that created it), or, if `duplicate`, created earlier for another request with the same
+    /// identity, so nothing runs for this one.
+    Created {
+        /// The task.
+        task_id: TaskId,
+        /// Another request created the task.
+        duplicate: bool,
+    },
+    /// The request can never become a task; it was dead-lettered.
+    Refused {
+        /// Why, with what to change.
+        reason: String,
+    },
+    /// The task reached a terminal state.
+    Finished {
+        /// The task.
+        task_id: TaskId,
+        /// The terminal state.
+        state: TaskState,
+    },
 }
 
 /// An event declared by a task template, published on `<namespace>_domain_events`.
@@ -109,11 +158,13 @@ pub struct DomainEvent {
     /// The namespace of the task that fired it.
     pub namespace: String,
     /// The task that fired it.
-    pub task_uuid: Uuid,
+    #[serde(rename = "task_uuid")]
+    pub task_id: TaskId,
     /// The step that fired it, if a step did.
-    pub step_uuid: Option<Uuid>,
+    #[serde(rename = "step_uuid")]
+    pub step_id: Option<StepId>,
     /// The correlation id of the task's request.
-    pub correlation_id: Uuid,
+    pub correlation_id: CorrelationId,
     /// When it was fired.
     pub fired_at: DateTime<Utc>,
     /// The business payload, validated against the declared schema by the publisher.

@@ -335,6 +335,23 @@ impl MessageQueue for PgmqQueue {
         Ok(())
     }
 
+    async fn delete_queue(&self, queue: &QueueName) -> Result<(), QueueError> {
+        let op = Operation::DeleteQueue;
+        for name in std::iter::once(queue.clone()).chain(queue.dead_letter()) {
+            let mut connection = self.connection(op, &name).await?;
+            if sql::queue_exists(&mut *connection, &name)
+                .await
+                .map_err(|e| self.error(op, &name, e))?
+            {
+                self.client
+                    .drop_queue_with_cxn(name.as_str(), &mut *connection)
+                    .await
+                    .map_err(|e| self.pgmq_error(op, &name, e))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
         // On a connection of its own, the statement is its own transaction.
         let mut connection = self.connection(Operation::Send, queue).await?;

@@ -212,6 +212,10 @@ pub trait MessageQueue: Send + Sync + fmt::Debug {
     /// Creates `queue` and its dead-letter queue if they do not exist (idempotent).
     async fn ensure_queue(&self, queue: &QueueName) -> Result<(), QueueError>;
 
+    /// Deletes `queue` and its dead-letter queue with every message in them (idempotent: a
+    /// queue that does not exist is already deleted). Receipts of its messages become invalid.
+    async fn delete_queue(&self, queue: &QueueName) -> Result<(), QueueError>;
+
     /// Sends one message and returns its id. When this returns `Ok`, the message is durably
     /// stored (committed, or confirmed by the broker).
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError>;

@@ -19,9 +19,25 @@ use std::fmt;
 /// The suffix of a dead-letter queue's name.
 pub const DEAD_LETTER_SUFFIX: &str = "_dlq";
 
-/// A validated queue name; see the module docs for the rules.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A validated queue name; see the module docs for the rules. Serialized as its text; a name
+/// that breaks the rules does not deserialize.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct QueueName(String);
+
+impl TryFrom<String> for QueueName {
+    type Error = QueueNameError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+impl From<QueueName> for String {
+    fn from(name: QueueName) -> Self {
+        name.0
+    }
+}
 
 impl QueueName {
     /// The longest name of an ordinary queue: pgmq's 47 less the `_dlq` suffix.

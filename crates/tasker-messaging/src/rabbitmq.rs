@@ -29,7 +29,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
+use lapin::options::{
+    BasicAckOptions, BasicNackOptions, BasicPublishOptions, ExchangeDeleteOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::AMQPValue;
 use lapin::uri::AMQPUri;
 use lapin::{BasicProperties, Confirmation, PublisherConfirm};
@@ -38,7 +41,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use self::link::{Link, dead_letter_exchange, declare, is_not_found, ready_count, start_consumer};
+use self::link::{
+    Link, amqp_name, dead_letter_exchange, declare, is_not_found, ready_count, start_consumer,
+};
 pub use self::state::ConnectionStatus;
 use self::state::{DeliveryKey, InFlight, LinkState, Shared, lock};
 use crate::config::{RabbitMqConfig, redact_url};
@@ -65,6 +70,9 @@ pub enum ConnectError {
         /// What the parser reported.
         reason: String,
     },
+    /// The queue prefix breaks its rules.
+    #[error(transparent)]
+    InvalidPrefix(#[from] crate::config::InvalidPrefix),
     /// The broker could not be reached in time.
     #[error(
         "could not connect to RabbitMQ at {url} within {waited:?}{}; is the broker running?",
@@ -93,6 +101,7 @@ impl RabbitMqQueue {
     /// Connects to the broker at `config.url` and starts the supervisor and the reaper; fails
     /// when no connection is up within `config.reconnect_wait`.
     pub async fn connect(config: RabbitMqConfig) -> Result<Self, ConnectError> {
+        RabbitMqConfig::validate_prefix(&config.queue_prefix)?;
         let mut uri =
             AMQPUri::from_str(&config.url).map_err(|reason| ConnectError::InvalidUrl {
                 url: redact_url(&config.url),
@@ -198,7 +207,9 @@ impl RabbitMqQueue {
         link.publish
             .basic_publish(
                 exchange.into(),
-                routing_key.as_str().into(),
+                amqp_name(&self.shared.config.queue_prefix, routing_key)
+                    .as_str()
+                    .into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -244,7 +255,7 @@ impl RabbitMqQueue {
                 continue;
             }
             // A consumer on a missing queue would close its channel: check first.
-            ready_count(&link.connection, queue)
+            ready_count(&link.connection, &self.shared.config.queue_prefix, queue)
                 .await
                 .map_err(|e| self.amqp_error(&link, operation, queue, e))?;
             lock(&self.shared.consumed).insert(queue.clone());
@@ -332,7 +343,7 @@ impl RabbitMqQueue {
             let confirm = self
                 .publish(
                     &link,
-                    &dead_letter_exchange(queue),
+                    &dead_letter_exchange(&self.shared.config.queue_prefix, queue),
                     queue,
                     &held.body,
                     properties,
@@ -464,9 +475,46 @@ impl MessageQueue for RabbitMqQueue {
         let op = Operation::EnsureQueue;
         lock(&self.shared.declared).insert(queue.clone());
         let link = self.link(op).await?;
-        declare(&link.connection, queue)
+        declare(&link.connection, &self.shared.config.queue_prefix, queue)
             .await
             .map_err(|e| QueueError::backend(BackendKind::RabbitMq, op, Some(queue), e))
+    }
+
+    async fn delete_queue(&self, queue: &QueueName) -> Result<(), QueueError> {
+        let op = Operation::DeleteQueue;
+        lock(&self.shared.declared).remove(queue);
+        lock(&self.shared.consumed).remove(queue);
+        let link = self.link(op).await?;
+        let prefix = &self.shared.config.queue_prefix;
+        let channel = link
+            .connection
+            .create_channel()
+            .await
+            .map_err(|e| self.amqp_error(&link, op, queue, e))?;
+        let mut names = vec![amqp_name(prefix, queue)];
+        if let Some(dlq) = queue.dead_letter() {
+            names.push(amqp_name(prefix, &dlq));
+        }
+        for name in &names {
+            channel
+                .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(|e| self.amqp_error(&link, op, queue, e))?;
+        }
+        if queue.dead_letter().is_some() {
+            channel
+                .exchange_delete(
+                    dead_letter_exchange(prefix, queue).as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await
+                .map_err(|e| self.amqp_error(&link, op, queue, e))?;
+        }
+        let _ = channel.close(200, "deleted".into()).await;
+        // The broker cancelled the queue's consumer with the queue; its channel goes too.
+        link.stop_consuming(queue).await;
+        self.shared.forget_buffered(queue);
+        Ok(())
     }
 
     async fn send(&self, queue: &QueueName, payload: &Payload) -> Result<MessageId, QueueError> {
@@ -634,7 +682,7 @@ impl MessageQueue for RabbitMqQueue {
     async fn depth(&self, queue: &QueueName) -> Result<QueueDepth, QueueError> {
         let op = Operation::Depth;
         let link = self.link(op).await?;
-        let ready = ready_count(&link.connection, queue)
+        let ready = ready_count(&link.connection, &self.shared.config.queue_prefix, queue)
             .await
             .map_err(|e| self.amqp_error(&link, op, queue, e))?;
         Ok(QueueDepth {

@@ -30,6 +30,18 @@ pub struct StepTransition {
     pub metadata: Option<serde_json::Value>,
 }
 
+impl StepTransition {
+    /// A transition without metadata.
+    pub fn new(step_id: StepId, expected: StepState, event: StepEvent) -> Self {
+        Self {
+            step_id,
+            expected,
+            event,
+            metadata: None,
+        }
+    }
+}
+
 /// A step transition that was applied and recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedStepTransition {

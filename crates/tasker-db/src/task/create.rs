@@ -42,6 +42,10 @@ pub struct NewTask<'a> {
     pub requested_at: Option<DateTime<Utc>>,
     /// The process creating the task, recorded on the initial transitions.
     pub processor_id: Option<ProcessorId>,
+    /// The request message the task is created from, if it came as one.
+    pub request_id: Option<Uuid>,
+    /// The requester's reply queue: told when the task is created and when it finishes.
+    pub reply_to: Option<&'a str>,
 }
 
 /// A step of a new task.
@@ -356,6 +360,8 @@ async fn insert(
     let mut requested_at = Vec::with_capacity(n);
     let mut transition_ids = Vec::with_capacity(n);
     let mut processors = Vec::with_capacity(n);
+    let mut request_ids = Vec::with_capacity(n);
+    let mut reply_tos = Vec::with_capacity(n);
     let (mut step_tasks, mut step_ids, mut named_step_ids) = (Vec::new(), Vec::new(), Vec::new());
     let (mut retryable, mut max_attempts, mut inputs) = (Vec::new(), Vec::new(), Vec::new());
     let mut step_transition_ids = Vec::new();
@@ -377,6 +383,8 @@ async fn insert(
         requested_at.push(task.requested_at);
         transition_ids.push(Uuid::now_v7());
         processors.push(task.processor_id.map(ProcessorId::into_uuid));
+        request_ids.push(task.request_id);
+        reply_tos.push(task.reply_to);
         for (step, id) in p.graph.steps.iter().zip(&p.step_ids) {
             step_tasks.push(p.task_id);
             step_ids.push(*id);
@@ -398,17 +406,20 @@ async fn insert(
              SELECT * FROM unnest( \
                  $1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[], $6::int4[], \
                  $7::text[], $8::text[], $9::text[], $10::uuid[], $11::uuid[], \
-                 $12::timestamptz[], $13::uuid[], $14::uuid[] \
+                 $12::timestamptz[], $13::uuid[], $14::uuid[], $26::uuid[], $27::text[] \
              ) WITH ORDINALITY AS i (task_uuid, named_task_uuid, identity_hash, context, tags, \
                      priority, initiator, source_system, reason, correlation_id, \
-                     parent_correlation_id, requested_at, transition_uuid, processor_uuid, ord) \
+                     parent_correlation_id, requested_at, transition_uuid, processor_uuid, \
+                     request_uuid, reply_to, ord) \
          ), task AS ( \
              INSERT INTO tasker.tasks ( \
                  task_uuid, named_task_uuid, identity_hash, context, tags, priority, initiator, \
-                 source_system, reason, correlation_id, parent_correlation_id, requested_at) \
+                 source_system, reason, correlation_id, parent_correlation_id, requested_at, \
+                 request_uuid, reply_to) \
              SELECT i.task_uuid, i.named_task_uuid, i.identity_hash, i.context, i.tags, \
                     i.priority, i.initiator, i.source_system, i.reason, i.correlation_id, \
-                    i.parent_correlation_id, coalesce(i.requested_at, now()) \
+                    i.parent_correlation_id, coalesce(i.requested_at, now()), i.request_uuid, \
+                    i.reply_to \
              FROM input i \
              ORDER BY i.identity_hash, i.ord \
              ON CONFLICT (identity_hash) DO NOTHING \
@@ -469,6 +480,8 @@ async fn insert(
     .bind(&edge_tasks)
     .bind(&edge_from)
     .bind(&edge_to)
+    .bind(&request_ids)
+    .bind(&reply_tos)
     .fetch_all(&mut *conn)
     .await?)
 }

@@ -56,13 +56,17 @@ pub struct TaskRecord {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// The request message it was created from, if it came as one.
+    pub request_uuid: Option<Uuid>,
+    /// Where its requester waits for replies, if it does.
+    pub reply_to: Option<String>,
 }
 
 const TASK_COLUMNS: &str = "t.task_uuid, t.named_task_uuid, ns.name AS namespace_name, \
      nt.name AS task_name, nt.version AS task_version, t.state, t.state_entered_at, \
      t.next_retry_at, t.completed_at, t.requested_at, t.initiator, t.source_system, t.reason, \
      t.tags, t.context, t.identity_hash, t.priority, t.correlation_id, t.parent_correlation_id, \
-     t.created_at, t.updated_at \
+     t.created_at, t.updated_at, t.request_uuid, t.reply_to \
      FROM tasker.tasks t \
      JOIN tasker.named_tasks nt ON nt.named_task_uuid = t.named_task_uuid \
      JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid";
@@ -76,6 +80,32 @@ pub async fn get<'c>(
     Ok(sqlx::query_as::<_, TaskRecord>(&sql)
         .bind(task_id.into_uuid())
         .fetch_optional(executor)
+        .await?)
+}
+
+/// The tasks among `task_ids` that exist, in no particular order.
+pub async fn get_many<'c>(
+    executor: impl PgExecutor<'c>,
+    task_ids: &[TaskId],
+) -> Result<Vec<TaskRecord>, DbError> {
+    let ids: Vec<Uuid> = task_ids.iter().map(|id| id.into_uuid()).collect();
+    let sql = format!("SELECT {TASK_COLUMNS} WHERE t.task_uuid = ANY($1)");
+    Ok(sqlx::query_as::<_, TaskRecord>(&sql)
+        .bind(&ids)
+        .fetch_all(executor)
+        .await?)
+}
+
+/// The tasks whose identity hash is among `hashes` (each hash names at most one task), in no
+/// particular order. A requester finds its tasks this way, whichever process created them.
+pub async fn by_identity_hashes<'c>(
+    executor: impl PgExecutor<'c>,
+    hashes: &[&str],
+) -> Result<Vec<TaskRecord>, DbError> {
+    let sql = format!("SELECT {TASK_COLUMNS} WHERE t.identity_hash = ANY($1)");
+    Ok(sqlx::query_as::<_, TaskRecord>(&sql)
+        .bind(hashes)
+        .fetch_all(executor)
         .await?)
 }
 

@@ -33,6 +33,7 @@ pub async fn create_from_request(
         template,
         registered,
         request,
+        origin: None,
     };
     let mut outcomes =
         create_many_from_requests(conn, std::slice::from_ref(&one), processor_id).await?;
@@ -48,6 +49,18 @@ pub struct RequestToCreate<'a> {
     pub registered: &'a RegisteredTemplate,
     /// The request.
     pub request: &'a ValidatedTaskRequest,
+    /// The request message it came in, if it came as one.
+    pub origin: Option<RequestOrigin<'a>>,
+}
+
+/// The request message a task is created from: recorded on the task, so that any process can
+/// tell a redelivered request from a duplicate and reply to its requester.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestOrigin<'a> {
+    /// The request message's id.
+    pub request_id: uuid::Uuid,
+    /// The requester's reply queue, if it waits for replies.
+    pub reply_to: Option<&'a str>,
 }
 
 /// Creates the tasks of many requests in one statement ([`super::create_many`]): one outcome
@@ -72,7 +85,7 @@ pub async fn create_many_from_requests(
         .filter_map(|((item, planned), steps)| {
             let planned = planned.as_ref().ok()?;
             Some(NewTaskGraph {
-                task: planned.task(item.request, processor_id),
+                task: planned.task(item.request, item.origin, processor_id),
                 steps,
                 edges: &planned.edges,
             })
@@ -113,6 +126,7 @@ impl Planned {
     fn task<'a>(
         &'a self,
         request: &'a ValidatedTaskRequest,
+        origin: Option<RequestOrigin<'a>>,
         processor_id: Option<ProcessorId>,
     ) -> NewTask<'a> {
         NewTask {
@@ -128,6 +142,8 @@ impl Planned {
             parent_correlation_id: request.parent_correlation_id,
             requested_at: Some(request.requested_at),
             processor_id,
+            request_id: origin.map(|origin| origin.request_id),
+            reply_to: origin.and_then(|origin| origin.reply_to),
         }
     }
 }
@@ -137,6 +153,7 @@ fn plan(item: &RequestToCreate<'_>) -> Result<Planned, CreateTaskError> {
         template,
         registered,
         request,
+        origin: _,
     } = *item;
     let identity = compute_identity_hash(
         template.template().identity_strategy,

@@ -453,7 +453,7 @@ async fn create_many_from_requests_reports_each_request() -> anyhow::Result<()> 
                 .validate(&JsonLimits::default())
         };
         let (one, two, one_again, three) = (request(1)?, request(2)?, request(1)?, request(3)?);
-        let item = |registered, request| task::RequestToCreate { template: &validated, registered, request };
+        let item = |registered, request| task::RequestToCreate { template: &validated, registered, request, origin: None };
         let batch = [
             item(&registered, &one),
             item(&incomplete, &two),

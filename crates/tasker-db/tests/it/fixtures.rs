@@ -140,6 +140,8 @@ pub(crate) fn new_task<'a>(
         parent_correlation_id: None,
         requested_at: None,
         processor_id: None,
+        request_id: None,
+        reply_to: None,
     }
 }
 

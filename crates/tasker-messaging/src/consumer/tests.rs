@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -13,9 +14,9 @@ use crate::queue::QueueDepth;
 
 fn step(n: u128) -> StepMessage {
     StepMessage {
-        task_uuid: Uuid::from_u128(n),
-        step_uuid: Uuid::from_u128(n + 1),
-        correlation_id: Uuid::from_u128(n + 2),
+        task_id: TaskId::from_uuid(Uuid::from_u128(n)),
+        step_id: StepId::from_uuid(Uuid::from_u128(n + 1)),
+        correlation_id: CorrelationId::from_uuid(Uuid::from_u128(n + 2)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests for the envelope: round trips, the wire shape and every decode failure.
 
+use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use uuid::Uuid;
 
 use super::*;
@@ -7,9 +8,9 @@ use crate::messages::{StepMessage, StepResultMessage};
 
 fn step() -> StepMessage {
     StepMessage {
-        task_uuid: Uuid::from_u128(1),
-        step_uuid: Uuid::from_u128(2),
-        correlation_id: Uuid::from_u128(3),
+        task_id: TaskId::from_uuid(Uuid::from_u128(1)),
+        step_id: StepId::from_uuid(Uuid::from_u128(2)),
+        correlation_id: CorrelationId::from_uuid(Uuid::from_u128(3)),
     }
 }
 
@@ -65,9 +66,9 @@ fn decode_failures() {
 #[test]
 fn kinds_are_distinct_on_the_wire() {
     let result = StepResultMessage {
-        task_uuid: Uuid::from_u128(1),
-        step_uuid: Uuid::from_u128(2),
-        correlation_id: Uuid::from_u128(3),
+        task_id: TaskId::from_uuid(Uuid::from_u128(1)),
+        step_id: StepId::from_uuid(Uuid::from_u128(2)),
+        correlation_id: CorrelationId::from_uuid(Uuid::from_u128(3)),
     };
     let payload = Payload::encode(&result).unwrap();
     assert!(matches!(

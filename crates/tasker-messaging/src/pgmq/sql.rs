@@ -12,7 +12,8 @@
 //! - sending to several queues and acknowledging in one statement (the outbox of a transaction
 //!   that consumed messages);
 //! - deleting or archiving many messages by id in one statement (the crate takes one id);
-//! - small probes: is pgmq installed, and which server process serves the LISTEN connection.
+//! - small probes: is pgmq installed, does a queue exist, and which server process serves the
+//!   LISTEN connection.
 //!
 //! The hot statements (send, read, pop, delete, and the outbox's send-and-remove) work on the
 //! queue tables directly, as pgmq's own functions do inside: those functions build their
@@ -354,6 +355,17 @@ pub(crate) async fn set_deadline(
 }
 
 /// Whether pgmq's functions are installed in the database.
+/// Whether queue `queue` exists (pgmq's `drop_queue` refuses a missing one).
+pub(crate) async fn queue_exists(
+    executor: impl PgExecutor<'_>,
+    queue: &QueueName,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pgmq.meta WHERE queue_name = $1)")
+        .bind(queue.as_str())
+        .fetch_one(executor)
+        .await
+}
+
 pub(crate) async fn pgmq_installed(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT to_regprocedure('pgmq.read(text,integer,integer,jsonb)') IS NOT NULL",

@@ -42,14 +42,27 @@ impl Link {
         lock(&self.consumers).get(queue).cloned()
     }
 
+    /// Stops consuming `queue` (its channel closes; unacknowledged deliveries go back).
+    pub(super) async fn stop_consuming(&self, queue: &QueueName) {
+        let channel = lock(&self.consumers).remove(queue);
+        if let Some(channel) = channel {
+            let _ = channel.close(200, "queue deleted".into()).await;
+        }
+    }
+
     fn consumes(&self, queue: &QueueName) -> bool {
         lock(&self.consumers).contains_key(queue)
     }
 }
 
+/// The broker's name of `queue`: the configured deployment prefix, then the name.
+pub(super) fn amqp_name(prefix: &str, queue: &QueueName) -> String {
+    format!("{prefix}{queue}")
+}
+
 /// The exchange that dead-letters `queue`'s messages into its DLQ.
-pub(super) fn dead_letter_exchange(queue: &QueueName) -> String {
-    format!("{queue}_dlx")
+pub(super) fn dead_letter_exchange(prefix: &str, queue: &QueueName) -> String {
+    format!("{prefix}{queue}_dlx")
 }
 
 /// Whether an AMQP error is the broker's NOT_FOUND (a missing queue or exchange).
@@ -73,15 +86,21 @@ fn quorum() -> FieldTable {
 /// Declares `queue` (durable, quorum) and, unless it is a DLQ itself, its dead-letter exchange
 /// `<queue>_dlx` and dead-letter queue `<queue>_dlq`, with the queue dead-lettering into them.
 /// Uses a channel of its own, because a failed declaration closes its channel.
-pub(super) async fn declare(connection: &Connection, queue: &QueueName) -> lapin::Result<()> {
+pub(super) async fn declare(
+    connection: &Connection,
+    prefix: &str,
+    queue: &QueueName,
+) -> lapin::Result<()> {
     let channel = connection.create_channel().await?;
+    let name = amqp_name(prefix, queue);
     let durable = QueueDeclareOptions {
         durable: true,
         ..QueueDeclareOptions::default()
     };
     let mut arguments = quorum();
     if let Some(dlq) = queue.dead_letter() {
-        let exchange = dead_letter_exchange(queue);
+        let exchange = dead_letter_exchange(prefix, queue);
+        let dlq = amqp_name(prefix, &dlq);
         channel
             .exchange_declare(
                 exchange.as_str().into(),
@@ -100,7 +119,7 @@ pub(super) async fn declare(connection: &Connection, queue: &QueueName) -> lapin
             .queue_bind(
                 dlq.as_str().into(),
                 exchange.as_str().into(),
-                queue.as_str().into(),
+                name.as_str().into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -111,22 +130,26 @@ pub(super) async fn declare(connection: &Connection, queue: &QueueName) -> lapin
         );
         arguments.insert(
             "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(queue.as_str().into()),
+            AMQPValue::LongString(name.as_str().into()),
         );
     }
     channel
-        .queue_declare(queue.as_str().into(), durable, arguments)
+        .queue_declare(name.as_str().into(), durable, arguments)
         .await?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(())
 }
 
 /// The number of ready messages in `queue`, by a passive declaration on a channel of its own.
-pub(super) async fn ready_count(connection: &Connection, queue: &QueueName) -> lapin::Result<u32> {
+pub(super) async fn ready_count(
+    connection: &Connection,
+    prefix: &str,
+    queue: &QueueName,
+) -> lapin::Result<u32> {
     let channel = connection.create_channel().await?;
     let declared = channel
         .queue_declare(
-            queue.as_str().into(),
+            amqp_name(prefix, queue).as_str().into(),
             QueueDeclareOptions {
                 passive: true,
                 ..QueueDeclareOptions::default()
@@ -148,7 +171,7 @@ async fn connect(shared: &Arc<Shared>, uri: &AMQPUri, generation: u64) -> lapin:
         .await?;
     let declared: Vec<QueueName> = lock(&shared.declared).iter().cloned().collect();
     for queue in &declared {
-        declare(&connection, queue).await?;
+        declare(&connection, &shared.config.queue_prefix, queue).await?;
     }
     Ok(Link {
         generation,
@@ -176,7 +199,9 @@ pub(super) async fn start_consumer(
     let tag = format!("tasker-{}-{}", queue, uuid::Uuid::now_v7().simple());
     let mut consumer = channel
         .basic_consume(
-            queue.as_str().into(),
+            amqp_name(&shared.config.queue_prefix, queue)
+                .as_str()
+                .into(),
             tag.into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

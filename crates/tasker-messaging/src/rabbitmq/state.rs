@@ -148,6 +148,12 @@ impl Shared {
         lock(&self.buffers).get(queue).map_or(0, VecDeque::len)
     }
 
+    /// Drops the buffered deliveries of a deleted queue.
+    pub(super) fn forget_buffered(&self, queue: &QueueName) {
+        lock(&self.buffers).remove(queue);
+        lock(&self.in_flight).retain(|(_, held, _), _| held != queue);
+    }
+
     /// Forgets everything delivered on the link of `generation`: the broker returns those
     /// messages to their queues when the connection closes.
     pub(super) fn forget_generation(&self, generation: u64) {

@@ -79,6 +79,57 @@ async fn setup() -> anyhow::Result<(Harness, DeleteQueues)> {
 
 conformance!(tokio::test(flavor = "multi_thread", worker_threads = 2); setup());
 
+/// Two deployments on one broker, with different queue prefixes, use the same queue names
+/// without seeing each other's messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_prefixes_keep_deployments_apart() -> anyhow::Result<()> {
+    let run = unique_prefix();
+    let connect = |deployment: &str| {
+        let config = RabbitMqConfig {
+            messaging: Harness::config(),
+            url: URL.to_owned(),
+            connection_name: format!("tasker-test-{run}{deployment}"),
+            queue_prefix: format!("{run}{deployment}."),
+            ..RabbitMqConfig::default()
+        };
+        RabbitMqQueue::connect(config)
+    };
+    let (first, second) = (connect("first").await?, connect("second").await?);
+    let queue = QueueName::new("shared_name")?;
+    let outcome = async {
+        first.ensure_queue(&queue).await?;
+        second.ensure_queue(&queue).await?;
+        first.send(&queue, &payload(1)).await?;
+        second.send(&queue, &payload(2)).await?;
+        for (backend, expected) in [(&first, 1), (&second, 2)] {
+            let got = crate::suite::receive_n(backend, &queue, 1, Duration::from_secs(30)).await?;
+            ensure!(index_of(&got[0])? == expected);
+            backend.ack(got[0].receipt()).await?;
+            let depth = backend.depth(&queue).await?;
+            ensure!(depth.ready == 0, "{depth:?}");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    first.delete_queue(&queue).await?;
+    second.delete_queue(&queue).await?;
+    outcome
+}
+
+/// A prefix outside the rules is refused before connecting.
+#[tokio::test]
+async fn invalid_queue_prefix_is_refused() {
+    let config = RabbitMqConfig {
+        queue_prefix: "has space".to_owned(),
+        ..RabbitMqConfig::default()
+    };
+    let error = RabbitMqQueue::connect(config).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "invalid RabbitMQ queue prefix \"has space\": it contains ' '; use letters, digits, '_', '.' and '-'"
+    );
+}
+
 /// Closes this test's connection from the broker's side with `rabbitmqctl`, as an operator (or
 /// a broker restart) would.
 fn force_close(connection_name: &str) -> anyhow::Result<()> {

@@ -17,6 +17,7 @@ use tasker_messaging::error::QueueError;
 use tasker_messaging::messages::StepMessage;
 use tasker_messaging::queue::{Health, MessageQueue, Nack, ReceivedMessage};
 use tasker_messaging::queue_name::QueueName;
+use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -62,9 +63,9 @@ impl Harness {
 
 pub(crate) fn step(n: usize) -> StepMessage {
     StepMessage {
-        task_uuid: Uuid::from_u128(n as u128),
-        step_uuid: Uuid::from_u128(1_000_000 + n as u128),
-        correlation_id: Uuid::from_u128(2_000_000 + n as u128),
+        task_id: TaskId::from_uuid(Uuid::from_u128(n as u128)),
+        step_id: StepId::from_uuid(Uuid::from_u128(1_000_000 + n as u128)),
+        correlation_id: CorrelationId::from_uuid(Uuid::from_u128(2_000_000 + n as u128)),
     }
 }
 
@@ -74,7 +75,7 @@ pub(crate) fn payload(n: usize) -> Payload {
 
 pub(crate) fn index_of(message: &ReceivedMessage) -> anyhow::Result<usize> {
     let step: StepMessage = message.decode()?;
-    Ok(step.task_uuid.as_u128() as usize)
+    Ok(step.task_id.into_uuid().as_u128() as usize)
 }
 
 /// Receives until `count` messages arrived (RabbitMQ delivers in the background, so one receive
@@ -464,6 +465,24 @@ pub(crate) async fn unknown_queue_is_reported(h: &Harness) -> anyhow::Result<()>
     Ok(())
 }
 
+pub(crate) async fn delete_queue_removes_it_with_its_messages(h: &Harness) -> anyhow::Result<()> {
+    let queue = h.queue("deleted").await?;
+    h.backend.send(&queue, &payload(1)).await?;
+    h.backend.delete_queue(&queue).await?;
+    let sent = h.backend.send(&queue, &payload(2)).await;
+    ensure!(
+        matches!(&sent, Err(QueueError::QueueNotFound { queue: q }) if *q == queue),
+        "{sent:?}"
+    );
+    // Idempotent: a missing queue is already deleted.
+    h.backend.delete_queue(&queue).await?;
+    // Created again, it starts empty.
+    h.backend.ensure_queue(&queue).await?;
+    let depth = h.backend.depth(&queue).await?;
+    ensure!(depth.ready == 0, "{depth:?}");
+    Ok(())
+}
+
 pub(crate) async fn signals_announce_sends(h: &Harness) -> anyhow::Result<()> {
     let queue = h.queue("signals").await?;
     let other = h.queue("signals_other").await?;
@@ -514,6 +533,7 @@ macro_rules! conformance {
             poison_message_is_dead_lettered,
             oversized_message_is_refused,
             unknown_queue_is_reported,
+            delete_queue_removes_it_with_its_messages,
             signals_announce_sends,
             health_is_reported,
         );
