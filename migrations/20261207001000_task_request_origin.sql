@@ -8,3 +8,7 @@
 ALTER TABLE tasker.tasks
     ADD COLUMN request_uuid uuid,
     ADD COLUMN reply_to text CONSTRAINT tasks_reply_to_length CHECK (length(reply_to) BETWEEN 1 AND 255);
+
+-- A requester that missed a reply (lost between a commit and its send on RabbitMQ) finds its
+-- tasks by request id.
+CREATE INDEX tasks_request_uuid_idx ON tasker.tasks (request_uuid) WHERE request_uuid IS NOT NULL;

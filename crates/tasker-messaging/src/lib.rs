@@ -37,4 +37,5 @@ pub mod pgmq;
 pub mod queue;
 pub mod queue_name;
 pub mod rabbitmq;
+pub mod shutdown;
 pub mod signal;

@@ -249,6 +249,12 @@ pub fn domain_events_queue(namespace: &Namespace) -> QueueName {
     derived(format!("{namespace}_domain_events"))
 }
 
+/// The reply queue of requester `requester` (`replies_<32 hex digits>`), where orchestration
+/// tells it what became of its task requests.
+pub fn reply_queue(requester: uuid::Uuid) -> QueueName {
+    derived(format!("replies_{}", requester.simple()))
+}
+
 /// The three queues orchestration consumes.
 pub fn orchestration_queues() -> [QueueName; 3] {
     [

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use tasker_worker::catalog::Catalog;
+
+use crate::RunArgs;
 use crate::driver::{DriveOptions, RunReport, drive, plan};
-use crate::engine::Engine;
 use crate::report::{ms, percentiles, summarize};
-use crate::tracker::Tracker;
-use crate::{Args, Wiring};
+use crate::roles::Engines;
+use crate::setup::Wiring;
 
 /// Sequential tasks per latency measurement.
 const SEQUENTIAL: usize = 200;
@@ -23,24 +25,26 @@ const WARM_UP: usize = 20;
 const CONCURRENT: usize = 1_000;
 
 /// Runs the benchmark and returns its report.
-pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> {
-    let linear = wiring
-        .catalog
-        .by_name("linear")
-        .context("--bench needs the shipped `linear` template in --templates")?;
-    let diamond = wiring
-        .catalog
-        .by_name("diamond")
-        .context("--bench needs the shipped `diamond` template in --templates")?;
-    let tracker = Arc::new(Tracker::default());
-    let mut engine = Engine::start(
-        wiring.pool.clone(),
-        wiring.messaging.clone(),
-        Arc::clone(&wiring.catalog),
-        Arc::clone(&tracker),
-        wiring.settings.clone(),
-    )
-    .await?;
+pub(crate) async fn run(
+    wiring: &Wiring,
+    catalog: &Arc<Catalog>,
+    args: &RunArgs,
+) -> anyhow::Result<String> {
+    let linear = Arc::new(
+        catalog
+            .by_name("linear")
+            .context("--bench needs the shipped `linear` template in --templates")?
+            .template
+            .clone(),
+    );
+    let diamond = Arc::new(
+        catalog
+            .by_name("diamond")
+            .context("--bench needs the shipped `diamond` template in --templates")?
+            .template
+            .clone(),
+    );
+    let (engines, mut submitter) = Engines::start(wiring, catalog, args).await?;
     let sequential = DriveOptions {
         concurrency: 1,
         stall_limit: Duration::from_secs(60),
@@ -49,28 +53,29 @@ pub(crate) async fn run(wiring: &Wiring, args: &Args) -> anyhow::Result<String> 
     // Each round gets its own run id: the requests' contexts differ from every earlier
     // round's, so none is deduplicated into a task that ran before (which would count work not
     // done in the round).
-    let mut measure =
-        async |entry: &Arc<crate::catalog::TemplateEntry>, count: usize, options: DriveOptions| {
-            let planned = plan(std::slice::from_ref(entry), count, uuid::Uuid::now_v7());
-            drive(&mut engine, &tracker, &wiring.pool, planned, options).await
-        };
+    let mut measure = async |template: &Arc<tasker_shared::models::template::ValidatedTemplate>,
+                             count: usize,
+                             options: DriveOptions| {
+        let planned = plan(std::slice::from_ref(template), count, uuid::Uuid::now_v7());
+        drive(&mut submitter, &wiring.pool, planned, options, &mut || Ok(())).await
+    };
     let concurrent = DriveOptions {
         concurrency: CONCURRENT,
         stall_limit: Duration::from_secs(120),
         progress: false,
     };
     let outcome = async {
-        measure(linear, WARM_UP, sequential).await?;
-        let linear_run = measure(linear, SEQUENTIAL, sequential).await?;
-        measure(diamond, WARM_UP, sequential).await?;
-        let diamond_run = measure(diamond, SEQUENTIAL, sequential).await?;
-        let throughput_run = measure(diamond, CONCURRENT, concurrent).await?;
+        measure(&linear, WARM_UP, sequential).await?;
+        let linear_run = measure(&linear, SEQUENTIAL, sequential).await?;
+        measure(&diamond, WARM_UP, sequential).await?;
+        let diamond_run = measure(&diamond, SEQUENTIAL, sequential).await?;
+        let throughput_run = measure(&diamond, CONCURRENT, concurrent).await?;
         anyhow::Ok((linear_run, diamond_run, throughput_run))
     }
     .await;
-    let stopped = engine.shutdown().await;
+    let stopped = engines.shutdown(submitter).await;
     let (linear_run, diamond_run, throughput_run) = outcome?;
-    stopped.context("stopping the engine")?;
+    stopped.context("stopping the engines")?;
 
     let mut out = String::new();
     let _ = writeln!(

@@ -1,8 +1,11 @@
-//! The driver: submits task requests with at most `concurrency` tasks in flight, waits (on the
-//! tracker's signals) for each to reach a terminal state, measures latencies, and checks every
-//! task's steps in the database against the expected results.
+//! The driver: submits task requests with at most `concurrency` tasks in flight, follows them
+//! through the [`Submitter`]'s events (replies from whichever orchestrator does the work, the
+//! database as safety net), measures latencies, and checks every task's steps in the database
+//! against the expected results.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,48 +13,81 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tasker_orchestration::client::{SubmissionEvent, Submitter};
 use tasker_shared::database::step;
 use tasker_shared::models::ids::TaskId;
 use tasker_shared::models::request::TaskRequest;
+use tasker_shared::models::template::{Strictness, ValidatedTemplate, load_directory};
 use tasker_shared::state_machine::TaskState;
 use uuid::Uuid;
 
-use crate::catalog::TemplateEntry;
-use crate::engine::Engine;
 use crate::expected::{StepExpectation, TaskExpectation, expect};
-use crate::tracker::{Change, Submission, Tracker};
 
 /// One request to submit.
 #[derive(Debug, Clone)]
 pub(crate) struct Planned {
     /// Its template.
-    pub(crate) entry: Arc<TemplateEntry>,
+    pub(crate) template: Arc<ValidatedTemplate>,
     /// The request.
     pub(crate) request: TaskRequest,
 }
 
+/// Loads the templates under `dir` (every problem at once), ordered by key.
+pub(crate) fn load_templates(dir: &Path) -> anyhow::Result<Vec<Arc<ValidatedTemplate>>> {
+    let report = load_directory(dir, Strictness::Strict)
+        .with_context(|| format!("reading templates from {}", dir.display()))?;
+    let mut problems = String::new();
+    let mut templates = Vec::new();
+    for file in report.files {
+        match file.result {
+            Ok(loaded) => templates.push(Arc::new(loaded.template)),
+            Err(error) => {
+                let _ = writeln!(problems, "{}: {error}", file.path.display());
+                for problem in error.problems() {
+                    let _ = writeln!(problems, "  {problem}");
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "the templates in {} cannot run:\n{}",
+            dir.display(),
+            problems.trim_end()
+        );
+    }
+    if templates.is_empty() {
+        anyhow::bail!(
+            "no templates (*.yaml, *.yml) in {}; point --templates at a directory of task templates",
+            dir.display()
+        );
+    }
+    templates.sort_by_key(|template| template.routing_key());
+    Ok(templates)
+}
+
 /// `count` requests cycling through `templates`, each with its own `value` (so no two
 /// requests of one run are deduplicated) tagged with `run`.
-pub(crate) fn plan(templates: &[Arc<TemplateEntry>], count: usize, run: Uuid) -> Vec<Planned> {
+pub(crate) fn plan(templates: &[Arc<ValidatedTemplate>], count: usize, run: Uuid) -> Vec<Planned> {
     (0..count)
         .filter_map(|index| {
-            let entry = templates.get(index % templates.len().max(1))?;
-            let template = entry.template.template();
+            let template = templates.get(index % templates.len().max(1))?;
+            let definition = template.template();
             let context = json!({
                 "value": (index % 97) as i64 + 1,
                 "run": run.to_string(),
                 "index": index,
             });
             let mut request = TaskRequest::new(
-                template.namespace_name.as_str(),
-                template.name.as_str(),
-                template.version.as_str(),
+                definition.namespace_name.as_str(),
+                definition.name.as_str(),
+                definition.version.as_str(),
                 context,
             );
             request.initiator = "tasker-reference".to_owned();
             request.reason = "reference workflow".to_owned();
             Some(Planned {
-                entry: Arc::clone(entry),
+                template: Arc::clone(template),
                 request,
             })
         })
@@ -104,23 +140,34 @@ pub(crate) struct DriveOptions {
     pub(crate) progress: bool,
 }
 
-/// Submits `planned`, waits for every task and checks the results.
+/// Submits `planned`, follows every task to its end and checks the results. `check_alive` is
+/// called while nothing happens (the engines of this process, if any, must still run).
 pub(crate) async fn drive(
-    engine: &mut Engine,
-    tracker: &Tracker,
+    submitter: &mut Submitter,
     pool: &PgPool,
     planned: Vec<Planned>,
     options: DriveOptions,
+    check_alive: &mut dyn FnMut() -> anyhow::Result<()>,
 ) -> anyhow::Result<RunReport> {
     let total = planned.len();
     let bar = progress_bar(total, options.progress);
-    let mut outcomes: Vec<Option<TaskOutcome>> = vec![None; total];
+    let mut outcomes: Vec<TaskOutcome> = planned
+        .iter()
+        .map(|item| TaskOutcome {
+            template: item.template.routing_key(),
+            task_id: None,
+            state: None,
+            rejected: None,
+            deduplicated: false,
+            latency: None,
+            expectation: expect(&item.template, &item.request.context).ok(),
+            mismatches: Vec::new(),
+            attempts: 0,
+            retries: 0,
+        })
+        .collect();
     let mut waiting: VecDeque<(usize, Planned)> = planned.into_iter().enumerate().collect();
-    let mut in_flight: HashMap<Uuid, (usize, Instant, Planned)> = HashMap::new();
-    let mut version = tracker.subscribe();
-    // Changes before this drive belong to earlier drives.
-    let (_, mut seen) = tracker.changes_since(usize::MAX);
-    let mut by_task: HashMap<TaskId, Uuid> = HashMap::new();
+    let mut in_flight: HashMap<Uuid, (usize, Instant)> = HashMap::new();
     let started = Instant::now();
     let mut last_progress = Instant::now();
     let mut done = 0;
@@ -131,55 +178,52 @@ pub(crate) async fn drive(
             let requests: Vec<TaskRequest> =
                 batch.iter().map(|(_, item)| item.request.clone()).collect();
             let submitted = Instant::now();
-            let ids = engine.submit_all(&requests).await?;
-            for (request_id, (index, item)) in ids.into_iter().zip(batch) {
-                in_flight.insert(request_id, (index, submitted, item));
+            let ids = submitter.submit(&requests).await?;
+            for (request_id, (index, _)) in ids.into_iter().zip(batch) {
+                in_flight.insert(request_id, (index, submitted));
             }
         }
-        // Only what changed since the last look: scanning every request in flight after every
-        // change would cost the engine under test more CPU the more tasks are in flight.
-        let (changes, now_seen) = tracker.changes_since(seen);
-        seen = now_seen;
-        let mut finished = Vec::new();
-        for change in changes {
-            match change {
-                Change::Submitted(request_id) => match tracker.submission(request_id) {
-                    Some(Submission::Rejected { .. }) => finished.push(request_id),
-                    Some(Submission::Created { task_id, .. }) => {
-                        if tracker.reached(task_id).is_some() {
-                            finished.push(request_id);
-                        } else {
-                            by_task.insert(task_id, request_id);
-                        }
+        let events = submitter.next_events(Duration::from_secs(1)).await?;
+        let now = Instant::now();
+        for event in events {
+            match event {
+                SubmissionEvent::Created {
+                    request_id,
+                    task_id,
+                    duplicate,
+                } => {
+                    if let Some((index, _)) = in_flight.get(&request_id) {
+                        outcomes[*index].task_id = Some(task_id);
+                        outcomes[*index].deduplicated = duplicate;
                     }
-                    None => {}
-                },
-                Change::Finished(task_id) => finished.extend(by_task.remove(&task_id)),
+                }
+                SubmissionEvent::Refused { request_id, reason } => {
+                    if let Some((index, _)) = in_flight.remove(&request_id) {
+                        outcomes[index].rejected = Some(reason);
+                        done += 1;
+                        last_progress = now;
+                    }
+                }
+                SubmissionEvent::Finished {
+                    request_id,
+                    task_id,
+                    state,
+                } => {
+                    if let Some((index, submitted)) = in_flight.remove(&request_id) {
+                        let outcome = &mut outcomes[index];
+                        outcome.task_id = Some(task_id);
+                        outcome.state = Some(state);
+                        outcome.latency = Some(now.saturating_duration_since(submitted));
+                        done += 1;
+                        last_progress = now;
+                    }
+                }
             }
-        }
-        let finished: Vec<Uuid> = finished
-            .into_iter()
-            .filter(|request_id| in_flight.contains_key(request_id))
-            .collect();
-        let progressed = !finished.is_empty();
-        for request_id in finished {
-            let Some((index, submitted, item)) = in_flight.remove(&request_id) else {
-                continue;
-            };
-            outcomes[index] = Some(outcome(tracker, request_id, submitted, &item));
-            done += 1;
-            last_progress = Instant::now();
         }
         bar.set_position(done as u64);
-        bar.set_message(format!("{} steps run", tracker.counters().step_results));
-        if done == total {
-            break;
-        }
-        if progressed {
-            continue; // submit the next requests at once
-        }
-        engine.check_alive()?;
-        if last_progress.elapsed() > options.stall_limit {
+        bar.set_message(format!("{} in flight", in_flight.len()));
+        check_alive()?;
+        if done < total && last_progress.elapsed() > options.stall_limit {
             anyhow::bail!(
                 "no task finished for {:?}; {} of {total} finished, {} in flight",
                 options.stall_limit,
@@ -187,45 +231,14 @@ pub(crate) async fn drive(
                 in_flight.len()
             );
         }
-        tokio::select! {
-            changed = version.changed() => changed.context("the tracker is gone")?,
-            // Re-checks the engine's health now and then while nothing changes.
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
     }
     let wall = started.elapsed();
     bar.finish_and_clear();
-    let mut tasks: Vec<TaskOutcome> = outcomes.into_iter().flatten().collect();
-    verify(pool, &mut tasks).await?;
-    Ok(RunReport { tasks, wall })
-}
-
-fn outcome(tracker: &Tracker, request_id: Uuid, submitted: Instant, item: &Planned) -> TaskOutcome {
-    let mut outcome = TaskOutcome {
-        template: item.entry.key(),
-        task_id: None,
-        state: None,
-        rejected: None,
-        deduplicated: false,
-        latency: None,
-        expectation: expect(&item.entry.template, &item.request.context).ok(),
-        mismatches: Vec::new(),
-        attempts: 0,
-        retries: 0,
-    };
-    match tracker.submission(request_id) {
-        Some(Submission::Rejected { reason }) => outcome.rejected = Some(reason),
-        Some(Submission::Created { task_id, existing }) => {
-            outcome.task_id = Some(task_id);
-            outcome.deduplicated = existing;
-            if let Some(reached) = tracker.reached(task_id) {
-                outcome.state = Some(reached.state);
-                outcome.latency = Some(reached.at.saturating_duration_since(submitted));
-            }
-        }
-        None => {}
-    }
-    outcome
+    verify(pool, &mut outcomes).await?;
+    Ok(RunReport {
+        tasks: outcomes,
+        wall,
+    })
 }
 
 /// Reads every task's steps and compares them with the expectations.

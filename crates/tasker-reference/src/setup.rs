@@ -1,6 +1,6 @@
 //! The composition root's first half: the configuration for `TASKER_ENV`, mapped onto each
-//! adapter's own settings; the database (created if missing, migrated, pooled); and the
-//! messaging backend.
+//! adapter's and engine's own settings; the database (created if missing, migrated, pooled);
+//! and the messaging backend.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +17,14 @@ use tasker_shared::messaging::config::{
     DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
 };
 use tasker_shared::messaging::memory::InMemoryQueue;
+use tasker_shared::messaging::outbox::Messaging;
 use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
+use tasker_shared::models::ids::ProcessorId;
+use tasker_orchestration::OrchestratorSettings;
+use tasker_orchestration::client::SubmitterSettings;
+use tasker_worker::WorkerSettings;
 
-use crate::outbox::Messaging;
 
 /// The messaging backends the reference workflow can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,6 +167,8 @@ pub(crate) struct RabbitMqSettings {
     pub(crate) prefetch: u16,
     /// The AMQP heartbeat.
     pub(crate) heartbeat: Duration,
+    /// Put before every queue name on the broker.
+    pub(crate) queue_prefix: String,
 }
 
 impl std::fmt::Debug for RabbitMqSettings {
@@ -171,18 +177,26 @@ impl std::fmt::Debug for RabbitMqSettings {
             .field("url", &self.redacted_url)
             .field("prefetch", &self.prefetch)
             .field("heartbeat", &self.heartbeat)
+            .field("queue_prefix", &self.queue_prefix)
             .finish()
     }
 }
 
-/// The RabbitMQ settings of the configuration.
-pub(crate) fn rabbitmq_settings(config: &TaskerConfig) -> RabbitMqSettings {
+/// The RabbitMQ settings of the configuration. The queue prefix defaults to the database's
+/// name and a dot: every database is its own deployment, on one broker as on one server.
+pub(crate) fn rabbitmq_settings(config: &TaskerConfig, pool: &PoolConfig) -> RabbitMqSettings {
     let rabbitmq = &config.common.queues.rabbitmq;
+    let queue_prefix = if rabbitmq.queue_prefix.is_empty() {
+        format!("{}.", pool.target().database)
+    } else {
+        rabbitmq.queue_prefix.clone()
+    };
     RabbitMqSettings {
         url: rabbitmq.url.expose().to_owned(),
         redacted_url: rabbitmq.url.redacted(),
         prefetch: rabbitmq.prefetch_count,
         heartbeat: Duration::from_secs(u64::from(rabbitmq.heartbeat_seconds)),
+        queue_prefix,
     }
 }
 
@@ -213,6 +227,7 @@ pub(crate) async fn messaging(
                 prefetch: rabbitmq.prefetch,
                 heartbeat: rabbitmq.heartbeat,
                 connection_name: "tasker-reference".to_owned(),
+                queue_prefix: rabbitmq.queue_prefix.clone(),
                 ..RabbitMqConfig::default()
             })
             .await
@@ -221,4 +236,90 @@ pub(crate) async fn messaging(
         }
         Backend::InMemory => Messaging::external(Arc::new(InMemoryQueue::new(settings))),
     })
+}
+
+/// What a process of any role runs on: the configuration mapped onto the adapters.
+#[derive(Debug)]
+pub(crate) struct Wiring {
+    /// The database.
+    pub(crate) pool: PgPool,
+    /// The messaging backend.
+    pub(crate) messaging: Messaging,
+    /// Which backend it is.
+    pub(crate) backend: Backend,
+    /// This process.
+    pub(crate) process_id: ProcessorId,
+    /// The consumer settings.
+    pub(crate) messaging_config: MessagingConfig,
+    /// The retry backoff.
+    pub(crate) backoff: BackoffParams,
+}
+
+/// Loads the configuration and connects the database (created and migrated if needed) and
+/// the messaging backend, with a pool of at least `connections`.
+pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow::Result<Wiring> {
+    let (config, environment) = load_config()?;
+    let backend = common
+        .messaging
+        .unwrap_or_else(|| configured_backend(&config));
+    let process_id = common
+        .process_id
+        .map_or_else(ProcessorId::new_v7, ProcessorId::from_uuid);
+    let pool_config = pool_config(&config, connections)?;
+    tracing::info!(%environment, %process_id, target = %pool_config.target(), backend = backend.as_str(), "starting");
+    let pool = database(&pool_config, config.common.database.url.expose()).await?;
+    let messaging_config = messaging_config(&config);
+    let messaging = messaging(
+        backend,
+        &rabbitmq_settings(&config, &pool_config),
+        &messaging_config,
+        &pool,
+    )
+    .await?;
+    Ok(Wiring {
+        pool,
+        messaging,
+        backend,
+        process_id,
+        messaging_config,
+        backoff: backoff(&config),
+    })
+}
+
+impl Wiring {
+    /// The orchestrator's settings, with `shards` result and claim loops.
+    pub(crate) fn orchestrator_settings(&self, shards: usize) -> OrchestratorSettings {
+        OrchestratorSettings {
+            shards: shards.max(1),
+            ..OrchestratorSettings::new(
+                self.process_id,
+                self.backoff,
+                self.messaging_config.clone(),
+            )
+        }
+    }
+
+    /// The worker engine's settings, with `workers` workers.
+    pub(crate) fn worker_settings(&self, workers: usize) -> WorkerSettings {
+        WorkerSettings {
+            process_id: self.process_id,
+            workers: workers.max(1),
+            shutdown_grace: Duration::from_secs(30),
+            batch: 10,
+            visibility_timeout: self.messaging_config.visibility_timeout,
+            poll_interval: self.messaging_config.fallback_poll_interval,
+            default_step_timeout: Duration::from_secs(60),
+            backoff: self.backoff,
+        }
+    }
+
+    /// A submitter's settings: the database is read for missing replies as often as the
+    /// consumers poll.
+    pub(crate) fn submitter_settings(&self) -> SubmitterSettings {
+        SubmitterSettings {
+            process_id: self.process_id,
+            safety_interval: self.messaging_config.fallback_poll_interval,
+            visibility_timeout: self.messaging_config.visibility_timeout,
+        }
+    }
 }

@@ -95,5 +95,10 @@ section! {
         prefetch_count: u16 = 100, range(1, 65_535);
         /// AMQP heartbeat interval in seconds; 0 disables heartbeats.
         heartbeat_seconds: u32 = 30, range(0, 3600);
+        /// Put before every queue and exchange name on the broker, so that deployments sharing
+        /// one broker never share queues (letters, digits, `_`, `.`, `-`; at most 128). Empty:
+        /// the database's name and a dot (`tasker_production.`), so each database is its own
+        /// deployment.
+        queue_prefix: String = "";
     }
 }

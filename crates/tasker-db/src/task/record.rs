@@ -96,6 +96,19 @@ pub async fn get_many<'c>(
         .await?)
 }
 
+/// The tasks created from the request messages `request_ids` (see
+/// [`super::RequestOrigin`]), in no particular order.
+pub async fn by_request_ids<'c>(
+    executor: impl PgExecutor<'c>,
+    request_ids: &[Uuid],
+) -> Result<Vec<TaskRecord>, DbError> {
+    let sql = format!("SELECT {TASK_COLUMNS} WHERE t.request_uuid = ANY($1)");
+    Ok(sqlx::query_as::<_, TaskRecord>(&sql)
+        .bind(request_ids)
+        .fetch_all(executor)
+        .await?)
+}
+
 /// The tasks whose identity hash is among `hashes` (each hash names at most one task), in no
 /// particular order. A requester finds its tasks this way, whichever process created them.
 pub async fn by_identity_hashes<'c>(

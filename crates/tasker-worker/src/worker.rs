@@ -16,43 +16,52 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use crate::error::{Doing as _, WorkerError};
 use futures_util::FutureExt as _;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
-use tasker_shared::database::readiness::BackoffParams;
-use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
-use tasker_shared::messaging::queue::{Nack, Receipt, ReceivedMessage};
-use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
-use tasker_shared::models::ids::{ProcessorId, StepId, TaskId};
-use tasker_shared::models::names::StepName;
-use tasker_shared::registry::handler::{StepContext, StepFailure, StepOutcome};
-use tasker_shared::state_machine::{StepError, StepEvent, StepState};
+use tasker_db::readiness::BackoffParams;
+use tasker_db::step::{self, StepRecord, StepTransitionError, transition_batch};
+use tasker_messaging::messages::{StepMessage, StepResultMessage};
+use tasker_messaging::queue::{Nack, Receipt, ReceivedMessage};
+use tasker_messaging::queue_name::{QueueName, step_results_queue};
+use tasker_models::ids::{ProcessorId, StepId, TaskId};
+use tasker_models::names::StepName;
+use tasker_registry::handler::{StepContext, StepFailure, StepOutcome};
+use tasker_state::{StepError, StepEvent, StepState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use tasker_db::pool::begin_asynchronous_commit;
+use tasker_db::step::StepTransition;
+use tasker_db::step::result::{self as stored, AttemptFacts, ReportedFailure};
+use tasker_db::task::{TaskFacts, TaskFactsCache};
+use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox};
+use tasker_messaging::shutdown::Shutdown;
+
 use crate::catalog::{Catalog, TemplateEntry};
-use crate::orchestrator::results::succeeded;
-use crate::orchestrator::settle::step_transition;
-use crate::orchestrator::{TaskCache, TaskInfo};
-use crate::outbox::{AfterCommit, Messaging, Outbox};
-use crate::tracker::{Shutdown, Tracker};
 
 /// How workers work.
 #[derive(Debug, Clone)]
-pub(crate) struct WorkerSettings {
+pub struct WorkerSettings {
+    /// This process: recorded on the steps its workers start and the transitions they write.
+    pub process_id: ProcessorId,
+    /// Workers (concurrent step batches) in the process.
+    pub workers: usize,
+    /// How long shutdown waits for running handlers before aborting them (their messages
+    /// come back after the visibility timeout).
+    pub shutdown_grace: Duration,
     /// Messages taken per receive.
-    pub(crate) batch: u16,
+    pub batch: u16,
     /// How long a received message stays invisible; extended while its handler runs.
-    pub(crate) visibility_timeout: Duration,
+    pub visibility_timeout: Duration,
     /// The safety-net poll (redeliveries after a visibility timeout send no signal).
-    pub(crate) poll_interval: Duration,
+    pub poll_interval: Duration,
     /// A handler running longer than its step's `timeout_seconds` (or this, when the step has
     /// none) fails retryably.
-    pub(crate) default_step_timeout: Duration,
+    pub default_step_timeout: Duration,
     /// The backoff parameters the step transitions' guards use.
-    pub(crate) backoff: BackoffParams,
+    pub backoff: BackoffParams,
 }
 
 /// What every worker of the process shares.
@@ -61,15 +70,11 @@ pub(crate) struct WorkerShared {
     pub(crate) pool: PgPool,
     pub(crate) messaging: Messaging,
     pub(crate) catalog: Arc<Catalog>,
-    pub(crate) tracker: Arc<Tracker>,
-    pub(crate) tasks: Arc<TaskCache>,
+    pub(crate) tasks: TaskFactsCache,
     pub(crate) settings: WorkerSettings,
     /// Wakes one idle worker: the queues have messages.
     pub(crate) wake: Notify,
 }
-
-/// Begins a transaction that commits without waiting for the WAL flush (one round trip).
-const BEGIN_ASYNCHRONOUS_COMMIT: &str = "BEGIN; SET LOCAL synchronous_commit = off";
 
 /// The steps a batch started, with the rows of their tasks' steps.
 struct Taken {
@@ -94,16 +99,22 @@ impl BatchConn {
 
     /// Commits (sending and acknowledging inside the transaction), or sends and acknowledges
     /// on the plain connection.
-    async fn finish(self, outbox: Outbox) -> anyhow::Result<()> {
-        self.finish_deferred(outbox).await?.finish().await
+    async fn finish(self, outbox: Outbox) -> Result<(), WorkerError> {
+        self.finish_deferred(outbox)
+            .await?
+            .finish()
+            .await
+            .doing("sending after a commit")
     }
 
     /// [`BatchConn::finish`], leaving the sends and acknowledgements that follow a commit
     /// (RabbitMQ, in memory) to the caller.
-    async fn finish_deferred(self, outbox: Outbox) -> anyhow::Result<AfterCommit> {
+    async fn finish_deferred(self, outbox: Outbox) -> Result<AfterCommit, WorkerError> {
         match self {
-            BatchConn::Transaction(tx) => outbox.commit_deferred(tx).await,
-            BatchConn::Connection(mut conn) => outbox.send_deferred(&mut conn).await,
+            BatchConn::Transaction(tx) => outbox.commit_deferred(tx).await.doing("committing"),
+            BatchConn::Connection(mut conn) => {
+                outbox.send_deferred(&mut conn).await.doing("sending")
+            }
         }
     }
 }
@@ -112,7 +123,7 @@ impl BatchConn {
 struct Started {
     message: ReceivedMessage,
     step_message: StepMessage,
-    task: Arc<TaskInfo>,
+    task: Arc<TaskFacts>,
     entry: Arc<TemplateEntry>,
 }
 
@@ -122,19 +133,23 @@ pub(crate) async fn relay_signals(
     shared: Arc<WorkerShared>,
     queue: QueueName,
     mut shutdown: Shutdown,
-) -> anyhow::Result<()> {
+) -> Result<(), WorkerError> {
     let mut subscription = shared
         .messaging
         .queue
         .subscribe(std::slice::from_ref(&queue))
         .await
-        .with_context(|| format!("subscribing to {queue}"))?;
+        .doing_with(|| format!("subscribing to {queue}"))?;
     loop {
         tokio::select! {
             () = shutdown.wait() => return Ok(()),
             signal = subscription.recv() => match signal {
                 Some(_) => shared.wake.notify_one(),
-                None => anyhow::bail!("the messaging backend closed the subscription to {queue}"),
+                None => {
+                    return Err(WorkerError::invariant(format!(
+                        "the messaging backend closed the subscription to {queue}"
+                    )));
+                }
             },
         }
     }
@@ -144,7 +159,7 @@ pub(crate) async fn relay_signals(
 #[derive(Debug)]
 pub(crate) struct Worker {
     shared: Arc<WorkerShared>,
-    /// Recorded as `worker_id` on the steps it starts.
+    /// Recorded as `worker_id` on the steps it starts (the process's id).
     pub(crate) id: ProcessorId,
     queues: Vec<QueueName>,
 }
@@ -166,7 +181,7 @@ impl Worker {
     /// signal) or for its safety-net poll. A worker that receives a full batch wakes another
     /// before running it, so readers grow with the backlog and an idle queue is read by one
     /// worker per signal, not by the whole pool.
-    pub(crate) async fn run(self, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    pub(crate) async fn run(self, mut shutdown: Shutdown) -> Result<(), WorkerError> {
         let shared = &self.shared;
         // The sends and acknowledgements of the previous batch (RabbitMQ, in memory) complete
         // while the next one runs: publisher confirms are not waited for in turn. At most one
@@ -232,7 +247,7 @@ impl Worker {
     /// and the transaction commits without waiting for the WAL flush: losing it in a crash
     /// only means the steps are started again). Messages whose step cannot be started are
     /// settled here. Returns how many messages were received and what was started.
-    async fn take(&self, queue: &QueueName) -> anyhow::Result<(usize, Option<Taken>)> {
+    async fn take(&self, queue: &QueueName) -> Result<(usize, Option<Taken>), WorkerError> {
         let shared = &self.shared;
         let (batch, visibility) = (shared.settings.batch, shared.settings.visibility_timeout);
         let (mut conn, received) = match &shared.messaging.pgmq {
@@ -241,11 +256,11 @@ impl Worker {
                     .pool
                     .begin()
                     .await
-                    .context("starting a transaction")?;
+                    .doing("starting a transaction")?;
                 let received = pgmq
                     .receive_in(&mut tx, queue, batch, visibility)
                     .await
-                    .context("receiving steps")?;
+                    .doing("receiving steps")?;
                 (BatchConn::Transaction(tx), received)
             }
             None => {
@@ -254,7 +269,7 @@ impl Worker {
                     .queue
                     .receive(queue, batch, visibility)
                     .await
-                    .context("receiving steps")?;
+                    .doing("receiving steps")?;
                 if received.is_empty() {
                     return Ok((0, None));
                 }
@@ -262,7 +277,7 @@ impl Worker {
                     .pool
                     .acquire()
                     .await
-                    .context("acquiring a connection")?;
+                    .doing("acquiring a connection")?;
                 (BatchConn::Connection(conn), received)
             }
         };
@@ -285,9 +300,14 @@ impl Worker {
                     continue;
                 }
             };
-            let task_id = TaskId::from_uuid(step_message.task_uuid);
+            let task_id = step_message.task_id;
             // A database failure fails the batch: its messages come back.
-            let Some(task) = shared.tasks.find(conn.get(), task_id).await? else {
+            let Some(task) = shared
+                .tasks
+                .find(conn.get(), task_id)
+                .await
+                .doing_with(|| format!("reading task {task_id}"))?
+            else {
                 dead.push((message, format!("task {task_id} does not exist")));
                 continue;
             };
@@ -311,8 +331,8 @@ impl Worker {
         let starts = candidates
             .iter()
             .map(|started| {
-                step_transition(
-                    StepId::from_uuid(started.step_message.step_uuid),
+                StepTransition::new(
+                    started.step_message.step_id,
                     StepState::Enqueued,
                     StepEvent::Start {
                         worker_id: self.id.into_uuid(),
@@ -325,7 +345,7 @@ impl Worker {
         } else {
             transition_batch(conn.get(), starts, Some(self.id), shared.settings.backoff)
                 .await
-                .context("starting steps")?
+                .doing("starting steps")?
         };
         let mut started = Vec::with_capacity(candidates.len());
         // Messages whose step was not started are acknowledged with the transaction (after
@@ -359,7 +379,7 @@ impl Worker {
         } else {
             step::for_tasks(conn.get(), &task_ids)
                 .await
-                .context("reading the started steps")?
+                .doing("reading the started steps")?
         };
         conn.finish(outbox).await?;
         for (message, reason) in dead {
@@ -377,29 +397,28 @@ impl Worker {
     /// Runs the handlers of started steps concurrently (keeping their messages invisible
     /// meanwhile), then stores every result, sends the result messages and acknowledges the
     /// step messages in one transaction.
-    async fn execute(&self, taken: Taken) -> anyhow::Result<AfterCommit> {
+    async fn execute(&self, taken: Taken) -> Result<AfterCommit, WorkerError> {
         let shared = &self.shared;
         let began = Instant::now();
         let Taken { started, steps } = taken;
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
         for (index, item) in started.iter().enumerate() {
-            let step_id = StepId::from_uuid(item.step_message.step_uuid);
+            let step_id = item.step_message.step_id;
             let task_steps = steps.get(&item.task.task_id).map_or(&[][..], Vec::as_slice);
             let Some(record) = task_steps.iter().find(|s| s.step_id == step_id) else {
-                anyhow::bail!("started step {step_id} vanished");
+                return Err(WorkerError::invariant(format!("started step {step_id} vanished")));
             };
             let (context, timeout) = step_context(item, record, task_steps)?;
             let Some(handler) = item.entry.handlers.get(record.name.as_str()) else {
-                anyhow::bail!(
+                return Err(WorkerError::invariant(format!(
                     "template {} has no handler for step {}",
                     item.entry.key(),
                     record.name
-                );
+                )));
             };
             let handler = Arc::clone(handler.handler());
             let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
-            shared.tracker.handler_called();
             receipts.insert(index, item.message.receipt().clone());
             runs.spawn(async move {
                 let started_at = Instant::now();
@@ -433,7 +452,7 @@ impl Worker {
                         results.insert(index, stored_result(&outcome, elapsed, attempt, self.id));
                     }
                     Some(Err(error)) => {
-                        return Err(error).context("a step handler task was cancelled");
+                        return Err(error).doing("a step handler task was cancelled");
                     }
                     None => {}
                 },
@@ -465,11 +484,9 @@ impl Worker {
         // the database, so the commit must be durable before they are sent and acknowledged.
         let mut conn = if shared.messaging.is_transactional() {
             BatchConn::Transaction(
-                shared
-                    .pool
-                    .begin_with(BEGIN_ASYNCHRONOUS_COMMIT)
+                begin_asynchronous_commit(&shared.pool)
                     .await
-                    .context("starting a result transaction")?,
+                    .doing("starting a result transaction")?,
             )
         } else {
             BatchConn::Connection(
@@ -477,14 +494,14 @@ impl Worker {
                     .pool
                     .acquire()
                     .await
-                    .context("acquiring a connection")?,
+                    .doing("acquiring a connection")?,
             )
         };
         let stores = results
             .iter()
             .map(|(index, result)| {
-                step_transition(
-                    StepId::from_uuid(started[*index].step_message.step_uuid),
+                StepTransition::new(
+                    started[*index].step_message.step_id,
                     StepState::InProgress,
                     StepEvent::EnqueueForOrchestration {
                         result: result.clone(),
@@ -494,15 +511,20 @@ impl Worker {
             .collect();
         let outcomes = transition_batch(conn.get(), stores, Some(self.id), shared.settings.backoff)
             .await
-            .context("storing step results")?;
+            .doing("storing step results")?;
         let mut outbox = shared.messaging.outbox();
-        let mut stored = 0;
+        let mut stored = 0_usize;
         for (index, outcome) in results.keys().zip(outcomes) {
             let item = &started[*index];
             match outcome {
                 Ok(_) => {
                     stored += 1;
-                    outbox.push(&step_results_queue(), &result_message(&item.step_message))?;
+                    outbox
+                        .push(
+                            &step_results_queue(),
+                            &StepResultMessage::from(item.step_message),
+                        )
+                        .doing("encoding a step result message")?;
                 }
                 // Declared lost meanwhile (this worker was too slow): the result is dropped.
                 Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
@@ -515,10 +537,10 @@ impl Worker {
         let after = conn
             .finish_deferred(outbox)
             .await
-            .context("committing step results")?;
-        shared.tracker.results_stored(stored);
+            .map_err(|error| WorkerError::nested("committing step results", error))?;
         tracing::debug!(
             steps = started.len(),
+            stored,
             elapsed_us = began.elapsed().as_micros() as u64,
             "stored step results"
         );
@@ -535,14 +557,16 @@ impl Worker {
         candidate: &Started,
         step_id: StepId,
         actual: StepState,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), WorkerError> {
         match actual {
             // The result is stored but its message may not have been sent: send it again.
             StepState::EnqueuedForOrchestration => {
-                outbox.push(
-                    &step_results_queue(),
-                    &result_message(&candidate.step_message),
-                )?;
+                outbox
+                    .push(
+                        &step_results_queue(),
+                        &StepResultMessage::from(candidate.step_message),
+                    )
+                    .doing("encoding a step result message")?;
             }
             StepState::InProgress if candidate.message.read_count > 1 => {
                 let metadata = json!({
@@ -564,13 +588,15 @@ impl Worker {
                 {
                     Ok(_) => {
                         tracing::info!(%step_id, "declared a lost attempt failed; orchestration retries it");
-                        outbox.push(
-                            &step_results_queue(),
-                            &result_message(&candidate.step_message),
-                        )?;
+                        outbox
+                            .push(
+                                &step_results_queue(),
+                                &StepResultMessage::from(candidate.step_message),
+                            )
+                            .doing("encoding a step result message")?;
                     }
                     Err(StepTransitionError::Conflict { .. }) => {}
-                    Err(error) => return Err(error).context("declaring a lost attempt failed"),
+                    Err(error) => return Err(error).doing("declaring a lost attempt failed"),
                 }
             }
             // A duplicate of a message whose step is running or done: nothing to do.
@@ -599,36 +625,27 @@ impl Worker {
     }
 }
 
-fn result_message(step: &StepMessage) -> StepResultMessage {
-    StepResultMessage {
-        task_uuid: step.task_uuid,
-        step_uuid: step.step_uuid,
-        correlation_id: step.correlation_id,
-    }
-}
-
 /// Everything the handler of `record` may read, and the step's timeout.
 fn step_context(
     item: &Started,
     record: &StepRecord,
     task_steps: &[StepRecord],
-) -> anyhow::Result<(StepContext, Option<Duration>)> {
+) -> Result<(StepContext, Option<Duration>), WorkerError> {
     let template = item.entry.template.template();
     let Some(definition) = item.entry.template.step_by_name(&record.name) else {
-        anyhow::bail!("template {} has no step {}", item.entry.key(), record.name);
+        return Err(WorkerError::invariant(format!("template {} has no step {}", item.entry.key(), record.name)));
     };
     let mut dependency_results = BTreeMap::new();
     for parent in item.entry.parents(&record.name) {
         let result = task_steps
             .iter()
             .find(|step| {
-                &step.name == parent && step.state == StepState::Complete && succeeded(step)
+                &step.name == parent && step.state == StepState::Complete && step.result_succeeded()
             })
-            .and_then(|step| step.results.as_ref())
-            .and_then(|results| results.get("result"));
+            .and_then(StepRecord::result_value);
         if let Some(result) = result {
             let name =
-                StepName::new(parent.as_str()).with_context(|| format!("step name {parent}"))?;
+                StepName::new(parent.as_str()).doing_with(|| format!("step name {parent}"))?;
             dependency_results.insert(name, result.clone());
         }
     }
@@ -657,48 +674,40 @@ fn step_context(
     Ok((context, timeout))
 }
 
-/// The result a worker stores: `{"success": .., "result" | "error": .., "metadata": ..}`.
+/// The result a worker stores for an outcome (the shape tasker-db documents).
 fn stored_result(
     outcome: &StepOutcome,
     elapsed: Duration,
     attempt: u32,
     worker: ProcessorId,
 ) -> Value {
-    let metadata = json!({
-        "execution_time_ms": u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        "attempt": attempt,
-        "worker_id": worker.into_uuid(),
-    });
+    let facts = AttemptFacts {
+        elapsed,
+        attempt,
+        worker_id: worker,
+    };
+    fn failure(
+        error: &StepFailure,
+        retryable: bool,
+        requested_backoff: Option<Duration>,
+    ) -> ReportedFailure<'_> {
+        ReportedFailure {
+            message: &error.message,
+            kind: error.kind.as_deref(),
+            details: error.details.as_ref(),
+            retryable,
+            requested_backoff,
+        }
+    }
     match outcome {
-        StepOutcome::Success { result } => json!({
-            "success": true,
-            "result": result,
-            "metadata": metadata,
-        }),
+        StepOutcome::Success { result } => stored::success(result, facts),
         StepOutcome::RetryableFailure {
             error,
             requested_backoff,
-        } => json!({
-            "success": false,
-            "error": {
-                "message": error.message,
-                "kind": error.kind,
-                "details": error.details,
-                "retryable": true,
-                "requested_backoff_ms": requested_backoff.map(|backoff| u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX)),
-            },
-            "metadata": metadata,
-        }),
-        StepOutcome::PermanentFailure { error } => json!({
-            "success": false,
-            "error": {
-                "message": error.message,
-                "kind": error.kind,
-                "details": error.details,
-                "retryable": false,
-            },
-            "metadata": metadata,
-        }),
+        } => stored::failure(failure(error, true, *requested_backoff), facts),
+        StepOutcome::PermanentFailure { error } => {
+            stored::failure(failure(error, false, None), facts)
+        }
     }
 }
 

@@ -6,22 +6,23 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, bail};
+use crate::error::{Doing as _, OrchestrationError};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use tasker_shared::database::context::{self, ExecutionStatus};
-use tasker_shared::database::readiness::{self, StepReadiness};
-use tasker_shared::database::step::{StepTransition, transition_batch};
-use tasker_shared::database::task::{
+use tasker_db::context::{self, ExecutionStatus};
+use tasker_db::readiness::{self, StepReadiness};
+use tasker_db::step::{StepTransition, transition_batch};
+use tasker_db::task::{
     self, TaskTransition, TaskTransitionChain, TaskTransitionError,
 };
-use tasker_shared::messaging::messages::{StepMessage, TaskFinalizationMessage};
-use tasker_shared::messaging::queue_name::task_finalizations_queue;
-use tasker_shared::models::ids::{StepId, TaskId};
-use tasker_shared::state_machine::{StepEvent, StepState, TaskEvent, TaskState, TaskStateMachine};
+use tasker_messaging::messages::{StepMessage, TaskFinalizationMessage};
+use tasker_messaging::queue_name::task_finalizations_queue;
+use tasker_models::ids::{StepId, TaskId};
+use tasker_state::{StepEvent, StepState, TaskEvent, TaskState, TaskStateMachine};
 
-use super::{Orchestrator, queue_of};
-use crate::outbox::Outbox;
+use tasker_messaging::outbox::Outbox;
+
+use crate::orchestrator::{Orchestrator, queue_of};
 
 /// Where a settled task rests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,7 @@ impl Orchestrator {
         conn: &mut PgConnection,
         tasks: Vec<Unsettled>,
         outbox: &mut Outbox,
-    ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
+    ) -> Result<Vec<(TaskId, Settled)>, OrchestrationError> {
         if tasks.is_empty() {
             return Ok(Vec::new());
         }
@@ -103,7 +104,7 @@ impl Orchestrator {
         let ids: Vec<TaskId> = tasks.iter().map(|task| task.task_id).collect();
         let mut readiness = readiness::for_tasks(&mut *conn, &ids, self.settings.backoff, None)
             .await
-            .context("reading the step readiness of a batch of tasks")?;
+            .doing("reading the step readiness of a batch of tasks")?;
         let mut plans = Vec::with_capacity(tasks.len());
         let mut enqueuing = Vec::new();
         for task in tasks {
@@ -112,7 +113,7 @@ impl Orchestrator {
             for event in &task.prefix {
                 from = machine
                     .apply(from, event.clone())
-                    .with_context(|| format!("settling task {task_id}"))?
+                    .doing_with(|| format!("settling task {task_id}"))?
                     .to;
             }
             let steps = readiness.remove(&task_id).unwrap_or_default();
@@ -122,7 +123,7 @@ impl Orchestrator {
                 let event = self.decide(conn, task_id, from, &steps).await?;
                 let to = machine
                     .apply(from, event.clone())
-                    .with_context(|| format!("settling task {task_id}"))?
+                    .doing_with(|| format!("settling task {task_id}"))?
                     .to;
                 rest = self.rest(conn, task_id, to, &event, outbox).await?;
                 events.push(event);
@@ -162,10 +163,10 @@ impl Orchestrator {
             .collect();
         let outcomes = task::transition_chains(conn, chains)
             .await
-            .context("recording the transitions of a batch of tasks")?;
+            .doing("recording the transitions of a batch of tasks")?;
         let mut settled = Vec::with_capacity(plans.len());
         for ((task_id, _, _, rest), outcome) in plans.into_iter().zip(outcomes) {
-            outcome.with_context(|| format!("settling task {task_id}"))?;
+            outcome.doing_with(|| format!("settling task {task_id}"))?;
             match rest {
                 Some(rest) => settled.push((task_id, rest)),
                 None => {
@@ -187,14 +188,14 @@ impl Orchestrator {
         task_id: TaskId,
         mut state: TaskState,
         outbox: &mut Outbox,
-    ) -> anyhow::Result<Settled> {
+    ) -> Result<Settled, OrchestrationError> {
         for _ in 0..MAX_ROUNDS {
             let steps = readiness::for_task(&mut *conn, task_id, self.settings.backoff, None)
                 .await
-                .with_context(|| format!("reading the step readiness of task {task_id}"))?;
+                .doing_with(|| format!("reading the step readiness of task {task_id}"))?;
             if state != TaskState::EnqueuingSteps {
                 let event = self.decide(conn, task_id, state, &steps).await?;
-                let to = self.move_task(conn, task_id, state, event.clone()).await?;
+                let to = self.move_task(conn, task_id, state, event.clone()).await.doing("settling a task")?;
                 if let Some(rest) = self.rest(conn, task_id, to, &event, outbox).await? {
                     return Ok(rest);
                 }
@@ -212,15 +213,17 @@ impl Orchestrator {
                     TaskState::EnqueuingSteps,
                     TaskEvent::StepsEnqueued { step_ids },
                 )
-                .await?;
+                .await
+                .doing("settling a task")?;
             if !nothing {
                 return Ok(Settled::InProcess);
             }
             state = self
                 .move_task(conn, task_id, state, TaskEvent::AllStepsCompleted)
-                .await?;
+                .await
+                .doing("settling a task")?;
         }
-        bail!("task {task_id} did not settle within {MAX_ROUNDS} rounds")
+        return Err(OrchestrationError::invariant(format!("task {task_id} did not settle within {MAX_ROUNDS} rounds")))
     }
 
     /// Decides from the task's steps which event moves it on: to a resting state, or to
@@ -231,14 +234,14 @@ impl Orchestrator {
         task_id: TaskId,
         state: TaskState,
         steps: &[StepReadiness],
-    ) -> anyhow::Result<TaskEvent> {
+    ) -> Result<TaskEvent, OrchestrationError> {
         let (status, ready, next_retry_at) = match status_without_failures(steps) {
             Some(status) => (status, ready_count(steps), None),
             None => {
                 let ctx = context::for_task(&mut *conn, task_id, self.settings.backoff, None)
                     .await
-                    .with_context(|| format!("reading the execution context of task {task_id}"))?
-                    .with_context(|| format!("task {task_id} vanished while it was settled"))?;
+                    .doing_with(|| format!("reading the execution context of task {task_id}"))?
+                    .doing_with(|| format!("task {task_id} vanished while it was settled"))?;
                 (
                     ctx.execution_status,
                     u32::try_from(ctx.ready_steps).unwrap_or(0),
@@ -273,18 +276,20 @@ impl Orchestrator {
         to: TaskState,
         event: &TaskEvent,
         outbox: &mut Outbox,
-    ) -> anyhow::Result<Option<Settled>> {
+    ) -> Result<Option<Settled>, OrchestrationError> {
         Ok(Some(match to {
             TaskState::EnqueuingSteps => return Ok(None),
             TaskState::BlockedByFailures => {
-                let task = self.tasks.get(conn, task_id).await?;
-                outbox.push(
-                    &task_finalizations_queue(),
-                    &TaskFinalizationMessage {
-                        task_uuid: task_id.into_uuid(),
-                        correlation_id: task.correlation_id.into_uuid(),
-                    },
-                )?;
+                let task = self.task(conn, task_id).await?;
+                outbox
+                    .push(
+                        &task_finalizations_queue(),
+                        &TaskFinalizationMessage {
+                            task_id,
+                            correlation_id: task.correlation_id,
+                        },
+                    )
+                    .doing("encoding a finalization request")?;
                 Settled::Blocked
             }
             TaskState::WaitingForRetry => Settled::WaitingForRetry(match event {
@@ -293,8 +298,16 @@ impl Orchestrator {
             }),
             TaskState::StepsInProcess => Settled::InProcess,
             TaskState::WaitingForDependencies => Settled::WaitingForDependencies,
-            terminal if terminal.is_terminal() => Settled::Finished(terminal),
-            other => bail!("task {task_id} was left in `{other}` while settling"),
+            terminal if terminal.is_terminal() => {
+                let task = self.task(conn, task_id).await?;
+                self.reply_finished(&task, terminal, outbox)?;
+                Settled::Finished(terminal)
+            }
+            other => {
+                return Err(OrchestrationError::invariant(format!(
+                    "task {task_id} was left in `{other}` while settling"
+                )));
+            }
         }))
     }
 
@@ -306,7 +319,7 @@ impl Orchestrator {
         conn: &mut PgConnection,
         tasks: &[(TaskId, Vec<StepReadiness>)],
         outbox: &mut Outbox,
-    ) -> anyhow::Result<HashMap<TaskId, Vec<uuid::Uuid>>> {
+    ) -> Result<HashMap<TaskId, Vec<uuid::Uuid>>, OrchestrationError> {
         let ready: Vec<&StepReadiness> = tasks
             .iter()
             .flat_map(|(_, steps)| steps.iter())
@@ -315,7 +328,7 @@ impl Orchestrator {
         let retries: Vec<StepTransition> = ready
             .iter()
             .filter(|step| step.current_state == StepState::Error)
-            .map(|step| step_transition(step.step_id, StepState::Error, StepEvent::Retry))
+            .map(|step| StepTransition::new(step.step_id, StepState::Error, StepEvent::Retry))
             .collect();
         let mut pending: Vec<StepId> = ready
             .iter()
@@ -330,7 +343,7 @@ impl Orchestrator {
                 self.settings.backoff,
             )
             .await
-            .context("moving retried steps back to pending")?;
+            .doing("moving retried steps back to pending")?;
             for outcome in outcomes {
                 match outcome {
                     Ok(applied) => pending.push(applied.step_id),
@@ -344,7 +357,7 @@ impl Orchestrator {
         }
         let enqueues = pending
             .iter()
-            .map(|step_id| step_transition(*step_id, StepState::Pending, StepEvent::Enqueue))
+            .map(|step_id| StepTransition::new(*step_id, StepState::Pending, StepEvent::Enqueue))
             .collect();
         let outcomes = transition_batch(
             conn,
@@ -353,21 +366,23 @@ impl Orchestrator {
             self.settings.backoff,
         )
         .await
-        .context("enqueueing ready steps")?;
+        .doing("enqueueing ready steps")?;
         for outcome in outcomes {
             match outcome {
                 Ok(applied) => {
-                    let task = self.tasks.get(conn, applied.task_id).await?;
+                    let task = self.task(conn, applied.task_id).await?;
                     let queue = queue_of(&task)?;
                     self.ensure_queue(&queue).await?;
-                    outbox.push(
-                        &queue,
-                        &StepMessage {
-                            task_uuid: applied.task_id.into_uuid(),
-                            step_uuid: applied.step_id.into_uuid(),
-                            correlation_id: task.correlation_id.into_uuid(),
-                        },
-                    )?;
+                    outbox
+                        .push(
+                            &queue,
+                            &StepMessage {
+                                task_id: applied.task_id,
+                                step_id: applied.step_id,
+                                correlation_id: task.correlation_id,
+                            },
+                        )
+                        .doing("encoding a step message")?;
                     enqueued
                         .entry(applied.task_id)
                         .or_default()
@@ -429,19 +444,5 @@ fn failure_reason(steps: &[StepReadiness]) -> String {
         [] => "a step failed permanently".to_owned(),
         [one] => format!("step {one} failed permanently"),
         many => format!("steps {} failed permanently", many.join(", ")),
-    }
-}
-
-/// A step transition without metadata.
-pub(crate) fn step_transition(
-    step_id: StepId,
-    expected: StepState,
-    event: StepEvent,
-) -> StepTransition {
-    StepTransition {
-        step_id,
-        expected,
-        event,
-        metadata: None,
     }
 }

@@ -1,75 +1,95 @@
-//! The templates this run knows: loaded from a directory, their handlers resolved through the
-//! resolver chain, and registered through the template registry, before any task runs.
+//! The templates a worker serves: loaded from a directory, their handlers resolved through
+//! the resolver chain, and registered through the template registry (so that orchestrators
+//! find them), before the worker takes any step.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use crate::error::CatalogError;
 use sqlx::PgPool;
-use tasker_shared::database::template::RegisteredTemplate;
-use tasker_shared::messaging::queue_name::{Namespace, QueueName, worker_queue};
-use tasker_shared::models::ids::NamedTaskId;
-use tasker_shared::models::template::{Strictness, ValidatedTemplate, load_directory};
-use tasker_shared::registry::registry::{TemplateKey, TemplateRegistry};
-use tasker_shared::registry::resolver::{ResolverChain, TemplateHandlers};
+use tasker_db::template::RegisteredTemplate;
+use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
+use tasker_models::ids::NamedTaskId;
+use tasker_models::template::{Strictness, ValidatedTemplate, load_directory};
+use tasker_registry::registry::{LookupError, TemplateKey, TemplateRegistry};
+use tasker_registry::resolver::{ResolverChain, TemplateHandlers};
 
 /// One registered template with its resolved handlers.
 #[derive(Debug)]
-pub(crate) struct TemplateEntry {
+pub struct TemplateEntry {
     /// The template.
-    pub(crate) template: ValidatedTemplate,
+    pub template: ValidatedTemplate,
     /// Its rows: the named task and named steps.
-    pub(crate) registered: RegisteredTemplate,
+    pub registered: RegisteredTemplate,
     /// The handler of every step.
-    pub(crate) handlers: TemplateHandlers,
+    pub handlers: TemplateHandlers,
     /// The queue its steps are sent to.
-    pub(crate) queue: QueueName,
+    pub queue: QueueName,
     /// Each step's direct dependencies, by name.
     parents: HashMap<String, Vec<String>>,
 }
 
 impl TemplateEntry {
     /// `namespace/name:version`.
-    pub(crate) fn key(&self) -> String {
+    pub fn key(&self) -> String {
         self.template.routing_key()
     }
 
     /// The template's name.
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.template.template().name.as_str()
     }
 
     /// The direct dependencies of `step`.
-    pub(crate) fn parents(&self, step: &str) -> &[String] {
+    pub fn parents(&self, step: &str) -> &[String] {
         self.parents.get(step).map_or(&[], Vec::as_slice)
     }
 }
 
 /// Every template of the run.
 #[derive(Debug, Default)]
-pub(crate) struct Catalog {
+pub struct Catalog {
     by_id: HashMap<NamedTaskId, Arc<TemplateEntry>>,
     by_key: BTreeMap<String, NamedTaskId>,
 }
 
 impl Catalog {
-    /// Loads every template under `dir`, registers them all in one transaction and resolves
-    /// every step's handler through `chain`. Every problem is reported at once: templates that
-    /// fail to load, and steps whose callable no resolver knows.
-    pub(crate) async fn register(
+    /// Loads every template under `dir` of the given namespaces (all, when `namespaces` is
+    /// empty), resolves every step's handler through `chain` and registers them all in one
+    /// transaction. Every problem is reported at once: templates that fail to load, and steps
+    /// whose callable no resolver knows.
+    pub async fn register(
         pool: &PgPool,
         dir: &Path,
+        namespaces: &[String],
         chain: &ResolverChain,
-    ) -> anyhow::Result<Catalog> {
-        let report = load_directory(dir, Strictness::Strict)
-            .with_context(|| format!("reading templates from {}", dir.display()))?;
+    ) -> Result<Catalog, CatalogError> {
+        for name in namespaces {
+            Namespace::new(name.as_str()).map_err(|source| CatalogError::Namespace {
+                name: name.clone(),
+                source,
+            })?;
+        }
+        let report = load_directory(dir, Strictness::Strict).map_err(|source| {
+            CatalogError::Read {
+                dir: dir.to_owned(),
+                source,
+            }
+        })?;
         let mut problems = String::new();
         let mut templates = Vec::new();
+        let served = |template: &ValidatedTemplate| {
+            namespaces.is_empty()
+                || namespaces
+                    .iter()
+                    .any(|name| name == template.template().namespace_name.as_str())
+        };
         for file in report.files {
             match file.result {
-                Ok(loaded) => templates.push(loaded.template),
+                Ok(loaded) if served(&loaded.template) => templates.push(loaded.template),
+                Ok(_) => {}
                 Err(error) => {
                     let _ = writeln!(problems, "{}: {error}", file.path.display());
                     for problem in error.problems() {
@@ -97,17 +117,16 @@ impl Catalog {
             }
         }
         if !problems.is_empty() {
-            bail!(
-                "the templates in {} cannot run:\n{}",
-                dir.display(),
-                problems.trim_end()
-            );
+            return Err(CatalogError::Invalid {
+                dir: dir.to_owned(),
+                problems: problems.trim_end().to_owned(),
+            });
         }
         if resolved.is_empty() {
-            bail!(
-                "no templates (*.yaml, *.yml) in {}; point --templates at a directory of task templates",
-                dir.display()
-            );
+            return Err(CatalogError::Empty {
+                dir: dir.to_owned(),
+                namespaces: namespaces.to_vec(),
+            });
         }
 
         // The registry decides: new templates are created, unchanged ones left alone, and a
@@ -120,28 +139,41 @@ impl Catalog {
         let report = registry
             .register_templates(&templates, false)
             .await
-            .with_context(|| format!("registering the templates in {}", dir.display()))?;
+            .map_err(|source| CatalogError::Register {
+                dir: dir.to_owned(),
+                source,
+            })?;
         tracing::info!(%report, "registered the templates");
 
         // Task creation needs the named step rows of each template.
         let mut catalog = Catalog::default();
         for (template, handlers) in resolved {
             let key = TemplateKey::of(&template);
-            let named_task_id = report
-                .get(&key)
-                .with_context(|| format!("the registration reports template {key}"))?
-                .named_task_id;
+            let lookup = |source| CatalogError::Lookup {
+                key: key.to_string(),
+                source,
+            };
+            let Some(outcome) = report.get(&key) else {
+                return Err(lookup(LookupError::NotRegistered {
+                    namespace: key.namespace.to_string(),
+                    name: key.name.to_string(),
+                }));
+            };
             let registered = registry
-                .registered(named_task_id)
+                .registered(outcome.named_task_id)
                 .await
-                .with_context(|| format!("reading the rows of template {key}"))?
-                .with_context(|| format!("template {key} vanished after its registration"))?;
+                .map_err(lookup)?
+                .ok_or_else(|| {
+                    lookup(LookupError::NotRegistered {
+                        namespace: key.namespace.to_string(),
+                        name: key.name.to_string(),
+                    })
+                })?;
+            // Template validation enforces the same namespace rule as queue names.
             let namespace = Namespace::new(template.template().namespace_name.as_str())
-                .with_context(|| {
-                    format!(
-                        "template {} has no valid queue namespace",
-                        template.routing_key()
-                    )
+                .map_err(|source| CatalogError::Namespace {
+                    name: template.template().namespace_name.to_string(),
+                    source,
                 })?;
             let parents = template
                 .steps()
@@ -175,27 +207,27 @@ impl Catalog {
     }
 
     /// The template registered as `id`.
-    pub(crate) fn get(&self, id: NamedTaskId) -> Option<&Arc<TemplateEntry>> {
+    pub fn get(&self, id: NamedTaskId) -> Option<&Arc<TemplateEntry>> {
         self.by_id.get(&id)
     }
 
     /// The template `namespace/name:version`.
-    pub(crate) fn by_key(&self, key: &str) -> Option<&Arc<TemplateEntry>> {
+    pub fn by_key(&self, key: &str) -> Option<&Arc<TemplateEntry>> {
         self.by_key.get(key).and_then(|id| self.by_id.get(id))
     }
 
     /// The first template (in key order) named `name`.
-    pub(crate) fn by_name(&self, name: &str) -> Option<&Arc<TemplateEntry>> {
+    pub fn by_name(&self, name: &str) -> Option<&Arc<TemplateEntry>> {
         self.entries().find(|entry| entry.name() == name)
     }
 
     /// Every template, ordered by key.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = &Arc<TemplateEntry>> + '_ {
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<TemplateEntry>> + '_ {
         self.by_key.values().filter_map(|id| self.by_id.get(id))
     }
 
     /// The worker queues of every namespace, without duplicates.
-    pub(crate) fn worker_queues(&self) -> Vec<QueueName> {
+    pub fn worker_queues(&self) -> Vec<QueueName> {
         let mut queues: Vec<QueueName> = self.entries().map(|entry| entry.queue.clone()).collect();
         queues.sort();
         queues.dedup();

@@ -6,24 +6,25 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use crate::error::{Doing as _, OrchestrationError};
 use chrono::Utc;
-use tasker_shared::database::claim::{ClaimRequest, claim_ready_tasks};
-use tasker_shared::database::step::StepScope;
-use tasker_shared::messaging::messages::{StepMessage, StepResultMessage};
-use tasker_shared::messaging::queue_name::step_results_queue;
-use tasker_shared::state_machine::StepState;
+use tasker_db::claim::{ClaimRequest, claim_ready_tasks};
+use tasker_db::step::StepScope;
+use tasker_messaging::messages::{StepMessage, StepResultMessage};
+use tasker_messaging::queue_name::step_results_queue;
+use tasker_state::StepState;
 
-use super::settle::Unsettled;
-use super::{Orchestrator, queue_of};
-use crate::tracker::Shutdown;
+use tasker_messaging::shutdown::Shutdown;
+
+use crate::orchestrator::{Orchestrator, queue_of};
+use crate::settle::Unsettled;
 
 /// Steps redriven per pass at most.
 const REDRIVE_LIMIT: i64 = 500;
 
 impl Orchestrator {
     /// Claims and settles ready tasks until shutdown.
-    pub(crate) async fn run_claims(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    pub(crate) async fn run_claims(self: Arc<Self>, mut shutdown: Shutdown) -> Result<(), OrchestrationError> {
         let poll = self.settings.messaging.fallback_poll_interval;
         let mut last_redrive = Instant::now();
         loop {
@@ -70,7 +71,7 @@ impl Orchestrator {
     }
 
     /// Claims batches until fewer than a batch are ready.
-    async fn claim_all(&self) -> anyhow::Result<usize> {
+    async fn claim_all(&self) -> Result<usize, OrchestrationError> {
         let mut total = 0;
         loop {
             let claimed = self.claim_once().await?;
@@ -82,19 +83,19 @@ impl Orchestrator {
     }
 
     /// Claims one batch and settles it in the claiming transaction.
-    async fn claim_once(&self) -> anyhow::Result<usize> {
+    async fn claim_once(&self) -> Result<usize, OrchestrationError> {
         let mut tx = self
             .pool
             .begin()
             .await
-            .context("starting a claim transaction")?;
+            .doing("starting a claim transaction")?;
         let mut request = ClaimRequest::new(self.settings.claim_batch, Some(self.processor_id));
         request.backoff = self.settings.backoff;
         let claimed = claim_ready_tasks(&mut *tx, request, None)
             .await
-            .context("claiming ready tasks")?;
+            .doing("claiming ready tasks")?;
         if claimed.is_empty() {
-            tx.rollback().await.context("ending an empty claim")?;
+            tx.rollback().await.doing("ending an empty claim")?;
             return Ok(0);
         }
         let mut outbox = self.messaging.outbox();
@@ -109,11 +110,11 @@ impl Orchestrator {
         let settled = self
             .settle_all(&mut tx, tasks, &mut outbox)
             .await
-            .context("settling claimed tasks")?;
+            .doing("settling claimed tasks")?;
         outbox
             .commit(tx)
             .await
-            .context("committing claimed tasks")?;
+            .doing("committing claimed tasks")?;
         self.committed(&settled);
         Ok(claimed.len())
     }
@@ -121,10 +122,9 @@ impl Orchestrator {
     /// Sends messages again that were lost between a commit and its send, or with the
     /// in-memory backend's messages when the process stopped: the step message of steps
     /// `enqueued` longer than `redrive_after`, and the result message of steps whose result
-    /// waited as long for orchestration. Only tasks of templates this process runs are
-    /// redriven. Duplicates are harmless: a worker's start and the recording of a result are
+    /// waited as long for orchestration. Duplicates are harmless: a worker's start and the recording of a result are
     /// compare-and-sets.
-    async fn redrive(&self) -> anyhow::Result<()> {
+    async fn redrive(&self) -> Result<(), OrchestrationError> {
         let stale_before = Utc::now()
             - chrono::Duration::from_std(self.settings.redrive_after).unwrap_or_default();
         let steps = StepScope::new()
@@ -135,36 +135,35 @@ impl Orchestrator {
             .limit(REDRIVE_LIMIT)
             .all(&self.pool)
             .await
-            .context("finding steps waiting for a message")?;
+            .doing("finding steps waiting for a message")?;
         let mut conn = self
             .pool
             .acquire()
             .await
-            .context("acquiring a connection")?;
+            .doing("acquiring a connection")?;
         for step in steps {
-            let task = self.tasks.get(&mut conn, step.task_id).await?;
-            if self.catalog.get(task.named_task_id).is_none() {
-                continue;
-            }
+            let task = self.task(&mut conn, step.task_id).await?;
             let mut outbox = self.messaging.outbox();
             if step.state == StepState::Enqueued {
                 let queue = queue_of(&task)?;
                 self.ensure_queue(&queue).await?;
                 let message = StepMessage {
-                    task_uuid: step.task_id.into_uuid(),
-                    step_uuid: step.step_id.into_uuid(),
-                    correlation_id: task.correlation_id.into_uuid(),
+                    task_id: step.task_id,
+                    step_id: step.step_id,
+                    correlation_id: task.correlation_id,
                 };
-                outbox.push(&queue, &message)?;
+                outbox.push(&queue, &message).doing("encoding a step message")?;
             } else {
                 let message = StepResultMessage {
-                    task_uuid: step.task_id.into_uuid(),
-                    step_uuid: step.step_id.into_uuid(),
-                    correlation_id: task.correlation_id.into_uuid(),
+                    task_id: step.task_id,
+                    step_id: step.step_id,
+                    correlation_id: task.correlation_id,
                 };
-                outbox.push(&step_results_queue(), &message)?;
+                outbox
+                    .push(&step_results_queue(), &message)
+                    .doing("encoding a step result message")?;
             }
-            outbox.send_now(&mut conn).await?;
+            outbox.send_now(&mut conn).await.doing("redriving a message")?;
             tracing::info!(step_id = %step.step_id, task_id = %step.task_id, state = %step.state, "redrove a message");
         }
         Ok(())

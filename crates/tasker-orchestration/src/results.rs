@@ -6,25 +6,24 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use serde_json::Value;
+use crate::error::{Doing as _, OrchestrationError};
 use sqlx::PgConnection;
-use tasker_shared::database::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_shared::messaging::messages::StepResultMessage;
-use tasker_shared::messaging::pgmq::PgmqQueue;
-use tasker_shared::messaging::queue::{Nack, ReceivedMessage};
-use tasker_shared::messaging::queue_name::{QueueName, step_results_queue};
-use tasker_shared::models::ids::{StepId, TaskId};
-use tasker_shared::state_machine::{StepError, StepEvent, StepState, TaskEvent, TaskState};
+use tasker_db::step::{self, StepTransition, StepTransitionError, transition_batch};
+use tasker_messaging::messages::StepResultMessage;
+use tasker_messaging::pgmq::PgmqQueue;
+use tasker_messaging::queue::{Nack, ReceivedMessage};
+use tasker_messaging::queue_name::{QueueName, step_results_queue};
+use tasker_models::ids::{StepId, TaskId};
+use tasker_state::{StepEvent, StepState, TaskEvent, TaskState};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::Orchestrator;
-use super::settle::{Settled, Unsettled, step_transition};
-use crate::outbox::{AfterCommit, Outbox};
-use crate::tracker::Shutdown;
+use tasker_messaging::outbox::{AfterCommit, Outbox};
+use tasker_messaging::shutdown::Shutdown;
+
+use crate::orchestrator::Orchestrator;
+use crate::settle::{Settled, Unsettled};
 
 /// A decoded result message with its delivery.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ impl Orchestrator {
     /// Consumes step results until shutdown: on PGMQ, `shards` loops each take batches out of
     /// the queue inside the transaction that records them; elsewhere a dispatcher receives
     /// them and routes them to the shards.
-    pub(crate) async fn run_results(self: Arc<Self>, shutdown: Shutdown) -> anyhow::Result<()> {
+    pub(crate) async fn run_results(self: Arc<Self>, shutdown: Shutdown) -> Result<(), OrchestrationError> {
         let Some(pgmq) = self.messaging.pgmq.clone() else {
             return self.dispatch_results(shutdown).await;
         };
@@ -49,7 +48,7 @@ impl Orchestrator {
             loops.spawn(Arc::clone(&self).pop_results(Arc::clone(&pgmq), shutdown.clone()));
         }
         while let Some(joined) = loops.join_next().await {
-            joined.context("a result loop panicked")??;
+            joined.doing("a result loop panicked")??;
         }
         Ok(())
     }
@@ -62,14 +61,14 @@ impl Orchestrator {
         self: Arc<Self>,
         pgmq: Arc<PgmqQueue>,
         mut shutdown: Shutdown,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), OrchestrationError> {
         let queue = step_results_queue();
         let mut subscription = self
             .messaging
             .queue
             .subscribe(std::slice::from_ref(&queue))
             .await
-            .context("subscribing to step results")?;
+            .doing("subscribing to step results")?;
         let batch = self.settings.result_batch.max(1);
         let poll = self.settings.messaging.fallback_poll_interval;
         loop {
@@ -101,7 +100,7 @@ impl Orchestrator {
                 () = shutdown.wait() => return Ok(()),
                 signal = subscription.recv() => {
                     if signal.is_none() {
-                        anyhow::bail!("the messaging backend closed the step result subscription");
+                        return Err(OrchestrationError::invariant(format!("the messaging backend closed the step result subscription")));
                     }
                 }
                 () = tokio::time::sleep(poll) => {}
@@ -116,16 +115,16 @@ impl Orchestrator {
         pgmq: &PgmqQueue,
         queue: &QueueName,
         max: u16,
-    ) -> anyhow::Result<usize> {
+    ) -> Result<usize, OrchestrationError> {
         let mut tx = self
             .pool
             .begin()
             .await
-            .context("starting a result transaction")?;
+            .doing("starting a result transaction")?;
         let received = pgmq
             .pop_in(&mut tx, queue, max)
             .await
-            .context("taking step results")?;
+            .doing("taking step results")?;
         if received.is_empty() {
             return Ok(0);
         }
@@ -138,26 +137,26 @@ impl Orchestrator {
                     tracing::warn!(%reason, "dead-lettering an undecodable step result");
                     pgmq.dead_letter_in(&mut tx, message, reason)
                         .await
-                        .context("dead-lettering a step result")?;
+                        .doing("dead-lettering a step result")?;
                 }
             }
         }
         let mut outbox = self.messaging.outbox();
         let settled = self.record(&mut tx, messages.iter(), &mut outbox).await?;
-        outbox.commit(tx).await.context("committing step results")?;
+        outbox.commit(tx).await.doing("committing step results")?;
         self.committed(&settled);
         Ok(received.len())
     }
 
     /// Receives step results until shutdown, routing them to the shards (backends that cannot
     /// consume inside a transaction).
-    async fn dispatch_results(self: Arc<Self>, mut shutdown: Shutdown) -> anyhow::Result<()> {
+    async fn dispatch_results(self: Arc<Self>, mut shutdown: Shutdown) -> Result<(), OrchestrationError> {
         let queue = step_results_queue();
         let backend = Arc::clone(&self.messaging.queue);
         let mut subscription = backend
             .subscribe(std::slice::from_ref(&queue))
             .await
-            .context("subscribing to step results")?;
+            .doing("subscribing to step results")?;
         let mut shards = JoinSet::new();
         let mut senders = Vec::with_capacity(self.settings.shards.max(1));
         for _ in 0..self.settings.shards.max(1) {
@@ -187,13 +186,13 @@ impl Orchestrator {
                 for message in received {
                     match message.decode::<StepResultMessage>() {
                         Ok(decoded) => {
-                            let shard = shard_of(decoded.task_uuid, senders.len());
+                            let shard = shard_of(decoded.task_id.into_uuid(), senders.len());
                             let delivery = Delivery {
                                 message: decoded,
                                 received: message,
                             };
                             if senders[shard].send(delivery).await.is_err() {
-                                anyhow::bail!("result shard {shard} stopped");
+                                return Err(OrchestrationError::invariant(format!("result shard {shard} stopped")));
                             }
                         }
                         Err(error) => {
@@ -219,7 +218,7 @@ impl Orchestrator {
                 () = shutdown.wait() => break,
                 signal = subscription.recv() => {
                     if signal.is_none() {
-                        anyhow::bail!("the messaging backend closed the step result subscription");
+                        return Err(OrchestrationError::invariant(format!("the messaging backend closed the step result subscription")));
                     }
                 }
                 () = tokio::time::sleep(poll) => {}
@@ -227,7 +226,7 @@ impl Orchestrator {
         }
         drop(senders);
         while let Some(joined) = shards.join_next().await {
-            joined.context("a result shard panicked")?;
+            joined.doing("a result shard panicked")?;
         }
         Ok(())
     }
@@ -280,12 +279,12 @@ impl Orchestrator {
 
     /// Records the results of a batch and settles their tasks in one transaction; returns the
     /// sends and acknowledgements left for after its commit.
-    async fn process_results(&self, batch: &[Delivery]) -> anyhow::Result<AfterCommit> {
+    async fn process_results(&self, batch: &[Delivery]) -> Result<AfterCommit, OrchestrationError> {
         let mut tx = self
             .pool
             .begin()
             .await
-            .context("starting a result transaction")?;
+            .doing("starting a result transaction")?;
         let mut outbox = self.messaging.outbox();
         let settled = self
             .record(
@@ -300,7 +299,7 @@ impl Orchestrator {
         let after = outbox
             .commit_deferred(tx)
             .await
-            .context("committing step results")?;
+            .doing("committing step results")?;
         self.committed(&settled);
         Ok(after)
     }
@@ -318,13 +317,10 @@ impl Orchestrator {
         tx: &mut PgConnection,
         messages: impl Iterator<Item = &'m StepResultMessage>,
         outbox: &mut Outbox,
-    ) -> anyhow::Result<Vec<(TaskId, Settled)>> {
+    ) -> Result<Vec<(TaskId, Settled)>, OrchestrationError> {
         let mut reported: BTreeMap<StepId, TaskId> = BTreeMap::new();
         for message in messages {
-            reported.insert(
-                StepId::from_uuid(message.step_uuid),
-                TaskId::from_uuid(message.task_uuid),
-            );
+            reported.insert(message.step_id, message.task_id);
         }
         // One statement locks the reported steps' tasks first, in id order, as every other path
         // does (task row before its step rows), so that the steps are decided on under the
@@ -333,7 +329,7 @@ impl Orchestrator {
         let completions = reported
             .keys()
             .map(|step_id| {
-                step_transition(
+                StepTransition::new(
                     *step_id,
                     StepState::EnqueuedForOrchestration,
                     StepEvent::Complete,
@@ -347,7 +343,7 @@ impl Orchestrator {
             self.settings.backoff,
         )
         .await
-        .context("completing reported steps")?;
+        .doing("completing reported steps")?;
         // Per task, the step whose result is reported in the task's transition event.
         let mut events: BTreeMap<TaskId, TaskEvent> = BTreeMap::new();
         let mut unsuccessful = Vec::new();
@@ -377,7 +373,7 @@ impl Orchestrator {
                     StepTransitionError::Conflict { .. } | StepTransitionError::NotFound { .. },
                 ) => {}
                 Err(error) => {
-                    return Err(error).with_context(|| format!("completing step {step_id}"));
+                    return Err(error).doing_with(|| format!("completing step {step_id}"));
                 }
             }
         }
@@ -386,13 +382,13 @@ impl Orchestrator {
             for step_id in &unsuccessful {
                 let record = step::get(&mut *tx, *step_id)
                     .await
-                    .with_context(|| format!("reading step {step_id}"))?
-                    .with_context(|| format!("step {step_id} vanished"))?;
-                failures.push(step_transition(
+                    .doing_with(|| format!("reading step {step_id}"))?
+                    .doing_with(|| format!("step {step_id} vanished"))?;
+                failures.push(StepTransition::new(
                     *step_id,
                     StepState::EnqueuedForOrchestration,
                     StepEvent::Fail {
-                        error: failure_of(&record),
+                        error: record.reported_failure(),
                     },
                 ));
                 events.insert(
@@ -409,9 +405,9 @@ impl Orchestrator {
                 self.settings.backoff,
             )
             .await
-            .context("failing reported steps")?;
+            .doing("failing reported steps")?;
             for outcome in outcomes {
-                outcome.context("failing a reported step")?;
+                outcome.doing("failing a reported step")?;
             }
         }
 
@@ -440,39 +436,4 @@ fn shard_of(task: uuid::Uuid, shards: usize) -> usize {
     // UUID v7 ends in random bits: a good spread without hashing.
     let bits = task.as_u128() as u64;
     (bits % shards.max(1) as u64) as usize
-}
-
-/// Whether a stored result reports success.
-pub(crate) fn succeeded(step: &StepRecord) -> bool {
-    step.results
-        .as_ref()
-        .and_then(|results| results.get("success"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
-/// The failure a stored result reports, as the step's error.
-fn failure_of(step: &StepRecord) -> StepError {
-    let error = step
-        .results
-        .as_ref()
-        .and_then(|results| results.get("error"));
-    let message = error
-        .and_then(|error| error.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("the step failed without a message")
-        .to_owned();
-    let retryable = error
-        .and_then(|error| error.get("retryable"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let requested_backoff = error
-        .and_then(|error| error.get("requested_backoff_ms"))
-        .and_then(Value::as_u64)
-        .map(Duration::from_millis);
-    StepError {
-        message,
-        retryable,
-        requested_backoff,
-    }
 }

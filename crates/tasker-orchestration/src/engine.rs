@@ -1,0 +1,151 @@
+//! Starting and stopping the orchestration engine: its settings, its loops in one `JoinSet`,
+//! and a graceful shutdown that lets each loop finish the transaction it is in.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tasker_db::readiness::BackoffParams;
+use tasker_messaging::config::MessagingConfig;
+use tasker_messaging::outbox::Messaging;
+use tasker_messaging::queue_name::orchestration_queues;
+use tasker_messaging::shutdown::{ShutdownTrigger, shutdown_pair};
+use tasker_models::ids::ProcessorId;
+use tokio::task::JoinSet;
+
+use crate::error::{Doing as _, OrchestrationError};
+use crate::orchestrator::Orchestrator;
+
+/// How the orchestrator works.
+#[derive(Debug, Clone)]
+pub struct OrchestratorSettings {
+    /// This process: recorded on every transition the orchestrator writes.
+    pub process_id: ProcessorId,
+    /// The backoff policy of retried steps (the SQL functions' parameters).
+    pub backoff: BackoffParams,
+    /// Tasks claimed per claim transaction, and task requests taken per intake transaction.
+    pub claim_batch: i32,
+    /// Step results taken per transaction.
+    pub result_batch: u16,
+    /// Result loops and claim loops working in parallel (claims skip each other's locked
+    /// tasks; two results of one task serialize on its lock).
+    pub shards: usize,
+    /// Consumer settings (visibility timeout, poll intervals).
+    pub messaging: MessagingConfig,
+    /// A step left `enqueued` (or its result unreported) longer than this has its message sent
+    /// again. Lower means faster recovery from a lost message, and more duplicates of messages
+    /// that were only slow.
+    pub redrive_after: Duration,
+    /// How long shutdown waits for the loops before aborting them.
+    pub shutdown_grace: Duration,
+}
+
+impl OrchestratorSettings {
+    /// Settings with the given process id, backoff and consumer settings, and defaults for the
+    /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout).
+    pub fn new(process_id: ProcessorId, backoff: BackoffParams, messaging: MessagingConfig) -> Self {
+        Self {
+            process_id,
+            backoff,
+            claim_batch: 50,
+            result_batch: 50,
+            shards: 2,
+            redrive_after: messaging.visibility_timeout * 2,
+            messaging,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running orchestrator.
+#[derive(Debug)]
+pub struct RunningOrchestrator {
+    loops: JoinSet<Result<(), OrchestrationError>>,
+    trigger: ShutdownTrigger,
+    grace: Duration,
+    process_id: ProcessorId,
+}
+
+/// Creates the orchestration queues and starts the orchestrator's loops.
+pub async fn start(
+    pool: PgPool,
+    messaging: Messaging,
+    settings: OrchestratorSettings,
+) -> Result<RunningOrchestrator, OrchestrationError> {
+    for queue in &orchestration_queues() {
+        messaging
+            .queue
+            .ensure_queue(queue)
+            .await
+            .doing_with(|| format!("creating queue {queue}"))?;
+    }
+    let grace = settings.shutdown_grace;
+    let shards = settings.shards.max(1);
+    let orchestrator = Arc::new(Orchestrator::new(pool, messaging, settings));
+    let process_id = orchestrator.processor_id;
+    let (trigger, shutdown) = shutdown_pair();
+    let mut loops = JoinSet::new();
+    // One intake loop: its batches are larger alone, and it is rarely the bottleneck.
+    loops.spawn(Arc::clone(&orchestrator).run_requests(shutdown.clone()));
+    for _ in 0..shards {
+        loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
+    }
+    loops.spawn(Arc::clone(&orchestrator).run_results(shutdown.clone()));
+    loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown));
+    tracing::info!(%process_id, "the orchestrator is running");
+    Ok(RunningOrchestrator {
+        loops,
+        trigger,
+        grace,
+        process_id,
+    })
+}
+
+impl RunningOrchestrator {
+    /// The process id the orchestrator records on its transitions.
+    pub fn process_id(&self) -> ProcessorId {
+        self.process_id
+    }
+
+    /// Fails if a loop stopped (they stop only on shutdown, or on an error they cannot ride
+    /// out).
+    pub fn check_alive(&mut self) -> Result<(), OrchestrationError> {
+        match self.loops.try_join_next() {
+            None => Ok(()),
+            Some(Ok(Ok(()))) => Err(OrchestrationError::invariant(
+                "an orchestrator loop stopped before shutdown",
+            )),
+            Some(Ok(Err(error))) => Err(error),
+            Some(Err(_)) => Err(OrchestrationError::invariant("an orchestrator loop panicked")),
+        }
+    }
+
+    /// Stops every loop after the transaction it is in, and waits for them; what does not
+    /// stop within the grace period is aborted (its transaction rolls back, and what it held
+    /// comes back to the queues). Returns the first loop's failure, if any.
+    pub async fn shutdown(mut self) -> Result<(), OrchestrationError> {
+        self.trigger.trigger();
+        let mut first_error = None;
+        let joined = tokio::time::timeout(self.grace, async {
+            while let Some(joined) = self.loops.join_next().await {
+                match joined {
+                    Ok(Err(error)) => {
+                        first_error.get_or_insert(error);
+                    }
+                    Err(error) if error.is_panic() => {
+                        first_error.get_or_insert(OrchestrationError::invariant(
+                            "an orchestrator loop panicked",
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        if joined.is_err() {
+            tracing::warn!(grace = ?self.grace, "the orchestrator did not stop in time; aborting its loops");
+            self.loops.shutdown().await;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}

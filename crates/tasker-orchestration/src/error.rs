@@ -1,0 +1,136 @@
+//! The orchestration engine's error: what it was doing, and the typed error of the layer that
+//! failed underneath (database, queue, outbox, state machine).
+
+use std::borrow::Cow;
+
+use tasker_db::error::DbError;
+use tasker_db::step::StepTransitionError;
+use tasker_db::task::{TaskBatchError, TaskTransitionError};
+use tasker_messaging::envelope::EncodeError;
+use tasker_messaging::error::QueueError;
+use tasker_messaging::outbox::OutboxError;
+use tasker_registry::registry::LookupError;
+use tasker_state::InvalidTaskTransition;
+
+/// An operation of the engine failed: `doing` names it, the source says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}")]
+pub struct OrchestrationError {
+    doing: Cow<'static, str>,
+    #[source]
+    source: Option<Cause>,
+}
+
+/// What failed underneath an [`OrchestrationError`].
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// A database call.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The driver, outside tasker-db's classification (beginning a transaction, committing).
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// The messaging backend.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Encoding a message.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// Committing a transaction with its messages.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// A task transition.
+    #[error(transparent)]
+    TaskTransition(#[from] TaskTransitionError),
+    /// A batch of task transitions.
+    #[error(transparent)]
+    TaskBatch(#[from] TaskBatchError),
+    /// A step transition.
+    #[error(transparent)]
+    StepTransition(#[from] StepTransitionError),
+    /// The state machine refused an event.
+    #[error(transparent)]
+    StateMachine(#[from] InvalidTaskTransition),
+    /// A template lookup.
+    #[error(transparent)]
+    Template(#[from] LookupError),
+    /// A task of the engine panicked or was cancelled.
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+    /// A task's namespace does not name a queue.
+    #[error(transparent)]
+    Namespace(#[from] tasker_messaging::queue_name::NamespaceError),
+    /// A nested operation of the engine.
+    #[error(transparent)]
+    Engine(Box<OrchestrationError>),
+}
+
+impl OrchestrationError {
+    /// A broken expectation with no underlying error.
+    pub(crate) fn invariant(doing: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            doing: doing.into(),
+            source: None,
+        }
+    }
+
+    /// What failed underneath, if anything did.
+    pub fn cause(&self) -> Option<&Cause> {
+        self.source.as_ref()
+    }
+
+    /// Whether trying again later may succeed: the database or the broker failed, as opposed
+    /// to a broken invariant or bad data.
+    pub fn is_transient(&self) -> bool {
+        match &self.source {
+            Some(Cause::Database(error)) => error.is_transient() || matches!(error, DbError::Other(_)),
+            Some(Cause::Sqlx(_) | Cause::Queue(_)) => true,
+            Some(Cause::Outbox(error)) => error.is_transient(),
+            Some(Cause::Engine(inner)) => inner.is_transient(),
+            Some(Cause::TaskBatch(_) | Cause::TaskTransition(TaskTransitionError::Database(_))) => {
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl From<OrchestrationError> for Cause {
+    fn from(error: OrchestrationError) -> Self {
+        Cause::Engine(Box::new(error))
+    }
+}
+
+/// Names the operation a fallible call belongs to (anyhow's `Context`, with typed causes).
+pub(crate) trait Doing<T> {
+    /// Wraps the error as "while `doing`".
+    fn doing(self, doing: &'static str) -> Result<T, OrchestrationError>;
+    /// [`Doing::doing`] with a message built only on failure.
+    fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, OrchestrationError>;
+}
+
+impl<T, E: Into<Cause>> Doing<T> for Result<T, E> {
+    fn doing(self, doing: &'static str) -> Result<T, OrchestrationError> {
+        self.map_err(|error| OrchestrationError {
+            doing: Cow::Borrowed(doing),
+            source: Some(error.into()),
+        })
+    }
+
+    fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, OrchestrationError> {
+        self.map_err(|error| OrchestrationError {
+            doing: Cow::Owned(doing()),
+            source: Some(error.into()),
+        })
+    }
+}
+
+impl<T> Doing<T> for Option<T> {
+    fn doing(self, doing: &'static str) -> Result<T, OrchestrationError> {
+        self.ok_or_else(|| OrchestrationError::invariant(doing))
+    }
+
+    fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, OrchestrationError> {
+        self.ok_or_else(|| OrchestrationError::invariant(doing()))
+    }
+}

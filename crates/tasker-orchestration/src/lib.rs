@@ -1,0 +1,41 @@
+//! Tasker's orchestration engine: turns task requests into tasks, claims ready tasks, enqueues
+//! their ready steps, applies the step results workers report, finalizes tasks, tells
+//! requesters what became of their requests, and redrives work whose messages were lost.
+//!
+//! Entry points:
+//! - [`engine::start`] starts the engine's loops on a database pool and a messaging backend
+//!   and returns a [`engine::RunningOrchestrator`], stopped gracefully with
+//!   [`engine::RunningOrchestrator::shutdown`]. Any number of orchestrators may run against
+//!   one database, in one process or many: every decision is a compare-and-set in a
+//!   transaction that holds the task's row lock.
+//! - [`client::Submitter`] sends task requests and follows them to their end through replies
+//!   addressed to it (with the database as the safety net), whichever orchestrator does the
+//!   work.
+//!
+//! The loops, each owned by the engine and stopped by one shutdown signal:
+//! - [`intake`]: task requests a batch at a time (creating the tasks and settling the new ones
+//!   in the same transaction) and finalization requests (giving up on tasks blocked by
+//!   permanent failures);
+//! - [`claim`]: claims ready tasks (retries that are due, waits that are over, tasks created
+//!   elsewhere) and settles them; redrives messages lost between a commit and its send;
+//! - [`results`]: step results, recorded a batch at a time with their tasks settled in the
+//!   same transaction;
+//! - [`settle`]: the decision shared by all of them.
+//!
+//! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging and
+//! tasker-registry, and on nothing of the worker: what both need lives in the crate that owns
+//! it. It writes no SQL (tasker-db does) and initialises no tracing subscriber.
+
+pub mod client;
+pub mod engine;
+pub mod error;
+
+mod claim;
+mod intake;
+mod orchestrator;
+mod results;
+mod settle;
+mod templates;
+
+pub use engine::{OrchestratorSettings, RunningOrchestrator, start};
+pub use error::OrchestrationError;

@@ -1,0 +1,158 @@
+//! The orchestrator's state, shared by its loops: the adapters, the settings, the task facts
+//! cache, the templates, and the claim loop's wake-ups.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use tasker_db::task::{TaskFacts, TaskFactsCache};
+use tasker_messaging::outbox::{Messaging, Outbox};
+use tasker_messaging::messages::{TaskReply, TaskReplyMessage};
+use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
+use tasker_models::ids::{ProcessorId, TaskId};
+use tasker_state::TaskState;
+use tokio::sync::Notify;
+
+use crate::engine::OrchestratorSettings;
+use crate::error::{Doing as _, OrchestrationError};
+use crate::settle::Settled;
+use crate::templates::Templates;
+
+/// The orchestrator's state, shared by its loops.
+#[derive(Debug)]
+pub(crate) struct Orchestrator {
+    pub(crate) pool: PgPool,
+    pub(crate) messaging: Messaging,
+    pub(crate) templates: Templates,
+    pub(crate) tasks: TaskFactsCache,
+    pub(crate) settings: OrchestratorSettings,
+    /// Recorded on every transition the orchestrator applies.
+    pub(crate) processor_id: ProcessorId,
+    /// Wakes the claim loop (new tasks, a retry to wait for).
+    pub(crate) wake_claimer: Notify,
+    /// When tasks waiting for a retry become due.
+    retries: Mutex<BTreeSet<DateTime<Utc>>>,
+    /// Worker queues known to exist.
+    ensured: Mutex<BTreeSet<QueueName>>,
+}
+
+/// The worker queue of a task's namespace.
+pub(crate) fn queue_of(task: &TaskFacts) -> Result<QueueName, OrchestrationError> {
+    let namespace = Namespace::new(task.namespace.as_str())
+        .doing_with(|| format!("naming the worker queue of task {}", task.task_id))?;
+    Ok(worker_queue(&namespace))
+}
+
+/// A requester's reply queue, as a task recorded it; `None` (logged) if it is not a queue name.
+pub(crate) fn reply_queue(task: &TaskFacts) -> Option<QueueName> {
+    let reply_to = task.reply_to.as_deref()?;
+    match QueueName::new(reply_to) {
+        Ok(queue) => Some(queue),
+        Err(error) => {
+            tracing::warn!(task_id = %task.task_id, error = %error, "a task names an invalid reply queue; no reply is sent");
+            None
+        }
+    }
+}
+
+impl Orchestrator {
+    pub(crate) fn new(pool: PgPool, messaging: Messaging, settings: OrchestratorSettings) -> Self {
+        Self {
+            templates: Templates::new(pool.clone()),
+            pool,
+            messaging,
+            tasks: TaskFactsCache::default(),
+            processor_id: settings.process_id,
+            settings,
+            wake_claimer: Notify::new(),
+            retries: Mutex::new(BTreeSet::new()),
+            ensured: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// The task's facts, from the cache or the database.
+    pub(crate) async fn task(
+        &self,
+        conn: &mut PgConnection,
+        task_id: TaskId,
+    ) -> Result<std::sync::Arc<TaskFacts>, OrchestrationError> {
+        self.tasks
+            .find(conn, task_id)
+            .await
+            .doing_with(|| format!("reading task {task_id}"))?
+            .doing_with(|| format!("task {task_id} does not exist"))
+    }
+
+    /// Creates `queue` unless this process knows it exists: tasks may name namespaces no
+    /// worker has announced to this process.
+    pub(crate) async fn ensure_queue(&self, queue: &QueueName) -> Result<(), OrchestrationError> {
+        let known = self
+            .ensured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(queue);
+        if !known {
+            self.messaging
+                .queue
+                .ensure_queue(queue)
+                .await
+                .doing_with(|| format!("creating queue {queue}"))?;
+            self.ensured
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(queue.clone());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn retries(&self) -> MutexGuard<'_, BTreeSet<DateTime<Utc>>> {
+        self.retries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tells the claim loop that tasks may be ready.
+    pub(crate) fn wake_claimer(&self) {
+        self.wake_claimer.notify_one();
+    }
+
+    /// Adds the "finished" reply for a task that reaches `state` in the outbox's transaction.
+    pub(crate) fn reply_finished(
+        &self,
+        task: &TaskFacts,
+        state: TaskState,
+        outbox: &mut Outbox,
+    ) -> Result<(), OrchestrationError> {
+        let (Some(queue), Some(request_id)) = (reply_queue(task), task.request_id) else {
+            return Ok(());
+        };
+        let reply = TaskReplyMessage {
+            request_id,
+            reply: TaskReply::Finished {
+                task_id: task.task_id,
+                state,
+            },
+        };
+        outbox
+            .push(&queue, &reply)
+            .doing("encoding a finished reply")
+    }
+
+    /// Learns what committed transactions did to their tasks.
+    pub(crate) fn committed(&self, settled: &[(TaskId, Settled)]) {
+        let mut wake = false;
+        for (task_id, settled) in settled {
+            match settled {
+                Settled::Finished(_) => self.tasks.forget(*task_id),
+                Settled::WaitingForRetry(at) => {
+                    self.retries().insert(*at);
+                    wake = true;
+                }
+                Settled::Blocked | Settled::InProcess | Settled::WaitingForDependencies => {}
+            }
+        }
+        if wake {
+            // The claim loop re-arms its timer for the earliest retry.
+            self.wake_claimer();
+        }
+    }
+}
