@@ -24,7 +24,10 @@ const REDRIVE_LIMIT: i64 = 500;
 
 impl Orchestrator {
     /// Claims and settles ready tasks until shutdown.
-    pub(crate) async fn run_claims(self: Arc<Self>, mut shutdown: Shutdown) -> Result<(), OrchestrationError> {
+    pub(crate) async fn run_claims(
+        self: Arc<Self>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), OrchestrationError> {
         let poll = self.settings.messaging.fallback_poll_interval;
         let mut last_redrive = Instant::now();
         loop {
@@ -111,10 +114,7 @@ impl Orchestrator {
             .settle_all(&mut tx, tasks, &mut outbox)
             .await
             .doing("settling claimed tasks")?;
-        outbox
-            .commit(tx)
-            .await
-            .doing("committing claimed tasks")?;
+        outbox.commit(tx).await.doing("committing claimed tasks")?;
         self.committed(&settled);
         Ok(claimed.len())
     }
@@ -136,11 +136,7 @@ impl Orchestrator {
             .all(&self.pool)
             .await
             .doing("finding steps waiting for a message")?;
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .doing("acquiring a connection")?;
+        let mut conn = self.pool.acquire().await.doing("acquiring a connection")?;
         for step in steps {
             let task = self.task(&mut conn, step.task_id).await?;
             let mut outbox = self.messaging.outbox();
@@ -152,7 +148,9 @@ impl Orchestrator {
                     step_id: step.step_id,
                     correlation_id: task.correlation_id,
                 };
-                outbox.push(&queue, &message).doing("encoding a step message")?;
+                outbox
+                    .push(&queue, &message)
+                    .doing("encoding a step message")?;
             } else {
                 let message = StepResultMessage {
                     task_id: step.task_id,
@@ -163,7 +161,10 @@ impl Orchestrator {
                     .push(&step_results_queue(), &message)
                     .doing("encoding a step result message")?;
             }
-            outbox.send_now(&mut conn).await.doing("redriving a message")?;
+            outbox
+                .send_now(&mut conn)
+                .await
+                .doing("redriving a message")?;
             tracing::info!(step_id = %step.step_id, task_id = %step.task_id, state = %step.state, "redrove a message");
         }
         Ok(())

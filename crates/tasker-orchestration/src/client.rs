@@ -181,14 +181,16 @@ impl Submitter {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let mut events = self.read_replies().await?;
-            if self.last_check.elapsed() >= self.settings.safety_interval && !self.pending.is_empty()
+            if self.last_check.elapsed() >= self.settings.safety_interval
+                && !self.pending.is_empty()
             {
                 events.extend(self.check_database().await?);
             }
             if !events.is_empty() {
                 return Ok(events);
             }
-            let check_at = tokio::time::Instant::from_std(self.last_check + self.settings.safety_interval);
+            let check_at =
+                tokio::time::Instant::from_std(self.last_check + self.settings.safety_interval);
             tokio::select! {
                 signal = self.subscription.recv() => {
                     if signal.is_none() {
@@ -236,7 +238,10 @@ impl Submitter {
             if !receipts.is_empty() {
                 // Not acknowledged: delivered again, and ignored as a repeat.
                 if let Err(error) = self.queue.ack_batch(&receipts).await {
-                    tracing::debug!(error = &error as &dyn std::error::Error, "acknowledging replies failed");
+                    tracing::debug!(
+                        error = &error as &dyn std::error::Error,
+                        "acknowledging replies failed"
+                    );
                 }
             }
             if count < 100 {
@@ -309,7 +314,10 @@ impl Submitter {
             }
         }
         if !events.is_empty() {
-            tracing::debug!(events = events.len(), "the database told what replies did not");
+            tracing::debug!(
+                events = events.len(),
+                "the database told what replies did not"
+            );
         }
         Ok(events)
     }

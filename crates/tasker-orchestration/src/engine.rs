@@ -43,7 +43,11 @@ pub struct OrchestratorSettings {
 impl OrchestratorSettings {
     /// Settings with the given process id, backoff and consumer settings, and defaults for the
     /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout).
-    pub fn new(process_id: ProcessorId, backoff: BackoffParams, messaging: MessagingConfig) -> Self {
+    pub fn new(
+        process_id: ProcessorId,
+        backoff: BackoffParams,
+        messaging: MessagingConfig,
+    ) -> Self {
         Self {
             process_id,
             backoff,
@@ -116,7 +120,9 @@ impl RunningOrchestrator {
                 "an orchestrator loop stopped before shutdown",
             )),
             Some(Ok(Err(error))) => Err(error),
-            Some(Err(_)) => Err(OrchestrationError::invariant("an orchestrator loop panicked")),
+            Some(Err(_)) => Err(OrchestrationError::invariant(
+                "an orchestrator loop panicked",
+            )),
         }
     }
 

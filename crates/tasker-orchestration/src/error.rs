@@ -83,7 +83,9 @@ impl OrchestrationError {
     /// to a broken invariant or bad data.
     pub fn is_transient(&self) -> bool {
         match &self.source {
-            Some(Cause::Database(error)) => error.is_transient() || matches!(error, DbError::Other(_)),
+            Some(Cause::Database(error)) => {
+                error.is_transient() || matches!(error, DbError::Other(_))
+            }
             Some(Cause::Sqlx(_) | Cause::Queue(_)) => true,
             Some(Cause::Outbox(error)) => error.is_transient(),
             Some(Cause::Engine(inner)) => inner.is_transient(),

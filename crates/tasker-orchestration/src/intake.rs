@@ -279,7 +279,12 @@ impl Orchestrator {
     }
 
     async fn requeue(&self, message: &ReceivedMessage) {
-        if let Err(error) = self.messaging.queue.nack(message.receipt(), Nack::Requeue).await {
+        if let Err(error) = self
+            .messaging
+            .queue
+            .nack(message.receipt(), Nack::Requeue)
+            .await
+        {
             // It comes back after its visibility timeout anyway.
             tracing::debug!(
                 error = &error as &dyn std::error::Error,
@@ -338,7 +343,10 @@ impl Orchestrator {
                     correlation_id: item.validated.correlation_id,
                     context: item.validated.context.clone(),
                     request_id: Some(item.request_id),
-                    reply_to: item.reply_to.as_ref().map(|queue| queue.as_str().to_owned()),
+                    reply_to: item
+                        .reply_to
+                        .as_ref()
+                        .map(|queue| queue.as_str().to_owned()),
                 });
                 fresh.push(*task_id);
             }
@@ -402,7 +410,9 @@ impl Orchestrator {
             request_id: item.request_id,
             reply: TaskReply::Created { task_id, duplicate },
         };
-        outbox.push(queue, &reply).doing("encoding a created reply")?;
+        outbox
+            .push(queue, &reply)
+            .doing("encoding a created reply")?;
         if let TaskCreation::Existing { state, .. } = creation
             && state.is_terminal()
         {
@@ -413,7 +423,9 @@ impl Orchestrator {
                     state: *state,
                 },
             };
-            outbox.push(queue, &reply).doing("encoding a finished reply")?;
+            outbox
+                .push(queue, &reply)
+                .doing("encoding a finished reply")?;
         }
         Ok(())
     }

@@ -39,7 +39,10 @@ impl Orchestrator {
     /// Consumes step results until shutdown: on PGMQ, `shards` loops each take batches out of
     /// the queue inside the transaction that records them; elsewhere a dispatcher receives
     /// them and routes them to the shards.
-    pub(crate) async fn run_results(self: Arc<Self>, shutdown: Shutdown) -> Result<(), OrchestrationError> {
+    pub(crate) async fn run_results(
+        self: Arc<Self>,
+        shutdown: Shutdown,
+    ) -> Result<(), OrchestrationError> {
         let Some(pgmq) = self.messaging.pgmq.clone() else {
             return self.dispatch_results(shutdown).await;
         };
@@ -150,7 +153,10 @@ impl Orchestrator {
 
     /// Receives step results until shutdown, routing them to the shards (backends that cannot
     /// consume inside a transaction).
-    async fn dispatch_results(self: Arc<Self>, mut shutdown: Shutdown) -> Result<(), OrchestrationError> {
+    async fn dispatch_results(
+        self: Arc<Self>,
+        mut shutdown: Shutdown,
+    ) -> Result<(), OrchestrationError> {
         let queue = step_results_queue();
         let backend = Arc::clone(&self.messaging.queue);
         let mut subscription = backend
@@ -192,7 +198,9 @@ impl Orchestrator {
                                 received: message,
                             };
                             if senders[shard].send(delivery).await.is_err() {
-                                return Err(OrchestrationError::invariant(format!("result shard {shard} stopped")));
+                                return Err(OrchestrationError::invariant(format!(
+                                    "result shard {shard} stopped"
+                                )));
                             }
                         }
                         Err(error) => {

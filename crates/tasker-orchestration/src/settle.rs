@@ -12,9 +12,7 @@ use sqlx::PgConnection;
 use tasker_db::context::{self, ExecutionStatus};
 use tasker_db::readiness::{self, StepReadiness};
 use tasker_db::step::{StepTransition, transition_batch};
-use tasker_db::task::{
-    self, TaskTransition, TaskTransitionChain, TaskTransitionError,
-};
+use tasker_db::task::{self, TaskTransition, TaskTransitionChain, TaskTransitionError};
 use tasker_messaging::messages::{StepMessage, TaskFinalizationMessage};
 use tasker_messaging::queue_name::task_finalizations_queue;
 use tasker_models::ids::{StepId, TaskId};
@@ -195,7 +193,10 @@ impl Orchestrator {
                 .doing_with(|| format!("reading the step readiness of task {task_id}"))?;
             if state != TaskState::EnqueuingSteps {
                 let event = self.decide(conn, task_id, state, &steps).await?;
-                let to = self.move_task(conn, task_id, state, event.clone()).await.doing("settling a task")?;
+                let to = self
+                    .move_task(conn, task_id, state, event.clone())
+                    .await
+                    .doing("settling a task")?;
                 if let Some(rest) = self.rest(conn, task_id, to, &event, outbox).await? {
                     return Ok(rest);
                 }
@@ -223,7 +224,9 @@ impl Orchestrator {
                 .await
                 .doing("settling a task")?;
         }
-        return Err(OrchestrationError::invariant(format!("task {task_id} did not settle within {MAX_ROUNDS} rounds")))
+        return Err(OrchestrationError::invariant(format!(
+            "task {task_id} did not settle within {MAX_ROUNDS} rounds"
+        )));
     }
 
     /// Decides from the task's steps which event moves it on: to a resting state, or to

@@ -57,7 +57,10 @@ pub(crate) async fn run(
                              count: usize,
                              options: DriveOptions| {
         let planned = plan(std::slice::from_ref(template), count, uuid::Uuid::now_v7());
-        drive(&mut submitter, &wiring.pool, planned, options, &mut || Ok(())).await
+        drive(&mut submitter, &wiring.pool, planned, options, &mut || {
+            Ok(())
+        })
+        .await
     };
     let concurrent = DriveOptions {
         concurrency: CONCURRENT,

@@ -147,7 +147,7 @@ pub(crate) async fn drive(
     pool: &PgPool,
     planned: Vec<Planned>,
     options: DriveOptions,
-    check_alive: &mut dyn FnMut() -> anyhow::Result<()>,
+    check_alive: &mut (dyn FnMut() -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<RunReport> {
     let total = planned.len();
     let bar = progress_bar(total, options.progress);

@@ -42,6 +42,8 @@ mod report;
 mod roles;
 mod setup;
 
+#[cfg(test)]
+mod tests;
 
 use std::io::Write as _;
 use std::path::PathBuf;

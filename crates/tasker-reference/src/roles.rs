@@ -58,7 +58,7 @@ async fn catalog(
 /// Waits for a signal while the engines run; fails as soon as one of them fails.
 async fn serve(
     signals: &mut Signals,
-    check_alive: &mut dyn FnMut() -> anyhow::Result<()>,
+    check_alive: &mut (dyn FnMut() -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<&'static str> {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
     loop {

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::PgPool;
+use tasker_orchestration::OrchestratorSettings;
+use tasker_orchestration::client::SubmitterSettings;
 use tasker_shared::config::ConfigLoader;
 use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
 use tasker_shared::config::tasker::TaskerConfig;
@@ -21,10 +23,7 @@ use tasker_shared::messaging::outbox::Messaging;
 use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
 use tasker_shared::models::ids::ProcessorId;
-use tasker_orchestration::OrchestratorSettings;
-use tasker_orchestration::client::SubmitterSettings;
 use tasker_worker::WorkerSettings;
-
 
 /// The messaging backends the reference workflow can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

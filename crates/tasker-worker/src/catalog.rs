@@ -72,12 +72,11 @@ impl Catalog {
                 source,
             })?;
         }
-        let report = load_directory(dir, Strictness::Strict).map_err(|source| {
-            CatalogError::Read {
+        let report =
+            load_directory(dir, Strictness::Strict).map_err(|source| CatalogError::Read {
                 dir: dir.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         let mut problems = String::new();
         let mut templates = Vec::new();
         let served = |template: &ValidatedTemplate| {
@@ -170,10 +169,12 @@ impl Catalog {
                     })
                 })?;
             // Template validation enforces the same namespace rule as queue names.
-            let namespace = Namespace::new(template.template().namespace_name.as_str())
-                .map_err(|source| CatalogError::Namespace {
-                    name: template.template().namespace_name.to_string(),
-                    source,
+            let namespace =
+                Namespace::new(template.template().namespace_name.as_str()).map_err(|source| {
+                    CatalogError::Namespace {
+                        name: template.template().namespace_name.to_string(),
+                        source,
+                    }
                 })?;
             let parents = template
                 .steps()

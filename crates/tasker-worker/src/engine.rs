@@ -78,7 +78,9 @@ impl RunningWorker {
             match set.try_join_next() {
                 None => {}
                 Some(Ok(Ok(()))) => {
-                    return Err(WorkerError::invariant("a worker loop stopped before shutdown"));
+                    return Err(WorkerError::invariant(
+                        "a worker loop stopped before shutdown",
+                    ));
                 }
                 Some(Ok(Err(error))) => return Err(error),
                 Some(Err(error)) => return Err(error).doing("a worker loop panicked"),
@@ -103,7 +105,9 @@ impl RunningWorker {
                         }
                         Err(error) if error.is_panic() => {
                             first_error.get_or_insert(
-                                Err::<(), _>(error).doing("a worker loop panicked").unwrap_err(),
+                                Err::<(), _>(error)
+                                    .doing("a worker loop panicked")
+                                    .unwrap_err(),
                             );
                         }
                         _ => {}

@@ -252,11 +252,7 @@ impl Worker {
         let (batch, visibility) = (shared.settings.batch, shared.settings.visibility_timeout);
         let (mut conn, received) = match &shared.messaging.pgmq {
             Some(pgmq) => {
-                let mut tx = shared
-                    .pool
-                    .begin()
-                    .await
-                    .doing("starting a transaction")?;
+                let mut tx = shared.pool.begin().await.doing("starting a transaction")?;
                 let received = pgmq
                     .receive_in(&mut tx, queue, batch, visibility)
                     .await
@@ -407,7 +403,9 @@ impl Worker {
             let step_id = item.step_message.step_id;
             let task_steps = steps.get(&item.task.task_id).map_or(&[][..], Vec::as_slice);
             let Some(record) = task_steps.iter().find(|s| s.step_id == step_id) else {
-                return Err(WorkerError::invariant(format!("started step {step_id} vanished")));
+                return Err(WorkerError::invariant(format!(
+                    "started step {step_id} vanished"
+                )));
             };
             let (context, timeout) = step_context(item, record, task_steps)?;
             let Some(handler) = item.entry.handlers.get(record.name.as_str()) else {
@@ -633,7 +631,11 @@ fn step_context(
 ) -> Result<(StepContext, Option<Duration>), WorkerError> {
     let template = item.entry.template.template();
     let Some(definition) = item.entry.template.step_by_name(&record.name) else {
-        return Err(WorkerError::invariant(format!("template {} has no step {}", item.entry.key(), record.name)));
+        return Err(WorkerError::invariant(format!(
+            "template {} has no step {}",
+            item.entry.key(),
+            record.name
+        )));
     };
     let mut dependency_results = BTreeMap::new();
     for parent in item.entry.parents(&record.name) {
