@@ -42,7 +42,8 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use self::link::{
-    Link, amqp_name, dead_letter_exchange, declare, is_not_found, ready_count, start_consumer,
+    Link, amqp_name, dead_letter_exchange, declare, is_not_found, open_channel, ready_count,
+    start_consumer,
 };
 pub use self::state::ConnectionStatus;
 use self::state::{DeliveryKey, InFlight, LinkState, Shared, lock};
@@ -485,10 +486,11 @@ impl MessageQueue for RabbitMqQueue {
         lock(&self.shared.declared).remove(queue);
         lock(&self.shared.consumed).remove(queue);
         let link = self.link(op).await?;
+        // Our own consumer goes first: a queue deleted under it is cancelled by the broker,
+        // which the consumer task would take for a broken link.
+        link.stop_consuming(queue).await;
         let prefix = &self.shared.config.queue_prefix;
-        let channel = link
-            .connection
-            .create_channel()
+        let channel = open_channel(&link.connection)
             .await
             .map_err(|e| self.amqp_error(&link, op, queue, e))?;
         let mut names = vec![amqp_name(prefix, queue)];
@@ -511,8 +513,6 @@ impl MessageQueue for RabbitMqQueue {
                 .map_err(|e| self.amqp_error(&link, op, queue, e))?;
         }
         let _ = channel.close(200, "deleted".into()).await;
-        // The broker cancelled the queue's consumer with the queue; its channel goes too.
-        link.stop_consuming(queue).await;
         self.shared.forget_buffered(queue);
         Ok(())
     }

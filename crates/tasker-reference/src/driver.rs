@@ -118,6 +118,8 @@ pub(crate) struct TaskOutcome {
     pub(crate) attempts: i64,
     /// Attempts beyond each step's first.
     pub(crate) retries: i64,
+    /// Attempts lost with their worker (killed mid-step) and run again.
+    pub(crate) lost_attempts: i64,
 }
 
 /// A whole run.
@@ -127,6 +129,9 @@ pub(crate) struct RunReport {
     pub(crate) tasks: Vec<TaskOutcome>,
     /// From the first submission to the last terminal state.
     pub(crate) wall: Duration,
+    /// The longest time during which no task finished (after the first finished): how long
+    /// the system took to recover from a fault, if one happened.
+    pub(crate) longest_pause: Duration,
 }
 
 /// Drive options.
@@ -164,12 +169,15 @@ pub(crate) async fn drive(
             mismatches: Vec::new(),
             attempts: 0,
             retries: 0,
+            lost_attempts: 0,
         })
         .collect();
     let mut waiting: VecDeque<(usize, Planned)> = planned.into_iter().enumerate().collect();
     let mut in_flight: HashMap<Uuid, (usize, Instant)> = HashMap::new();
     let started = Instant::now();
     let mut last_progress = Instant::now();
+    let mut first_finish: Option<Instant> = None;
+    let mut longest_pause = Duration::ZERO;
     let mut done = 0;
     while done < total {
         let room = options.concurrency.max(1).saturating_sub(in_flight.len());
@@ -210,6 +218,9 @@ pub(crate) async fn drive(
                     state,
                 } => {
                     if let Some((index, submitted)) = in_flight.remove(&request_id) {
+                        if first_finish.replace(now).is_some() {
+                            longest_pause = longest_pause.max(now - last_progress);
+                        }
                         let outcome = &mut outcomes[index];
                         outcome.task_id = Some(task_id);
                         outcome.state = Some(state);
@@ -238,7 +249,23 @@ pub(crate) async fn drive(
     Ok(RunReport {
         tasks: outcomes,
         wall,
+        longest_pause,
     })
+}
+
+/// Attempts of a step that failed because their worker was lost.
+async fn lost_attempts(
+    pool: &PgPool,
+    step_id: tasker_shared::models::ids::StepId,
+) -> anyhow::Result<i32> {
+    let history = step::history(pool, step_id)
+        .await
+        .with_context(|| format!("reading the history of step {step_id}"))?;
+    let lost = history
+        .iter()
+        .filter(|row| row.metadata.get("reason").and_then(Value::as_str) == Some("worker_lost"))
+        .count();
+    Ok(i32::try_from(lost).unwrap_or(i32::MAX))
 }
 
 /// Reads every task's steps and compares them with the expectations.
@@ -285,7 +312,15 @@ async fn verify(pool: &PgPool, tasks: &mut [TaskOutcome]) -> anyhow::Result<()> 
                         expected.state()
                     ));
                 }
-                if record.attempts != expected.attempts() {
+                // An attempt lost with a killed worker is retried: it adds one attempt and
+                // is no mismatch; any other extra attempt is.
+                let lost = if record.attempts == expected.attempts() {
+                    0
+                } else {
+                    lost_attempts(pool, record.step_id).await?
+                };
+                task.lost_attempts += i64::from(lost);
+                if record.attempts != expected.attempts() + lost {
                     task.mismatches.push(format!(
                         "step {name} took {} attempt(s) instead of {}",
                         record.attempts,

@@ -239,3 +239,28 @@ pub(crate) fn reference_chain(
     }
     chain
 }
+
+/// A handler that takes `delay` before doing the work of `inner`: simulated work, so that
+/// steps are running when a process is stopped or killed.
+pub(crate) struct Delayed {
+    /// The handler doing the work.
+    pub(crate) inner: Arc<dyn StepHandler>,
+    /// How long each call takes at least.
+    pub(crate) delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl StepHandler for Delayed {
+    async fn call(&self, context: &StepContext) -> StepOutcome {
+        tokio::time::sleep(self.delay).await;
+        self.inner.call(context).await
+    }
+}
+
+impl std::fmt::Debug for Delayed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delayed")
+            .field("delay", &self.delay)
+            .finish_non_exhaustive()
+    }
+}

@@ -156,6 +156,9 @@ struct WorkerArgs {
     /// Workers (concurrent step batches) in this process.
     #[arg(long, default_value_t = 8)]
     workers: usize,
+    /// Simulated work: every step handler takes at least this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    step_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]

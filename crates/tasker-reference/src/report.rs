@@ -57,6 +57,8 @@ pub(crate) struct Summary {
     pub(crate) steps_executed: i64,
     /// Executions beyond each step's first.
     pub(crate) retries: i64,
+    /// Executions lost with their worker and run again.
+    pub(crate) lost_attempts: i64,
     /// Task latency, submission to terminal state.
     pub(crate) latency: Option<Percentiles>,
     /// Step executions per second of wall time.
@@ -75,6 +77,7 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
     let mut latencies = Vec::new();
     let mut steps_executed = 0;
     let mut retries = 0;
+    let mut lost_attempts = 0;
     let mut mismatched = 0;
     let mut unchecked = 0;
     let mut correct = 0;
@@ -91,6 +94,7 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
             latencies.extend(task.latency);
             steps_executed += task.attempts;
             retries += task.retries;
+            lost_attempts += task.lost_attempts;
         }
         match (&task.rejected, &task.expectation) {
             (Some(_), _) => {}
@@ -107,6 +111,7 @@ pub(crate) fn summarize(report: &RunReport) -> Summary {
         by_state,
         steps_executed,
         retries,
+        lost_attempts,
         latency: percentiles(&latencies),
         steps_per_second: if seconds > 0.0 {
             steps_executed as f64 / seconds
@@ -138,6 +143,10 @@ pub(crate) fn render(report: &RunReport, summary: &Summary, backend: &str) -> St
         summary.steps_executed.to_string(),
     ));
     rows.push(("retries".to_owned(), summary.retries.to_string()));
+    rows.push((
+        "attempts lost with a worker".to_owned(),
+        summary.lost_attempts.to_string(),
+    ));
     if let Some(latency) = summary.latency {
         rows.push(("task latency p50".to_owned(), ms(latency.p50)));
         rows.push(("task latency p95".to_owned(), ms(latency.p95)));
@@ -146,6 +155,10 @@ pub(crate) fn render(report: &RunReport, summary: &Summary, backend: &str) -> St
     rows.push((
         "steps per second".to_owned(),
         format!("{:.0}", summary.steps_per_second),
+    ));
+    rows.push((
+        "longest pause without a finish".to_owned(),
+        ms(report.longest_pause),
     ));
     rows.push((
         "results checked".to_owned(),

@@ -12,7 +12,7 @@ use tasker_worker::catalog::Catalog;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::driver::{self, DriveOptions, RunReport};
-use crate::handlers::reference_chain;
+use crate::handlers::{Delayed, reference_chain};
 use crate::setup::{self, Wiring};
 use crate::{OrchestratorArgs, RunArgs, SubmitArgs, WorkerArgs, bench, report, write_out};
 
@@ -44,13 +44,24 @@ fn connections(count: usize) -> u32 {
     u32::try_from(count).unwrap_or(u32::MAX)
 }
 
-/// Registers the templates under `dir` of `namespaces` (all if empty) with their handlers.
+/// Registers the templates under `dir` of `namespaces` (all if empty) with their handlers,
+/// each taking at least `delay`.
 async fn catalog(
     wiring: &Wiring,
     dir: &std::path::Path,
     namespaces: &[String],
+    delay: std::time::Duration,
 ) -> anyhow::Result<Arc<Catalog>> {
-    let chain = reference_chain(|_, handler| handler);
+    let chain = reference_chain(|_, handler| {
+        if delay.is_zero() {
+            handler
+        } else {
+            Arc::new(Delayed {
+                inner: handler,
+                delay,
+            })
+        }
+    });
     let catalog = Catalog::register(&wiring.pool, dir, namespaces, &chain).await?;
     Ok(Arc::new(catalog))
 }
@@ -113,7 +124,8 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let wiring = setup::wire(&args.common, connections(args.workers + 4)).await?;
     let span = tracing::info_span!("worker", process = %wiring.process_id);
     let _entered = span.enter();
-    let catalog = catalog(&wiring, &args.templates.templates, &args.namespaces).await?;
+    let delay = std::time::Duration::from_millis(args.step_delay_ms);
+    let catalog = catalog(&wiring, &args.templates.templates, &args.namespaces, delay).await?;
     let queues: Vec<String> = catalog
         .worker_queues()
         .iter()
@@ -184,7 +196,13 @@ pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let shards = args.shards.max(1);
     let wiring = setup::wire(&args.common, connections(args.workers + 2 * shards + 10)).await?;
-    let catalog = catalog(&wiring, &args.templates.templates, &[]).await?;
+    let catalog = catalog(
+        &wiring,
+        &args.templates.templates,
+        &[],
+        std::time::Duration::ZERO,
+    )
+    .await?;
     if args.bench {
         let report = bench::run(&wiring, &catalog, &args).await?;
         write_out(&report)?;

@@ -256,6 +256,7 @@ fn summary_table() {
             mismatches: Vec::new(),
             attempts,
             retries: 0,
+            lost_attempts: 0,
         }
     };
     let mut retried = outcome("retry_once", Some(TaskState::Complete), 31, 4);
@@ -284,6 +285,7 @@ fn summary_table() {
             },
         ],
         wall: Duration::from_millis(500),
+        longest_pause: Duration::from_millis(40),
     };
     let summary = summarize(&report);
     assert_eq!(

@@ -169,8 +169,8 @@ impl Worker {
     pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
         let queues = shared.catalog.worker_queues();
         Self {
+            id: shared.settings.process_id,
             shared,
-            id: ProcessorId::new_v7(),
             queues,
         }
     }

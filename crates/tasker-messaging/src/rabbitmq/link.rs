@@ -55,6 +55,23 @@ impl Link {
     }
 }
 
+/// Opens a channel. lapin may hand out the id of a channel that is still closing and then
+/// fail the open with `InvalidChannelState(Closing)`; that race passes on the next try.
+pub(super) async fn open_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let mut tries = 0;
+    loop {
+        match connection.create_channel().await {
+            Err(error)
+                if tries < 5 && matches!(error.kind(), ErrorKind::InvalidChannelState(..)) =>
+            {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 * tries)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The broker's name of `queue`: the configured deployment prefix, then the name.
 pub(super) fn amqp_name(prefix: &str, queue: &QueueName) -> String {
     format!("{prefix}{queue}")
@@ -91,7 +108,7 @@ pub(super) async fn declare(
     prefix: &str,
     queue: &QueueName,
 ) -> lapin::Result<()> {
-    let channel = connection.create_channel().await?;
+    let channel = open_channel(connection).await?;
     let name = amqp_name(prefix, queue);
     let durable = QueueDeclareOptions {
         durable: true,
@@ -146,7 +163,7 @@ pub(super) async fn ready_count(
     prefix: &str,
     queue: &QueueName,
 ) -> lapin::Result<u32> {
-    let channel = connection.create_channel().await?;
+    let channel = open_channel(connection).await?;
     let declared = channel
         .queue_declare(
             amqp_name(prefix, queue).as_str().into(),
@@ -192,7 +209,7 @@ pub(super) async fn start_consumer(
     if link.consumes(queue) {
         return Ok(());
     }
-    let channel = link.connection.create_channel().await?;
+    let channel = open_channel(&link.connection).await?;
     channel
         .basic_qos(shared.config.prefetch, BasicQosOptions::default())
         .await?;
@@ -241,7 +258,10 @@ pub(super) async fn start_consumer(
                 }
             }
         }
-        task_shared.report_broken(generation);
+        // A consumer stopped on purpose (its queue deleted) is not a broken link.
+        if lock(&task_shared.consumed).contains(&queue) {
+            task_shared.report_broken(generation);
+        }
     });
     Ok(())
 }

@@ -467,8 +467,15 @@ pub(crate) async fn unknown_queue_is_reported(h: &Harness) -> anyhow::Result<()>
 
 pub(crate) async fn delete_queue_removes_it_with_its_messages(h: &Harness) -> anyhow::Result<()> {
     let queue = h.queue("deleted").await?;
+    let other = h.queue("kept").await?;
     h.backend.send(&queue, &payload(1)).await?;
+    // Consumed before it is deleted: the backend's own consumer must not break the connection.
+    let got = receive_n(&*h.backend, &queue, 1, Duration::from_secs(30)).await?;
+    ensure!(index_of(&got[0])? == 1);
     h.backend.delete_queue(&queue).await?;
+    h.backend.send(&other, &payload(3)).await?;
+    let got = receive_n(&*h.backend, &other, 1, Duration::from_secs(30)).await?;
+    ensure!(index_of(&got[0])? == 3, "the other queue works on");
     let sent = h.backend.send(&queue, &payload(2)).await;
     ensure!(
         matches!(&sent, Err(QueueError::QueueNotFound { queue: q }) if *q == queue),

@@ -1,0 +1,260 @@
+//! A deployment of real processes for a test: a database of its own, and `tasker-reference`
+//! processes (orchestrators, workers, submitters, all-in-one runs) spawned against it with
+//! short timeouts. Every process is killed when the deployment is dropped, and the database
+//! is dropped by [`Deployment::finish`].
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::str::FromStr as _;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use sqlx::ConnectOptions as _;
+use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use tasker_shared::database::migrate;
+use tasker_shared::database::pool::PoolConfig;
+use tasker_shared::messaging::config::RabbitMqConfig;
+use tasker_shared::messaging::queue::MessageQueue as _;
+use tasker_shared::messaging::queue_name::{Namespace, orchestration_queues, worker_queue};
+use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// How long a process may take to say it is ready.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// The visibility timeout of the test deployments, in seconds: a message held by a killed
+/// process comes back after this long.
+pub(crate) const VISIBILITY_SECONDS: u64 = 2;
+/// The consumers' safety-net poll, in seconds.
+pub(crate) const POLL_SECONDS: u64 = 1;
+
+/// The messaging backend of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Pgmq,
+    Rabbitmq,
+}
+
+impl Backend {
+    fn as_str(self) -> &'static str {
+        match self {
+            Backend::Pgmq => "pgmq",
+            Backend::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+/// A spawned process, with its stdout lines arriving on a channel.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pub(crate) name: String,
+    pub(crate) process_id: uuid::Uuid,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every stdout line read so far.
+    pub(crate) output: Vec<String>,
+}
+
+impl Process {
+    /// Waits for a stdout line containing `text`.
+    pub(crate) fn wait_for_line(&mut self, text: &str, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    self.output.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    anyhow::bail!("{} did not print {text:?} within {limit:?}", self.name)
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait()?;
+                    anyhow::bail!(
+                        "{} exited ({status}) before printing {text:?}; it printed: {:?}",
+                        self.name,
+                        self.output
+                    )
+                }
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub(crate) fn kill_9(&mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .with_context(|| format!("killing {}", self.name))?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub(crate) fn terminate(&mut self, limit: Duration) -> anyhow::Result<ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("running kill -TERM")?;
+        ensure!(status.success(), "kill -TERM {} failed", self.name);
+        self.wait(limit)
+    }
+
+    /// Waits for the process to exit, reading the rest of its output.
+    pub(crate) fn wait(&mut self, limit: Duration) -> anyhow::Result<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            while let Ok(line) = self.lines.try_recv() {
+                self.output.push(line);
+            }
+            if let Some(status) = self.child.try_wait()? {
+                // The reader thread ends with the pipe; collect what is left.
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.output.push(line);
+                }
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                anyhow::bail!(
+                    "{} did not exit within {limit:?}; it printed {:?}",
+                    self.name,
+                    self.output
+                );
+            }
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => self.output.push(line),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A database of its own and the processes running against it.
+#[derive(Debug)]
+pub(crate) struct Deployment {
+    pub(crate) backend: Backend,
+    url: String,
+    pub(crate) pool: PgPool,
+    database: String,
+}
+
+impl Deployment {
+    /// Creates and migrates a fresh database.
+    pub(crate) async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let base =
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let database = format!("tasker_reference_mp_{}", uuid::Uuid::now_v7().simple());
+        let options = PgConnectOptions::from_str(&base)
+            .with_context(|| format!("parsing DATABASE_URL {base:?}"))?
+            .database(&database);
+        let url = options.to_url_lossy().to_string();
+        migrate::create_database_if_missing(&url)
+            .await
+            .context("creating the test database (is PostgreSQL running on 127.0.0.1:5432?)")?;
+        let mut config = PoolConfig::from_options(options);
+        config.max_connections = 4;
+        let pool = config.connect().await?;
+        migrate::run(&pool).await?;
+        Ok(Self {
+            backend,
+            url,
+            pool,
+            database,
+        })
+    }
+
+    /// A `tasker-reference` command against this deployment, with short timeouts.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tasker-reference"));
+        command
+            .args(args)
+            .args(["--messaging", self.backend.as_str()])
+            .env("TASKER_ENV", "test")
+            .env("DATABASE_URL", &self.url)
+            .env(
+                "TASKER__COMMON__QUEUES__DEFAULT_VISIBILITY_TIMEOUT_SECONDS",
+                VISIBILITY_SECONDS.to_string(),
+            )
+            .env(
+                "TASKER__ORCHESTRATION__EVENT_SYSTEMS__ORCHESTRATION__TIMING__FALLBACK_POLLING_INTERVAL_SECONDS",
+                POLL_SECONDS.to_string(),
+            )
+            .env("TASKER_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        command
+    }
+
+    /// Spawns `tasker-reference <args>` as `name`.
+    pub(crate) fn spawn(&self, name: &str, args: &[&str]) -> anyhow::Result<Process> {
+        let process_id = uuid::Uuid::now_v7();
+        let mut child = self
+            .command(args)
+            .args(["--process-id", &process_id.to_string()])
+            .spawn()
+            .with_context(|| format!("spawning {name}"))?;
+        let stdout = child.stdout.take().context("the child's stdout")?;
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Process {
+            name: name.to_owned(),
+            process_id,
+            child,
+            lines,
+            output: Vec::new(),
+        })
+    }
+
+    /// Spawns a long-running role and waits until it says it is ready.
+    pub(crate) fn start(&self, name: &str, args: &[&str]) -> anyhow::Result<Process> {
+        let mut process = self.spawn(name, args)?;
+        process.wait_for_line("ready", READY_WITHIN)?;
+        Ok(process)
+    }
+
+    /// Drops the database, and on RabbitMQ the deployment's queues.
+    pub(crate) async fn finish(self) -> anyhow::Result<()> {
+        if self.backend == Backend::Rabbitmq {
+            let broker = RabbitMqQueue::connect(RabbitMqConfig {
+                url: std::env::var("RABBITMQ_URL")
+                    .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+                queue_prefix: format!("{}.", self.database),
+                connection_name: "tasker-reference-it-cleanup".to_owned(),
+                ..RabbitMqConfig::default()
+            })
+            .await
+            .context("connecting to RabbitMQ to delete the deployment's queues")?;
+            let mut queues = orchestration_queues().to_vec();
+            queues.push(worker_queue(&Namespace::new("reference")?));
+            for queue in &queues {
+                broker.delete_queue(queue).await?;
+            }
+        }
+        self.pool.close().await;
+        migrate::drop_database_if_exists(&self.url)
+            .await
+            .with_context(|| format!("dropping {}", self.database))?;
+        Ok(())
+    }
+}

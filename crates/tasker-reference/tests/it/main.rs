@@ -1,0 +1,322 @@
+//! Many processes against one database, as users deploy them: the real `tasker-reference`
+//! binary spawned as orchestrators, workers and submitters (and as all-in-one runs), on PGMQ
+//! and on RabbitMQ, with and without `kill -9` of an orchestrator and a worker mid-run.
+//!
+//! Every scenario checks, from the database: each request became exactly one task, each task
+//! reached exactly one terminal state, and the submitter verified every result; after a kill,
+//! only steps that were running in the killed worker ran again, and the submitter's longest
+//! pause without a finished task (the recovery time, printed) stayed within the configured
+//! thresholds. PostgreSQL and RabbitMQ must answer on 127.0.0.1; nothing is skipped.
+
+mod deployment;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use tasker_shared::database::{step, task};
+use tasker_shared::state_machine::StepState;
+
+use crate::deployment::{Backend, Deployment, POLL_SECONDS, Process, VISIBILITY_SECONDS};
+
+/// Tasks per scenario.
+const TASKS: usize = 300;
+/// How long a submitter may go without a finished task before it gives up.
+const STALL_LIMIT_SECONDS: u64 = 60;
+/// How long a whole run may take.
+const RUN_LIMIT: Duration = Duration::from_secs(240);
+
+/// The recovery bound after a kill: a killed worker's messages come back after the visibility
+/// timeout, the lost attempts are retried at once, messages lost with a killed orchestrator
+/// are redriven after twice the visibility timeout, and every loop polls at least every
+/// `POLL_SECONDS`; the rest is slack for a loaded 2-core machine.
+fn recovery_bound() -> Duration {
+    Duration::from_secs(VISIBILITY_SECONDS + 2 * VISIBILITY_SECONDS + 2 * POLL_SECONDS + 15)
+}
+
+/// Two orchestrators, two workers and `submit --wait`; with `kill`, one orchestrator and one
+/// worker are killed with SIGKILL once a fifth of the tasks finished.
+async fn two_and_two(backend: Backend, kill: bool) -> anyhow::Result<()> {
+    let deployment = Deployment::new(backend).await?;
+    let outcome = scenario(&deployment, kill).await;
+    let finished = deployment.finish().await;
+    outcome.and(finished)
+}
+
+async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
+    // Workers register the templates; orchestrators read them from the database.
+    // Steps take 20 ms, so the killed worker is running some when it dies.
+    let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
+    let mut worker_a = deployment.start("worker a", &worker)?;
+    let mut worker_b = deployment.start("worker b", &worker)?;
+    let mut orchestrator_a = deployment.start("orchestrator a", &["orchestrator"])?;
+    let mut orchestrator_b = deployment.start("orchestrator b", &["orchestrator"])?;
+    for process in [&worker_a, &worker_b, &orchestrator_a, &orchestrator_b] {
+        println!("{}: {}", process.name, process.process_id);
+    }
+    let tasks = TASKS.to_string();
+    let stall = STALL_LIMIT_SECONDS.to_string();
+    let mut submitter = deployment.spawn(
+        "submitter",
+        &[
+            "submit",
+            "--tasks",
+            &tasks,
+            "--wait",
+            "--no-progress",
+            "--stall-limit",
+            &stall,
+        ],
+    )?;
+    let mut killed_worker = None;
+    if kill {
+        wait_for_finished(deployment, TASKS / 5).await?;
+        orchestrator_a.kill_9()?;
+        worker_a.kill_9()?;
+        killed_worker = Some((worker_a.process_id, chrono::Utc::now()));
+    }
+    let status = submitter.wait(RUN_LIMIT)?;
+    let output = submitter.output.join("\n");
+    ensure!(
+        status.success(),
+        "the submitter failed ({status}):\n{output}"
+    );
+    ensure!(
+        output.contains(&format!("{TASKS} ok, 0 wrong, 0 unchecked")),
+        "every result verified:\n{output}"
+    );
+    let pause = longest_pause(&output)?;
+    println!(
+        "{} kill={kill}: longest pause without a finished task {pause:?}",
+        deployment.backend_name()
+    );
+    ensure!(
+        pause <= recovery_bound(),
+        "no task finished for {pause:?}, more than {:?}",
+        recovery_bound()
+    );
+    let recovered = check_database(deployment, killed_worker).await?;
+    if let Some(recovered) = recovered {
+        println!("the killed worker's steps were taken over {recovered:?} after the kill");
+        ensure!(
+            recovered <= recovery_bound(),
+            "recovered in {recovered:?}, more than {:?}",
+            recovery_bound()
+        );
+    }
+
+    // The survivors stop gracefully on SIGTERM.
+    for process in [&mut worker_b, &mut orchestrator_b] {
+        let status = process.terminate(Duration::from_secs(60))?;
+        ensure!(
+            status.success(),
+            "{} exited {status} on SIGTERM",
+            process.name
+        );
+        ensure!(
+            process.output.iter().any(|line| line.contains("stopped")),
+            "{} said it stopped: {:?}",
+            process.name,
+            process.output
+        );
+    }
+    if !kill {
+        for process in [&mut worker_a, &mut orchestrator_a] {
+            let status = process.terminate(Duration::from_secs(60))?;
+            ensure!(
+                status.success(),
+                "{} exited {status} on SIGTERM",
+                process.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits (on the database, every 50 ms) until `count` tasks finished.
+async fn wait_for_finished(deployment: &Deployment, count: usize) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + RUN_LIMIT;
+    loop {
+        let finished = task::TaskScope::new()
+            .in_state(tasker_shared::state_machine::TaskState::Complete)
+            .count(&deployment.pool)
+            .await?;
+        if usize::try_from(finished)? >= count {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "only {finished} tasks finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The submitter's "longest pause without a finish" row.
+fn longest_pause(output: &str) -> anyhow::Result<Duration> {
+    let line = output
+        .lines()
+        .find(|line| line.contains("longest pause without a finish"))
+        .context("the summary shows the longest pause")?;
+    let ms: f64 = line
+        .split('|')
+        .nth(2)
+        .and_then(|cell| cell.trim().strip_suffix(" ms"))
+        .context("a duration in ms")?
+        .parse()?;
+    Ok(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// Each request became one task that reached one terminal state; with a killed worker, only
+/// the steps it was running ran again. Returns how long after the kill the last of its lost
+/// attempts was taken over, if it lost any.
+async fn check_database(
+    deployment: &Deployment,
+    killed_worker: Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>,
+) -> anyhow::Result<Option<Duration>> {
+    let tasks = task::TaskScope::new().all(&deployment.pool).await?;
+    ensure!(
+        tasks.len() == TASKS,
+        "{} tasks for {TASKS} requests",
+        tasks.len()
+    );
+    let requests: HashSet<_> = tasks.iter().filter_map(|task| task.request_uuid).collect();
+    ensure!(requests.len() == TASKS, "one task per request");
+    let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
+    for record in &tasks {
+        let history = task::history(&deployment.pool, record.task_id).await?;
+        let terminal = history
+            .iter()
+            .filter(|row| row.to_state.is_terminal())
+            .count();
+        ensure!(
+            terminal == 1,
+            "task {} reached {terminal} terminal states",
+            record.task_id
+        );
+    }
+    let steps = step::for_tasks(&deployment.pool, &ids).await?;
+    let mut rerun = 0;
+    let mut recovered = None;
+    for step in steps.values().flatten() {
+        let history = step::history(&deployment.pool, step.step_id).await?;
+        for (index, row) in history.iter().enumerate() {
+            if row
+                .metadata
+                .get("reason")
+                .and_then(|reason| reason.as_str())
+                != Some("worker_lost")
+            {
+                continue;
+            }
+            rerun += 1;
+            // The lost attempt was started by the killed worker.
+            let started = history[..index]
+                .iter()
+                .rev()
+                .find(|row| row.to_state == StepState::InProgress)
+                .and_then(|row| row.event.as_ref())
+                .and_then(|event| event.get("worker_id"))
+                .and_then(|id| id.as_str())
+                .context("the lost attempt's start names its worker")?;
+            if let Some((_, killed_at)) = killed_worker {
+                let after = (row.created_at - killed_at).to_std().unwrap_or_default();
+                recovered = recovered.max(Some(after));
+            }
+            ensure!(
+                killed_worker.map(|(id, _)| id.to_string()).as_deref() == Some(started),
+                "step {} lost an attempt of worker {started}, which was not killed ({:?}); its history:\n{}",
+                step.step_id,
+                killed_worker,
+                history
+                    .iter()
+                    .map(|row| format!(
+                        "{} {:?} -> {} by {:?} {} {}",
+                        row.created_at,
+                        row.from_state,
+                        row.to_state,
+                        row.processor_uuid,
+                        row.event
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        row.metadata
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            ensure!(
+                step.attempts <= step.max_attempts,
+                "step {} ran {} times, more than its {} attempts",
+                step.step_id,
+                step.attempts,
+                step.max_attempts
+            );
+        }
+    }
+    println!("steps run again after their worker was lost: {rerun}");
+    Ok(recovered)
+}
+
+trait BackendName {
+    fn backend_name(&self) -> &'static str;
+}
+
+impl BackendName for Deployment {
+    fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Pgmq => "pgmq",
+            Backend::Rabbitmq => "rabbitmq",
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orchestrators_two_workers_on_pgmq() -> anyhow::Result<()> {
+    two_and_two(Backend::Pgmq, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_an_orchestrator_and_a_worker_on_pgmq() -> anyhow::Result<()> {
+    two_and_two(Backend::Pgmq, true).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orchestrators_two_workers_on_rabbitmq() -> anyhow::Result<()> {
+    two_and_two(Backend::Rabbitmq, false).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_an_orchestrator_and_a_worker_on_rabbitmq() -> anyhow::Result<()> {
+    two_and_two(Backend::Rabbitmq, true).await
+}
+
+/// Two all-in-one runs started together on one (new) database: both create and migrate it,
+/// take each other's requests, and each learns of its own tasks from the replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_together_on_one_database() -> anyhow::Result<()> {
+    let deployment = Deployment::new(Backend::Pgmq).await?;
+    let outcome = async {
+        let args = ["run", "--tasks", "150", "--no-progress", "--workers", "4"];
+        let mut first: Process = deployment.spawn("run a", &args)?;
+        let mut second: Process = deployment.spawn("run b", &args)?;
+        for run in [&mut first, &mut second] {
+            let status = run.wait(RUN_LIMIT)?;
+            let output = run.output.join("\n");
+            ensure!(
+                status.success(),
+                "{} failed ({status}):\n{output}",
+                run.name
+            );
+            ensure!(
+                output.contains("150 ok, 0 wrong, 0 unchecked"),
+                "{} verified every result:\n{output}",
+                run.name
+            );
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    let finished = deployment.finish().await;
+    outcome.and(finished)
+}
