@@ -61,8 +61,15 @@ pub(crate) fn parse_allow_list(text: &str) -> anyhow::Result<AllowList> {
 }
 
 /// Library crates never depend on the facade. A binary may (that is what the facade is for), but
-/// then it uses the facade only, never the facade and sub-crates side by side.
+/// then it reaches what the facade re-exports through the facade only, never through the
+/// sub-crates side by side. Crates the facade does not re-export (the engines) it depends on
+/// directly.
 pub(super) fn check_facade(members: &[Member], root: &Path, violations: &mut Vec<Violation>) {
+    let exported: BTreeSet<&str> = members
+        .iter()
+        .find(|member| member.name == FACADE)
+        .map(|facade| facade.workspace_deps.iter().map(String::as_str).collect())
+        .unwrap_or_default();
     for member in members {
         if member.name == FACADE || !member.all_deps.contains(FACADE) {
             continue;
@@ -77,7 +84,7 @@ pub(super) fn check_facade(members: &[Member], root: &Path, violations: &mut Vec
                 .workspace_deps
                 .iter()
                 .map(String::as_str)
-                .filter(|dep| *dep != FACADE)
+                .filter(|dep| *dep != FACADE && exported.contains(dep))
                 .collect();
             if others.is_empty() {
                 continue;

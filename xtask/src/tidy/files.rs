@@ -14,10 +14,19 @@ const UNFINISHED_MARKERS: [&str; 3] = [
 ];
 
 /// Spelled in pieces for the same reason.
-const SQL_MARKERS: [&str; 3] = [
+const SQL_MARKERS: [&str; 10] = [
     concat!("sqlx::", "query"),
     concat!("sqlx::", "raw_sql"),
     concat!("query_as", "!("),
+    // Statements handed to sqlx by other routes: `begin_with` runs its argument, and SQL text
+    // in a string literal is SQL whoever runs it.
+    concat!("begin", "_with("),
+    concat!("SET ", "LOCAL"),
+    concat!("\x22", "BEG", "IN"),
+    concat!("\x22", "SEL", "ECT "),
+    concat!("\x22", "INS", "ERT INTO"),
+    concat!("\x22", "UPD", "ATE "),
+    concat!("\x22", "DEL", "ETE FROM"),
 ];
 
 /// Where SQL may be written besides `tasker-db`: the pgmq backend speaks pgmq's own SQL API

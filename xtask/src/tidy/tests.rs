@@ -220,6 +220,24 @@ fn sql_outside_db_fails() {
     );
     assert_eq!(rules(&fixture.violations()), vec![Rule::SqlOutsideDb]);
 
+    // SQL reaching sqlx by other routes: a transaction's opening statement, SQL text.
+    for line in [
+        concat!("let tx = pool.begin", "_with(BEGIN_ASYNC).await;"),
+        concat!("const BEGIN_ASYNC: &str = \x22BEG", "IN; SET LO", "CAL synchronous_commit = off\x22;"),
+        concat!("let sql = \x22SEL", "ECT 1\x22;"),
+    ] {
+        fixture.remove("crates/tasker-models/src/inner.rs");
+        fixture.write(
+            "crates/tasker-models/src/inner.rs",
+            &format!("//! A module.\nfn f() {{ {line} }}\n"),
+        );
+        let found = fixture.violations();
+        assert!(
+            rules(&found).contains(&Rule::SqlOutsideDb),
+            "{line}: {found:?}"
+        );
+    }
+
     // The same line inside tasker-db is where SQL belongs.
     fixture.remove("crates/tasker-models/src/inner.rs");
     fixture.write("crates/tasker-models/src/inner.rs", "//! A module.\n");
