@@ -18,7 +18,7 @@ use tasker_state::InvalidTaskTransition;
 pub struct OrchestrationError {
     doing: Cow<'static, str>,
     #[source]
-    source: Option<Cause>,
+    source: Option<Box<Cause>>,
 }
 
 /// What failed underneath an [`OrchestrationError`].
@@ -76,13 +76,13 @@ impl OrchestrationError {
 
     /// What failed underneath, if anything did.
     pub fn cause(&self) -> Option<&Cause> {
-        self.source.as_ref()
+        self.source.as_deref()
     }
 
     /// Whether trying again later may succeed: the database or the broker failed, as opposed
     /// to a broken invariant or bad data.
     pub fn is_transient(&self) -> bool {
-        match &self.source {
+        match self.source.as_deref() {
             Some(Cause::Database(error)) => {
                 error.is_transient() || matches!(error, DbError::Other(_))
             }
@@ -115,14 +115,14 @@ impl<T, E: Into<Cause>> Doing<T> for Result<T, E> {
     fn doing(self, doing: &'static str) -> Result<T, OrchestrationError> {
         self.map_err(|error| OrchestrationError {
             doing: Cow::Borrowed(doing),
-            source: Some(error.into()),
+            source: Some(Box::new(error.into())),
         })
     }
 
     fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, OrchestrationError> {
         self.map_err(|error| OrchestrationError {
             doing: Cow::Owned(doing()),
-            source: Some(error.into()),
+            source: Some(Box::new(error.into())),
         })
     }
 }

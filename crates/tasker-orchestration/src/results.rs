@@ -103,7 +103,9 @@ impl Orchestrator {
                 () = shutdown.wait() => return Ok(()),
                 signal = subscription.recv() => {
                     if signal.is_none() {
-                        return Err(OrchestrationError::invariant(format!("the messaging backend closed the step result subscription")));
+                        return Err(OrchestrationError::invariant(
+                            "the messaging backend closed the step result subscription",
+                        ));
                     }
                 }
                 () = tokio::time::sleep(poll) => {}
@@ -226,7 +228,9 @@ impl Orchestrator {
                 () = shutdown.wait() => break,
                 signal = subscription.recv() => {
                     if signal.is_none() {
-                        return Err(OrchestrationError::invariant(format!("the messaging backend closed the step result subscription")));
+                        return Err(OrchestrationError::invariant(
+                            "the messaging backend closed the step result subscription",
+                        ));
                     }
                 }
                 () = tokio::time::sleep(poll) => {}

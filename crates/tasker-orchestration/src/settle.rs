@@ -224,9 +224,9 @@ impl Orchestrator {
                 .await
                 .doing("settling a task")?;
         }
-        return Err(OrchestrationError::invariant(format!(
+        Err(OrchestrationError::invariant(format!(
             "task {task_id} did not settle within {MAX_ROUNDS} rounds"
-        )));
+        )))
     }
 
     /// Decides from the task's steps which event moves it on: to a resting state, or to

@@ -17,7 +17,7 @@ use tasker_messaging::outbox::OutboxError;
 pub struct WorkerError {
     doing: Cow<'static, str>,
     #[source]
-    source: Option<Cause>,
+    source: Option<Box<Cause>>,
 }
 
 /// What failed underneath a [`WorkerError`].
@@ -65,13 +65,13 @@ impl WorkerError {
     pub(crate) fn nested(doing: &'static str, error: WorkerError) -> Self {
         Self {
             doing: Cow::Borrowed(doing),
-            source: Some(Cause::Engine(Box::new(error))),
+            source: Some(Box::new(Cause::Engine(Box::new(error)))),
         }
     }
 
     /// What failed underneath, if anything did.
     pub fn cause(&self) -> Option<&Cause> {
-        self.source.as_ref()
+        self.source.as_deref()
     }
 }
 
@@ -87,14 +87,14 @@ impl<T, E: Into<Cause>> Doing<T> for Result<T, E> {
     fn doing(self, doing: &'static str) -> Result<T, WorkerError> {
         self.map_err(|error| WorkerError {
             doing: Cow::Borrowed(doing),
-            source: Some(error.into()),
+            source: Some(Box::new(error.into())),
         })
     }
 
     fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, WorkerError> {
         self.map_err(|error| WorkerError {
             doing: Cow::Owned(doing()),
-            source: Some(error.into()),
+            source: Some(Box::new(error.into())),
         })
     }
 }

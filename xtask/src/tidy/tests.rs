@@ -223,7 +223,11 @@ fn sql_outside_db_fails() {
     // SQL reaching sqlx by other routes: a transaction's opening statement, SQL text.
     for line in [
         concat!("let tx = pool.begin", "_with(BEGIN_ASYNC).await;"),
-        concat!("const BEGIN_ASYNC: &str = \x22BEG", "IN; SET LO", "CAL synchronous_commit = off\x22;"),
+        concat!(
+            "const BEGIN_ASYNC: &str = \x22BEG",
+            "IN; SET LO",
+            "CAL synchronous_commit = off\x22;"
+        ),
         concat!("let sql = \x22SEL", "ECT 1\x22;"),
     ] {
         fixture.remove("crates/tasker-models/src/inner.rs");

@@ -127,9 +127,8 @@ impl Process {
                     self.output
                 );
             }
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => self.output.push(line),
-                Err(_) => {}
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                self.output.push(line);
             }
         }
     }

@@ -8,6 +8,11 @@
 //! pause without a finished task (the recovery time, printed) stayed within the configured
 //! thresholds. PostgreSQL and RabbitMQ must answer on 127.0.0.1; nothing is skipped.
 
+#![expect(
+    clippy::print_stdout,
+    reason = "the scenarios print their process ids and recovery figures (shown on failure, or with --no-capture)"
+)]
+
 mod deployment;
 
 use std::collections::HashSet;
