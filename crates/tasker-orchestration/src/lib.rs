@@ -13,14 +13,14 @@
 //!   work.
 //!
 //! The loops, each owned by the engine and stopped by one shutdown signal:
-//! - [`intake`]: task requests a batch at a time (creating the tasks and settling the new ones
+//! - `intake`: task requests a batch at a time (creating the tasks and settling the new ones
 //!   in the same transaction) and finalization requests (giving up on tasks blocked by
 //!   permanent failures);
-//! - [`claim`]: claims ready tasks (retries that are due, waits that are over, tasks created
+//! - `claim`: claims ready tasks (retries that are due, waits that are over, tasks created
 //!   elsewhere) and settles them; redrives messages lost between a commit and its send;
-//! - [`results`]: step results, recorded a batch at a time with their tasks settled in the
+//! - `results`: step results, recorded a batch at a time with their tasks settled in the
 //!   same transaction;
-//! - [`settle`]: the decision shared by all of them.
+//! - `settle`: the decision shared by all of them.
 //!
 //! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging and
 //! tasker-registry, and on nothing of the worker: what both need lives in the crate that owns

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use tasker_orchestration::client::Submitter;
+use tasker_shared::models::template::ValidatedTemplate;
 use tasker_worker::catalog::Catalog;
 
 use crate::RunArgs;
@@ -24,72 +26,123 @@ const WARM_UP: usize = 20;
 /// Diamond tasks in flight for the throughput measurement.
 const CONCURRENT: usize = 1_000;
 
-/// Runs the benchmark and returns its report.
+/// Runs the benchmark in this process (`run --bench`) and returns its report.
 pub(crate) async fn run(
     wiring: &Wiring,
     catalog: &Arc<Catalog>,
     args: &RunArgs,
 ) -> anyhow::Result<String> {
-    let linear = Arc::new(
-        catalog
-            .by_name("linear")
-            .context("--bench needs the shipped `linear` template in --templates")?
-            .template
-            .clone(),
-    );
-    let diamond = Arc::new(
-        catalog
-            .by_name("diamond")
-            .context("--bench needs the shipped `diamond` template in --templates")?
-            .template
-            .clone(),
-    );
+    let templates: Vec<_> = catalog
+        .entries()
+        .map(|entry| Arc::new(entry.template.clone()))
+        .collect();
     let (engines, mut submitter) = Engines::start(wiring, catalog, args).await?;
+    let outcome = measure(&mut submitter, wiring, &templates).await;
+    let stopped = engines.shutdown(submitter).await;
+    let rounds = outcome?;
+    stopped.context("stopping the engines")?;
+    render(
+        &rounds,
+        &format!(
+            "{} with {} worker(s) in one process",
+            wiring.backend.as_str(),
+            args.workers
+        ),
+        args.pgbench_tps,
+    )
+}
+
+/// Runs the benchmark against the orchestrators and workers already running on the
+/// deployment (`submit --bench`) and returns its report.
+pub(crate) async fn submit(
+    wiring: &Wiring,
+    templates: &[Arc<ValidatedTemplate>],
+    pgbench_tps: Option<f64>,
+) -> anyhow::Result<String> {
+    let mut submitter = Submitter::open(
+        wiring.pool.clone(),
+        Arc::clone(&wiring.messaging.queue),
+        wiring.submitter_settings(),
+    )
+    .await?;
+    let outcome = measure(&mut submitter, wiring, templates).await;
+    let closed = submitter.close().await;
+    let rounds = outcome?;
+    closed.context("closing the submitter")?;
+    render(
+        &rounds,
+        &format!(
+            "{} with the deployment's orchestrator and worker processes",
+            wiring.backend.as_str()
+        ),
+        pgbench_tps,
+    )
+}
+
+/// The measured rounds.
+struct Rounds {
+    linear: RunReport,
+    diamond: RunReport,
+    throughput: RunReport,
+}
+
+/// The warm-up and measured rounds, each with requests of its own.
+async fn measure(
+    submitter: &mut Submitter,
+    wiring: &Wiring,
+    templates: &[Arc<ValidatedTemplate>],
+) -> anyhow::Result<Rounds> {
+    let named = |name: &str| {
+        templates
+            .iter()
+            .find(|template| template.template().name.as_str() == name)
+            .cloned()
+            .with_context(|| {
+                format!("the benchmark needs the shipped `{name}` template in --templates")
+            })
+    };
+    let (linear, diamond) = (named("linear")?, named("diamond")?);
     let sequential = DriveOptions {
         concurrency: 1,
         stall_limit: Duration::from_secs(60),
         progress: false,
-    };
-    // Each round gets its own run id: the requests' contexts differ from every earlier
-    // round's, so none is deduplicated into a task that ran before (which would count work not
-    // done in the round).
-    let mut measure = async |template: &Arc<tasker_shared::models::template::ValidatedTemplate>,
-                             count: usize,
-                             options: DriveOptions| {
-        let planned = plan(std::slice::from_ref(template), count, uuid::Uuid::now_v7());
-        drive(&mut submitter, &wiring.pool, planned, options, &mut || {
-            Ok(())
-        })
-        .await
     };
     let concurrent = DriveOptions {
         concurrency: CONCURRENT,
         stall_limit: Duration::from_secs(120),
         progress: false,
     };
-    let outcome = async {
-        measure(&linear, WARM_UP, sequential).await?;
-        let linear_run = measure(&linear, SEQUENTIAL, sequential).await?;
-        measure(&diamond, WARM_UP, sequential).await?;
-        let diamond_run = measure(&diamond, SEQUENTIAL, sequential).await?;
-        let throughput_run = measure(&diamond, CONCURRENT, concurrent).await?;
-        anyhow::Ok((linear_run, diamond_run, throughput_run))
-    }
-    .await;
-    let stopped = engines.shutdown(submitter).await;
-    let (linear_run, diamond_run, throughput_run) = outcome?;
-    stopped.context("stopping the engines")?;
+    // Each round gets its own run id: the requests' contexts differ from every earlier
+    // round's, so none is deduplicated into a task that ran before (which would count work not
+    // done in the round).
+    let mut round = async |template: &Arc<ValidatedTemplate>, count: usize, options| {
+        let planned = plan(std::slice::from_ref(template), count, uuid::Uuid::now_v7());
+        drive(submitter, &wiring.pool, planned, options, &mut || Ok(())).await
+    };
+    round(&linear, WARM_UP, sequential).await?;
+    let linear_run = round(&linear, SEQUENTIAL, sequential).await?;
+    round(&diamond, WARM_UP, sequential).await?;
+    let diamond_run = round(&diamond, SEQUENTIAL, sequential).await?;
+    let throughput_run = round(&diamond, CONCURRENT, concurrent).await?;
+    Ok(Rounds {
+        linear: linear_run,
+        diamond: diamond_run,
+        throughput: throughput_run,
+    })
+}
 
+/// The report of the rounds.
+fn render(rounds: &Rounds, what: &str, pgbench_tps: Option<f64>) -> anyhow::Result<String> {
+    let Rounds {
+        linear: linear_run,
+        diamond: diamond_run,
+        throughput: throughput_run,
+    } = rounds;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\nbenchmark on {} with {} worker(s)",
-        wiring.backend.as_str(),
-        args.workers
-    );
+    let _ = writeln!(out, "\nbenchmark on {what}");
     for (name, report) in [
-        ("linear (4 steps)", &linear_run),
-        ("diamond (4 steps)", &diamond_run),
+        ("linear (4 steps)", linear_run),
+        ("diamond (4 steps)", diamond_run),
     ] {
         check(name, report)?;
         let latencies: Vec<Duration> = report
@@ -108,8 +161,8 @@ pub(crate) async fn run(
             ms(latency.max)
         );
     }
-    check("throughput", &throughput_run)?;
-    let summary = summarize(&throughput_run);
+    check("throughput", throughput_run)?;
+    let summary = summarize(throughput_run);
     let _ = writeln!(
         out,
         "throughput         {CONCURRENT} diamond tasks at once: {} steps in {:.2} s = {:.0} steps/s",
@@ -117,7 +170,7 @@ pub(crate) async fn run(
         throughput_run.wall.as_secs_f64(),
         summary.steps_per_second
     );
-    if let Some(tps) = args.pgbench_tps {
+    if let Some(tps) = pgbench_tps {
         let _ = writeln!(
             out,
             "pgbench -N          {tps:.0} TPS on this machine; steps/s = {:.0}% of it (target 40%)",

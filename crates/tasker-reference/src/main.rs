@@ -173,6 +173,13 @@ struct SubmitArgs {
     /// Follow the tasks to their end, print the summary and check every result.
     #[arg(long)]
     wait: bool,
+    /// Measure latency and throughput of the running deployment instead (as `run --bench`,
+    /// through the orchestrator and worker processes already running).
+    #[arg(long, conflicts_with = "wait")]
+    bench: bool,
+    /// This machine's `pgbench -N` transactions per second, to compare throughput with.
+    #[arg(long, requires = "bench")]
+    pgbench_tps: Option<f64>,
     /// Tasks in flight at once (with `--wait`).
     #[arg(long, default_value_t = 50)]
     concurrency: usize,

@@ -158,6 +158,10 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let templates = driver::load_templates(&args.templates.templates)?;
     let wiring = setup::wire(&args.common, connections(4)).await?;
+    if args.bench {
+        write_out(&bench::submit(&wiring, &templates, args.pgbench_tps).await?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let planned = driver::plan(&templates, args.tasks, uuid::Uuid::now_v7());
     if !args.wait {
         for chunk in planned.chunks(100) {
