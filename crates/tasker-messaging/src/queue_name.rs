@@ -167,8 +167,7 @@ pub enum NameProblem {
 pub struct QueueNameError {
     /// The rejected name.
     pub name: String,
-    /// Why it was rejected.
-    #[source]
+    /// Why it was rejected (part of the message, not a source: it is no failure underneath).
     pub problem: NameProblem,
 }
 
@@ -178,8 +177,7 @@ pub struct QueueNameError {
 pub struct NamespaceError {
     /// The rejected namespace.
     pub name: String,
-    /// Why it was rejected.
-    #[source]
+    /// Why it was rejected (part of the message, not a source: it is no failure underneath).
     pub problem: NameProblem,
 }
 

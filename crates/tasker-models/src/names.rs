@@ -96,20 +96,23 @@ pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
 }
 
 /// A string that is not a valid name of a given kind.
+///
+/// The rule the name breaks is part of the message and of the value ([`InvalidName::reason`]),
+/// not a [`source`](std::error::Error::source): it is a detail of this error, not a failure
+/// underneath it, and a chain printer would otherwise print it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid {kind} {value:?}: {source}")]
+#[error("invalid {kind} {value:?}: {reason}")]
 pub struct InvalidName {
     kind: &'static str,
     value: String,
-    #[source]
-    source: NameError,
+    reason: NameError,
 }
 
 impl InvalidName {
     /// The rule the name breaks.
     #[must_use]
     pub fn reason(&self) -> &NameError {
-        &self.source
+        &self.reason
     }
 }
 
@@ -132,7 +135,7 @@ macro_rules! define_name {
                 let name = name.into();
                 match check_identifier(&name, $max) {
                     Ok(()) => Ok(Self(name)),
-                    Err(source) => Err(InvalidName { kind: $kind, value: name, source }),
+                    Err(reason) => Err(InvalidName { kind: $kind, value: name, reason }),
                 }
             }
 

@@ -131,6 +131,9 @@ fn error_messages() {
         ))
         .collect();
     insta::assert_yaml_snapshot!(messages);
+    // The problem is in the message once, not also a source a chain printer repeats.
+    assert!(std::error::Error::source(&QueueName::new("Orders").unwrap_err()).is_none());
+    assert!(std::error::Error::source(&Namespace::new("Orders").unwrap_err()).is_none());
 }
 
 proptest::proptest! {

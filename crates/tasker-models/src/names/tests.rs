@@ -43,6 +43,8 @@ fn namespace_rule_matches_the_queue_name_limit() {
     for (name, message) in cases {
         let err = NamespaceName::new(name).expect_err(name);
         assert_eq!(err.to_string(), message);
+        // The reason is in the message once, not also a source a chain printer repeats.
+        assert!(std::error::Error::source(&err).is_none());
     }
     assert!(NamespaceName::new("a".repeat(30)).is_err());
 }
