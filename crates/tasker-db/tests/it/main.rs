@@ -13,6 +13,7 @@ mod fixtures;
 mod harness;
 mod health;
 mod migrate;
+mod namespaces;
 mod readiness;
 mod scopes;
 mod task_locks;
