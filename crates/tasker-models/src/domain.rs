@@ -3,7 +3,6 @@
 //! no SQL lives here.
 
 mod audit;
-mod dlq;
 mod edge;
 mod named;
 mod step;
@@ -11,7 +10,6 @@ mod task;
 mod transition;
 
 pub use audit::StepResultAudit;
-pub use dlq::{DlqEntry, DlqReason, DlqResolutionStatus, UnknownDlqValue};
 pub use edge::{EDGE_NAME_PROVIDES, WorkflowStepEdge};
 pub use named::{NamedStep, NamedTask, Namespace};
 pub use step::WorkflowStep;

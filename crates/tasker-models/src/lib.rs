@@ -1,7 +1,7 @@
 //! Tasker's vocabulary: the types every other crate speaks in.
 //!
 //! - [`domain`]: plain records for what the database stores (tasks, steps, edges,
-//!   transitions, audit and DLQ entries), with typed ids, states and UTC timestamps.
+//!   transitions and result audit), with typed ids, states and UTC timestamps.
 //! - [`ids`]: typed UUID v7 identifiers (`TaskId`, `StepId`, ...).
 //! - [`names`]: validated names (namespaces, task and step names, template versions).
 //! - [`template`]: task templates: the YAML format, its loader and validator (every problem
