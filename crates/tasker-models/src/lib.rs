@@ -1,7 +1,5 @@
 //! Tasker's vocabulary: the types every other crate speaks in.
 //!
-//! - [`domain`]: plain records for what the database stores (tasks, steps, edges,
-//!   transitions and result audit), with typed ids, states and UTC timestamps.
 //! - [`ids`]: typed UUID v7 identifiers (`TaskId`, `StepId`, ...).
 //! - [`names`]: validated names (namespaces, task and step names, template versions).
 //! - [`template`]: task templates: the YAML format, its loader and validator (every problem
@@ -13,10 +11,11 @@
 //!   identity hash used for task deduplication.
 //!
 //! This crate is pure data and rules: it performs no IO beyond reading template files, runs no
-//! async code and knows nothing about SQL, queues or HTTP. It must not depend on tokio, sqlx,
-//! tasker-config or any adapter crate; `tasker-db` maps its rows onto these types.
+//! async code and knows nothing about SQL, queues or HTTP. It depends on no workspace crate and
+//! must not depend on tokio or sqlx. It holds no records of database rows: what tasker-db
+//! returns (`TaskRecord`, `StepRecord`, their transition rows, `DlqEntry`, ...) is defined
+//! there, with this crate's ids in it, so a changed column changes one crate.
 
-pub mod domain;
 pub mod identity;
 pub mod ids;
 pub mod names;
