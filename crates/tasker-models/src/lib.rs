@@ -7,6 +7,8 @@
 //!   [`template::ValidatedTemplate::from_yaml_str`].
 //! - [`request`]: task requests, their limits and validation against a template's
 //!   `input_schema`, every violation located by a JSON pointer.
+//! - [`dag`]: dependency graphs and the one acyclicity check ([`dag::sort`]), which template
+//!   validation, task creation and added steps share; a cycle is named by its path.
 //! - [`identity`]: identity strategies, idempotency keys, canonical JSON and the SHA-256
 //!   identity hash used for task deduplication.
 //!
@@ -16,6 +18,7 @@
 //! returns (`TaskRecord`, `StepRecord`, their transition rows, `DlqEntry`, ...) is defined
 //! there, with this crate's ids in it, so a changed column changes one crate.
 
+pub mod dag;
 pub mod identity;
 pub mod ids;
 pub mod names;
