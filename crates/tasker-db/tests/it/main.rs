@@ -15,6 +15,7 @@ mod health;
 mod migrate;
 mod namespaces;
 mod readiness;
+mod retry_rules;
 mod scopes;
 mod task_locks;
 mod transitions;
