@@ -49,12 +49,14 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A configuration file is not valid TOML.
+    ///
+    /// The syntax error is part of the message, not a [`source`](std::error::Error::source):
+    /// it says what is wrong with this file, and a chain printer would otherwise print it twice.
     #[error("config file {} is not valid TOML: {error}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
         /// What is wrong, and where.
-        #[source]
         error: TomlSyntaxError,
     },
     /// The `config` crate failed to merge the layers.

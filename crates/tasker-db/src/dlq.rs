@@ -2,8 +2,12 @@
 //!
 //! Stale-task detection ([`crate::stale`]) opens entries automatically. At most one entry per
 //! task is open (`pending`) at a time; resolved entries stay as history.
+//!
+//! [`DlqEntry`] is Tasker's one dead-letter entry type: an investigation of a stuck task, which
+//! stays where it is. A message moved to a queue's dead-letter queue is another thing, described
+//! by tasker-messaging's `DeadLetterInfo`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgExecutor;
 use tasker_models::ids::{DlqEntryId, TaskId};
 use tasker_state::TaskState;
@@ -41,7 +45,7 @@ pub enum DlqResolutionStatus {
     Cancelled,
 }
 
-/// One DLQ entry.
+/// One DLQ entry: a row of `tasks_dlq`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DlqEntry {
     /// The entry.
@@ -68,6 +72,23 @@ pub struct DlqEntry {
     pub task_snapshot: serde_json::Value,
     /// Detection details.
     pub metadata: serde_json::Value,
+}
+
+impl DlqEntry {
+    /// Whether the investigation is still open.
+    pub fn is_pending(&self) -> bool {
+        self.resolution_status == DlqResolutionStatus::Pending
+    }
+
+    /// How long the entry has been in the DLQ: until its resolution, or until `now` while open.
+    pub fn age(&self, now: DateTime<Utc>) -> TimeDelta {
+        self.resolution_timestamp.unwrap_or(now) - self.dlq_timestamp
+    }
+
+    /// Whether the investigation is still open after `threshold`.
+    pub fn is_stale(&self, now: DateTime<Utc>, threshold: TimeDelta) -> bool {
+        self.is_pending() && self.age(now) >= threshold
+    }
 }
 
 const ENTRY_COLUMNS: &str = "dlq_entry_uuid, task_uuid, original_state, dlq_reason, dlq_timestamp, \
@@ -200,3 +221,6 @@ pub async fn resolve<'c>(
         .map_err(DbError::from)?
         .ok_or(DlqError::NotOpen { entry_id })
 }
+
+#[cfg(test)]
+mod tests;

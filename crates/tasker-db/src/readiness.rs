@@ -16,7 +16,8 @@ mod many;
 pub use many::for_tasks;
 
 /// The backoff policy as the SQL functions take it: tasker-state's [`BackoffPolicy`] without
-/// jitter (`min(base × multiplier^attempts, max)`, whole milliseconds).
+/// jitter (`min(base × multiplier^attempts, max)`, whole milliseconds, halves rounded up; the
+/// integration tests hold `tasker.step_backoff_ms` equal to `BackoffPolicy::backoff_for`).
 ///
 /// Jitter is random per decision and cannot be recomputed by a query; a caller that wants it
 /// records the jittered delay as the step's requested backoff.

@@ -26,7 +26,7 @@ pub struct LifecycleLimits {
 /// A template version to register.
 #[derive(Debug, Clone)]
 pub struct TemplateRegistration<'a> {
-    /// The namespace's name (identifier rules, at most 29 characters).
+    /// The namespace's name (tasker-models' namespace rule, which the database checks too).
     pub namespace: &'a str,
     /// The template's name.
     pub name: &'a str,

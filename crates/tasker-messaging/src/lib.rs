@@ -22,9 +22,11 @@
 //!
 //! Items are reached through their modules; the crate root re-exports nothing.
 //!
-//! This crate depends on no other workspace crate: the PGMQ backend takes a `PgPool` from its
-//! caller, and the composition root maps Tasker's configuration onto [`config`]'s types. Its
-//! only SQL is pgmq's functions and LISTEN/NOTIFY, confined to the PGMQ backend's `sql` module.
+//! Of the workspace, this crate depends on tasker-models only, the vocabulary: a queue
+//! namespace is its `NamespaceName`, so the namespace rule has one implementation. It depends
+//! on no other adapter: the PGMQ backend takes a `PgPool` from its caller, and the composition
+//! root maps Tasker's configuration onto [`config`]'s types. Its only SQL is pgmq's functions
+//! and LISTEN/NOTIFY, confined to the PGMQ backend's `sql` module.
 
 pub mod config;
 pub mod consumer;

@@ -3,18 +3,25 @@
 //! A [`QueueName`] is the only way a name reaches SQL (pgmq turns it into the table names
 //! `pgmq.q_<name>` and `pgmq.a_<name>`) or AMQP. The rules:
 //!
-//! - lowercase ASCII letters, digits and `_`, starting with a letter. pgmq lowercases table
-//!   names, so `Orders` and `orders` would share a table there while RabbitMQ kept them apart;
-//!   refusing upper case keeps both backends equal;
+//! - lowercase ASCII letters, digits and `_`, starting with a letter
+//!   ([`Alphabet::Lowercase`]). pgmq lowercases table names, so `Orders` and `orders` would
+//!   share a table there while RabbitMQ kept them apart; refusing upper case keeps both
+//!   backends equal;
 //! - at most [`QueueName::MAX_LEN`] (43) characters, so that the dead-letter twin
 //!   `<name>_dlq` fits pgmq's limit of 47 ([`QueueName::MAX_DLQ_LEN`]); a dead-letter name itself
 //!   may use those 47.
+//!
+//! A [`Namespace`] is tasker-models' [`NamespaceName`]: the namespace rule has one
+//! implementation, which template validation, these queue names and the database's check on
+//! `task_namespaces` share.
 //!
 //! The functions [`worker_queue`], [`step_results_queue`], [`task_requests_queue`],
 //! [`task_finalizations_queue`] and [`domain_events_queue`] are the only spelling of Tasker's
 //! queue names; they cannot fail, because a [`Namespace`] is short enough for every pattern.
 
 use std::fmt;
+
+use tasker_models::names::{Alphabet, InvalidName, NameError, NamespaceName, check_name};
 
 /// The suffix of a dead-letter queue's name.
 pub const DEAD_LETTER_SUFFIX: &str = "_dlq";
@@ -54,11 +61,10 @@ impl QueueName {
         } else {
             Self::MAX_LEN
         };
-        check_identifier(&name, limit).map_err(|problem| QueueNameError {
-            name: name.clone(),
-            problem,
-        })?;
-        Ok(Self(name))
+        match check_name(&name, Alphabet::Lowercase, limit) {
+            Ok(()) => Ok(Self(name)),
+            Err(problem) => Err(QueueNameError { name, problem }),
+        }
     }
 
     /// The name as text.
@@ -110,72 +116,15 @@ impl std::str::FromStr for QueueName {
 }
 
 /// A namespace whose queues Tasker names (`worker_<namespace>_queue`,
-/// `<namespace>_domain_events`). Same alphabet as a [`QueueName`], at most
-/// [`Namespace::MAX_LEN`] characters so that every derived name and its dead-letter twin fit.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Namespace(String);
+/// `<namespace>_domain_events`): tasker-models' [`NamespaceName`], whose rule is the queue
+/// names' alphabet ([`Alphabet::Lowercase`]) at most [`NamespaceName::MAX_LEN`] (29)
+/// characters, so that every derived name and its dead-letter twin fit: 47 less
+/// `_domain_events_dlq` (18), the longest suffix.
+pub type Namespace = NamespaceName;
 
-impl Namespace {
-    /// The longest namespace: 47 less `_domain_events_dlq` (18), the longest suffix.
-    pub const MAX_LEN: usize = 29;
-
-    /// Validates `name`.
-    pub fn new(name: impl Into<String>) -> Result<Self, NamespaceError> {
-        let name = name.into();
-        check_identifier(&name, Self::MAX_LEN).map_err(|problem| NamespaceError {
-            name: name.clone(),
-            problem,
-        })?;
-        Ok(Self(name))
-    }
-
-    /// The namespace as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Namespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Namespace({:?})", self.0)
-    }
-}
-
-/// What is wrong with a queue name or namespace.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameProblem {
-    /// The name is empty.
-    #[error("it is empty")]
-    Empty,
-    /// The name is longer than the limit.
-    #[error("it has {len} characters, more than the limit of {max}")]
-    TooLong {
-        /// The name's length in bytes.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The first character is not a lowercase ASCII letter.
-    #[error("it starts with {found:?}; it must start with a lowercase letter a-z")]
-    BadStart {
-        /// The first character.
-        found: char,
-    },
-    /// A character outside `a-z`, `0-9` and `_`.
-    #[error("character {found:?} at position {position} is not allowed; use a-z, 0-9 and _")]
-    BadChar {
-        /// The character.
-        found: char,
-        /// Its position (in characters, from 0).
-        position: usize,
-    },
-}
+/// A namespace failed validation: tasker-models' [`InvalidName`]; [`InvalidName::reason`] says
+/// which rule it breaks.
+pub type NamespaceError = InvalidName;
 
 /// A queue name failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,44 +132,8 @@ pub enum NameProblem {
 pub struct QueueNameError {
     /// The rejected name.
     pub name: String,
-    /// Why it was rejected.
-    #[source]
-    pub problem: NameProblem,
-}
-
-/// A namespace failed validation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid queue namespace {name:?}: {problem}")]
-pub struct NamespaceError {
-    /// The rejected namespace.
-    pub name: String,
-    /// Why it was rejected.
-    #[source]
-    pub problem: NameProblem,
-}
-
-fn check_identifier(name: &str, max: usize) -> Result<(), NameProblem> {
-    let mut chars = name.chars().enumerate();
-    match chars.next() {
-        None => return Err(NameProblem::Empty),
-        Some((_, first)) if !first.is_ascii_lowercase() => {
-            return Err(NameProblem::BadStart { found: first });
-        }
-        Some(_) => {}
-    }
-    if let Some((position, found)) =
-        chars.find(|(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Err(NameProblem::BadChar { found, position });
-    }
-    // Only ASCII remains, so bytes are characters.
-    if name.len() > max {
-        return Err(NameProblem::TooLong {
-            len: name.len(),
-            max,
-        });
-    }
-    Ok(())
+    /// Why it was rejected (part of the message, not a source: it is no failure underneath).
+    pub problem: NameError,
 }
 
 /// The queue on which orchestration sends steps to the workers of `namespace`:
@@ -269,7 +182,7 @@ pub fn orchestration_queues() -> [QueueName; 3] {
 /// the longest namespace against every pattern.
 fn derived(name: String) -> QueueName {
     debug_assert!(
-        check_identifier(&name, QueueName::MAX_LEN).is_ok(),
+        check_name(&name, Alphabet::Lowercase, QueueName::MAX_LEN).is_ok(),
         "derived queue name {name:?} must be valid"
     );
     QueueName(name)

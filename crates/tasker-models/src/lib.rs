@@ -1,7 +1,5 @@
 //! Tasker's vocabulary: the types every other crate speaks in.
 //!
-//! - [`domain`]: plain records for what the database stores (tasks, steps, edges,
-//!   transitions, audit and DLQ entries), with typed ids, states and UTC timestamps.
 //! - [`ids`]: typed UUID v7 identifiers (`TaskId`, `StepId`, ...).
 //! - [`names`]: validated names (namespaces, task and step names, template versions).
 //! - [`template`]: task templates: the YAML format, its loader and validator (every problem
@@ -9,14 +7,18 @@
 //!   [`template::ValidatedTemplate::from_yaml_str`].
 //! - [`request`]: task requests, their limits and validation against a template's
 //!   `input_schema`, every violation located by a JSON pointer.
+//! - [`dag`]: dependency graphs and the one acyclicity check ([`dag::sort`]), which template
+//!   validation, task creation and added steps share; a cycle is named by its path.
 //! - [`identity`]: identity strategies, idempotency keys, canonical JSON and the SHA-256
 //!   identity hash used for task deduplication.
 //!
 //! This crate is pure data and rules: it performs no IO beyond reading template files, runs no
-//! async code and knows nothing about SQL, queues or HTTP. It must not depend on tokio, sqlx,
-//! tasker-config or any adapter crate; `tasker-db` maps its rows onto these types.
+//! async code and knows nothing about SQL, queues or HTTP. It depends on no workspace crate and
+//! must not depend on tokio or sqlx. It holds no records of database rows: what tasker-db
+//! returns (`TaskRecord`, `StepRecord`, their transition rows, `DlqEntry`, ...) is defined
+//! there, with this crate's ids in it, so a changed column changes one crate.
 
-pub mod domain;
+pub mod dag;
 pub mod identity;
 pub mod ids;
 pub mod names;

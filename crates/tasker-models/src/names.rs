@@ -1,10 +1,18 @@
 //! Validated names: namespaces, task (template) names, step names and template versions.
 //!
-//! All three name kinds follow one identifier rule: ASCII, starting with a letter or `_`,
-//! followed by letters, digits or `_`. Names are used as parts of queue names, routing keys
+//! Names follow identifier rules: ASCII, starting with a letter (or `_`), followed by letters,
+//! digits or `_`. Names are used as parts of queue names, routing keys
 //! (`namespace/name:version`), metric labels and handler lookups, so anything else (spaces,
 //! `-`, `.`, `/`, `:`) is rejected rather than escaped. The length limits match the columns
 //! that store the names and, for namespaces, the PGMQ queue-name limit.
+//!
+//! Task and step names use [`Alphabet::Identifier`]. A namespace uses [`Alphabet::Lowercase`]
+//! (a lowercase letter first, then lowercase letters, digits and `_`), because it becomes part
+//! of queue names and pgmq lowercases the table names a queue name becomes: `Orders` and
+//! `orders` would share a table there. [`NamespaceName`] is the one implementation of the
+//! namespace rule: tasker-messaging's queue namespaces are this type, and the database's
+//! `task_namespaces_name_format` check spells the same rule in SQL (a test holds all three
+//! to one table of names).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,7 +28,56 @@ pub const STEP_NAME_MAX_LEN: usize = 128;
 /// Longest template version string (the `named_tasks.version` column).
 pub const VERSION_MAX_LEN: usize = 32;
 
-/// Why a string is not a valid identifier-style name.
+/// The characters a kind of name may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alphabet {
+    /// ASCII letters, digits and `_`, starting with a letter or `_` (task and step names,
+    /// handler methods).
+    Identifier,
+    /// Lowercase ASCII letters, digits and `_`, starting with a lowercase letter (namespaces
+    /// and queue names).
+    Lowercase,
+}
+
+impl Alphabet {
+    /// Whether a name may start with `byte`.
+    fn starts(self, byte: u8) -> bool {
+        match self {
+            Alphabet::Identifier => byte.is_ascii_alphabetic() || byte == b'_',
+            Alphabet::Lowercase => byte.is_ascii_lowercase(),
+        }
+    }
+
+    /// Whether `byte` may follow the first character.
+    fn continues(self, byte: u8) -> bool {
+        match self {
+            Alphabet::Identifier => byte.is_ascii_alphanumeric() || byte == b'_',
+            Alphabet::Lowercase => {
+                byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_'
+            }
+        }
+    }
+
+    /// What a name must start with, for messages.
+    #[must_use]
+    pub fn first_character(self) -> &'static str {
+        match self {
+            Alphabet::Identifier => "an ASCII letter or '_'",
+            Alphabet::Lowercase => "a lowercase letter a-z",
+        }
+    }
+
+    /// The characters a name may contain, for messages.
+    #[must_use]
+    pub fn characters(self) -> &'static str {
+        match self {
+            Alphabet::Identifier => "ASCII letters, digits and '_'",
+            Alphabet::Lowercase => "lowercase letters a-z, digits and '_'",
+        }
+    }
+}
+
+/// Why a string is not a valid name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
     /// The name is empty.
@@ -34,38 +91,40 @@ pub enum NameError {
         /// The limit.
         max: usize,
     },
-    /// The first character is not an ASCII letter or `_`.
-    #[error("must start with an ASCII letter or '_', not {found:?}")]
+    /// The first character is not one a name may start with.
+    #[error("must start with {}, not {found:?}", alphabet.first_character())]
     InvalidStart {
         /// The offending first character.
         found: char,
+        /// The alphabet of the name.
+        alphabet: Alphabet,
     },
-    /// A character other than ASCII letters, digits and `_`.
+    /// A character outside the name's alphabet.
     #[error(
-        "contains {found:?} at position {position}; only ASCII letters, digits and '_' are allowed"
+        "contains {found:?} at position {position}; only {} are allowed",
+        alphabet.characters()
     )]
     InvalidChar {
         /// The offending character.
         found: char,
         /// Its zero-based character position.
         position: usize,
+        /// The alphabet of the name.
+        alphabet: Alphabet,
     },
 }
 
-/// Checks the identifier rule shared by all names (see the module docs).
+/// Checks a name against `alphabet` and the length limit `max` (in characters).
 ///
 /// # Errors
-/// The first rule the name breaks.
-pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
+/// The first rule the name breaks: empty, too long, its first character, then any other
+/// character.
+pub fn check_name(name: &str, alphabet: Alphabet, max: usize) -> Result<(), NameError> {
     let bytes = name.as_bytes();
-    // The common case, checked byte by byte: ASCII, short enough, only identifier bytes.
+    // The common case, checked byte by byte: ASCII, short enough, only allowed bytes.
     if bytes.len() <= max
-        && bytes
-            .first()
-            .is_some_and(|&first| first.is_ascii_alphabetic() || first == b'_')
-        && bytes[1..]
-            .iter()
-            .all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_')
+        && bytes.first().is_some_and(|&first| alphabet.starts(first))
+        && bytes[1..].iter().all(|&byte| alphabet.continues(byte))
     {
         return Ok(());
     }
@@ -81,40 +140,60 @@ pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
     if len > max {
         return Err(NameError::TooLong { len, max });
     }
-    if !(first.is_ascii_alphabetic() || first == '_') {
-        return Err(NameError::InvalidStart { found: first });
+    // A non-ASCII character is never allowed; `u8::try_from` fails for it.
+    let allowed = |c: char, test: fn(Alphabet, u8) -> bool| {
+        u8::try_from(c).is_ok_and(|byte| test(alphabet, byte))
+    };
+    if !allowed(first, Alphabet::starts) {
+        return Err(NameError::InvalidStart {
+            found: first,
+            alphabet,
+        });
     }
     for (offset, found) in chars.enumerate() {
-        if !(found.is_ascii_alphanumeric() || found == '_') {
+        if !allowed(found, Alphabet::continues) {
             return Err(NameError::InvalidChar {
                 found,
                 position: offset + 1,
+                alphabet,
             });
         }
     }
     Ok(())
 }
 
+/// Checks the identifier rule of task and step names ([`Alphabet::Identifier`]) with the
+/// length limit `max`.
+///
+/// # Errors
+/// The first rule the name breaks.
+pub fn check_identifier(name: &str, max: usize) -> Result<(), NameError> {
+    check_name(name, Alphabet::Identifier, max)
+}
+
 /// A string that is not a valid name of a given kind.
+///
+/// The rule the name breaks is part of the message and of the value ([`InvalidName::reason`]),
+/// not a [`source`](std::error::Error::source): it is a detail of this error, not a failure
+/// underneath it, and a chain printer would otherwise print it twice.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid {kind} {value:?}: {source}")]
+#[error("invalid {kind} {value:?}: {reason}")]
 pub struct InvalidName {
     kind: &'static str,
     value: String,
-    #[source]
-    source: NameError,
+    reason: NameError,
 }
 
 impl InvalidName {
     /// The rule the name breaks.
     #[must_use]
     pub fn reason(&self) -> &NameError {
-        &self.source
+        &self.reason
     }
 }
 
 macro_rules! define_name {
-    ($(#[$meta:meta])* $name:ident, $kind:literal, $max:expr) => {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $alphabet:expr, $max:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -123,22 +202,32 @@ macro_rules! define_name {
         impl $name {
             /// The longest accepted name.
             pub const MAX_LEN: usize = $max;
+            /// The characters the name may use.
+            pub const ALPHABET: Alphabet = $alphabet;
 
             /// Validates and wraps a name.
             ///
             /// # Errors
-            /// If the name breaks the identifier rule or is too long.
+            /// If the name breaks its alphabet's rule or is too long.
             pub fn new(name: impl Into<String>) -> Result<Self, InvalidName> {
                 let name = name.into();
-                match check_identifier(&name, $max) {
+                match Self::check(&name) {
                     Ok(()) => Ok(Self(name)),
-                    Err(source) => Err(InvalidName { kind: $kind, value: name, source }),
+                    Err(reason) => Err(InvalidName { kind: $kind, value: name, reason }),
                 }
             }
 
-            /// Wraps a name that [`check_identifier`] accepted with this kind's limit.
+            /// Checks a name without wrapping it: the rule [`Self::new`] applies.
+            ///
+            /// # Errors
+            /// The first rule the name breaks.
+            pub fn check(name: &str) -> Result<(), NameError> {
+                check_name(name, Self::ALPHABET, Self::MAX_LEN)
+            }
+
+            /// Wraps a name that [`Self::check`] accepted.
             pub(crate) fn from_checked(name: &str) -> Self {
-                debug_assert!(check_identifier(name, $max).is_ok());
+                debug_assert!(Self::check(name).is_ok());
                 Self(name.to_owned())
             }
 
@@ -192,21 +281,27 @@ macro_rules! define_name {
 }
 
 define_name!(
-    /// A task namespace, at most [`NAMESPACE_NAME_MAX_LEN`] characters.
+    /// A task namespace: a lowercase letter, then lowercase letters, digits and `_`
+    /// ([`Alphabet::Lowercase`]), at most [`NAMESPACE_NAME_MAX_LEN`] characters. The one
+    /// namespace rule (see the module docs): queue namespaces are this type.
     NamespaceName,
     "namespace name",
+    Alphabet::Lowercase,
     NAMESPACE_NAME_MAX_LEN
 );
 define_name!(
-    /// A task template name, at most [`TASK_NAME_MAX_LEN`] characters.
+    /// A task template name ([`Alphabet::Identifier`]), at most [`TASK_NAME_MAX_LEN`]
+    /// characters.
     TaskName,
     "task name",
+    Alphabet::Identifier,
     TASK_NAME_MAX_LEN
 );
 define_name!(
-    /// A step name, at most [`STEP_NAME_MAX_LEN`] characters.
+    /// A step name ([`Alphabet::Identifier`]), at most [`STEP_NAME_MAX_LEN`] characters.
     StepName,
     "step name",
+    Alphabet::Identifier,
     STEP_NAME_MAX_LEN
 );
 

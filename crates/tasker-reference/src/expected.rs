@@ -67,7 +67,7 @@ pub(crate) enum UnpredictableTask {
         callable: String,
     },
     /// The arithmetic itself fails (not a declared failure).
-    #[error("step `{step}` cannot compute its value: {source}")]
+    #[error("step `{step}` cannot compute its value")]
     Compute {
         /// The step.
         step: String,

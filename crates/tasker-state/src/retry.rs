@@ -93,23 +93,39 @@ impl BackoffPolicy {
 
     /// The delay after `attempts` attempts: `min(base × multiplier^attempts, max)`, then moved
     /// by `jitter × delay × (2 × sample − 1)`, capped at `max` again, and rounded to whole
-    /// milliseconds.
+    /// milliseconds (halves up).
+    ///
+    /// Computed in milliseconds, as PostgreSQL's `tasker.step_backoff_ms` computes it, so that
+    /// without jitter the two agree on every input (a tasker-db property test holds them
+    /// equal). A base of zero stays zero however many attempts were made.
     pub fn backoff_for(&self, attempts: u32, sample: JitterSample) -> Duration {
-        let max_secs = self.max.as_secs_f64();
-        let grown = self.base.as_secs_f64() * self.multiplier.powf(f64::from(attempts));
-        let delay = if grown.is_finite() {
-            grown.min(max_secs)
+        let max_ms = millis_f64(self.max);
+        let base_ms = millis_f64(self.base);
+        // multiplier^attempts may overflow to infinity, and 0 × ∞ is NaN rather than 0.
+        let grown = if base_ms == 0.0 {
+            0.0
         } else {
-            max_secs
+            base_ms * self.multiplier.powf(f64::from(attempts))
         };
-        let jittered = (delay + self.jitter * delay * (2.0 * sample.0 - 1.0)).clamp(0.0, max_secs);
-        let millis = (jittered * 1000.0).round();
+        let delay = if grown.is_finite() {
+            grown.min(max_ms)
+        } else {
+            max_ms
+        };
+        let jittered = (delay + self.jitter * delay * (2.0 * sample.0 - 1.0)).clamp(0.0, max_ms);
+        let millis = jittered.round();
         if millis >= self.max.as_millis() as f64 {
             return self.max;
         }
         // In range: 0 <= millis < max in milliseconds, which fits in a u64.
         Duration::from_millis(millis as u64)
     }
+}
+
+/// A duration in milliseconds, exact for whole milliseconds (unlike `as_secs_f64() * 1000`,
+/// whose seconds are already rounded to binary).
+fn millis_f64(duration: Duration) -> f64 {
+    duration.as_secs() as f64 * 1000.0 + f64::from(duration.subsec_nanos()) / 1_000_000.0
 }
 
 /// The caller's random draw for jitter: a fraction in `0.0..=1.0`.

@@ -142,7 +142,7 @@ pub enum CatalogError {
         namespaces: Vec<String>,
     },
     /// A namespace asked for is not a valid namespace.
-    #[error("namespace {name:?} cannot be served: {source}")]
+    #[error("namespace {name:?} cannot be served")]
     Namespace {
         /// The namespace.
         name: String,

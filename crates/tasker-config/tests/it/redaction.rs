@@ -120,4 +120,6 @@ fn toml_syntax_errors_do_not_quote_the_line() {
         matches!(err, ConfigError::Parse { ref error, .. } if error.line == 2),
         "{shown}"
     );
+    // The syntax error is in the message once, not also a source a chain printer repeats.
+    assert!(std::error::Error::source(&err).is_none(), "{shown}");
 }

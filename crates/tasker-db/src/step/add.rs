@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
+use tasker_models::dag::{self, Adjacency};
 use tasker_models::ids::{ProcessorId, StepId, TaskId};
 use uuid::Uuid;
 
@@ -115,11 +116,16 @@ pub enum AddStepsError {
         /// The dependency's name.
         dependency: String,
     },
-    /// The added steps depend on each other in a cycle.
-    #[error("the added steps depend on each other in a cycle through {steps:?}")]
+    /// The added steps depend on each other in a cycle (found by tasker-models' `dag::sort`,
+    /// the one acyclicity check).
+    #[error(
+        "the added steps depend on each other in a cycle: {} (each step depends on the next)",
+        render_cycle(cycle)
+    )]
     Cycle {
-        /// The steps (name and instance) on or behind the cycle.
-        steps: Vec<(String, u32)>,
+        /// The steps of the cycle (name and instance), each depending on the next and the last
+        /// on the first, starting at the earliest in the input.
+        cycle: Vec<(String, u32)>,
     },
     /// A required dependency matches no step of the task.
     #[error(
@@ -443,45 +449,45 @@ fn validate(steps: &[NewTaskStep<'_>]) -> Result<(), AddStepsError> {
             }
         }
     }
-    // Kahn's algorithm over the dependencies among the added steps themselves (existing steps
-    // never get new parents, so they cannot close a cycle).
+    // The dependencies among the added steps themselves (existing steps never get new
+    // parents, so they cannot close a cycle).
     let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, step) in steps.iter().enumerate() {
         by_name.entry(step.name).or_default().push(index);
     }
-    let mut indegree = vec![0usize; steps.len()];
-    let mut children = vec![Vec::new(); steps.len()];
-    for (child, step) in steps.iter().enumerate() {
+    let mut parents = Adjacency::with_capacity(steps.len(), 0);
+    for step in steps {
         for dependency in &step.depends_on {
             for &parent in by_name.get(dependency.name).map_or(&[][..], Vec::as_slice) {
                 if dependency
                     .instance
                     .is_none_or(|i| steps[parent].instance == i)
                 {
-                    indegree[child] += 1;
-                    children[parent].push(child);
+                    parents.push(parent);
                 }
             }
         }
+        parents.finish_list();
     }
-    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| indegree[i] == 0).collect();
-    let mut ordered = 0;
-    while let Some(step) = ready.pop() {
-        ordered += 1;
-        for &child in &children[step] {
-            indegree[child] -= 1;
-            if indegree[child] == 0 {
-                ready.push(child);
-            }
-        }
-    }
-    if ordered < steps.len() {
-        return Err(AddStepsError::Cycle {
-            steps: (0..steps.len())
-                .filter(|&i| indegree[i] > 0)
-                .map(|i| (steps[i].name.to_owned(), steps[i].instance))
-                .collect(),
-        });
-    }
+    dag::sort(&parents).map_err(|error| AddStepsError::Cycle {
+        cycle: error
+            .first()
+            .nodes()
+            .iter()
+            .filter_map(|&index| steps.get(index))
+            .map(|step| (step.name.to_owned(), step.instance))
+            .collect(),
+    })?;
     Ok(())
+}
+
+/// A cycle of added steps as `` `a` instance 1 → `b` instance 0 → `a` instance 1 ``.
+fn render_cycle(cycle: &[(String, u32)]) -> String {
+    let step = |(name, instance): &(String, u32)| format!("`{name}` instance {instance}");
+    cycle
+        .iter()
+        .chain(cycle.first())
+        .map(step)
+        .collect::<Vec<_>>()
+        .join(" → ")
 }

@@ -67,13 +67,16 @@ pub struct AppliedStepTransition {
 #[derive(Debug, thiserror::Error)]
 pub enum StepTransitionError {
     /// The state machine has no such transition from the expected state.
-    #[error("step {step_id}: {source}")]
+    ///
+    /// The refusal is part of the message, not a [`source`](std::error::Error::source), like
+    /// the guard's in [`StepTransitionError::GuardFailed`]: a chain printer would otherwise
+    /// print it twice.
+    #[error("step {step_id}: {error}")]
     Invalid {
         /// The step.
         step_id: StepId,
         /// The state machine's refusal.
-        #[source]
-        source: InvalidStepTransition,
+        error: InvalidStepTransition,
     },
     /// The step is no longer in the expected state: another actor moved it first. (If `actual`
     /// equals `expected`, the guard's inputs changed while the transition was evaluated.)
@@ -221,7 +224,7 @@ async fn run_batch(
                     });
                     None
                 }
-                Err(source) => Some(Err(StepTransitionError::Invalid { step_id, source })),
+                Err(error) => Some(Err(StepTransitionError::Invalid { step_id, error })),
             }
         };
         outcomes.push(outcome);

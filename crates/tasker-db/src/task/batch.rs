@@ -128,8 +128,8 @@ pub async fn transition_chains(
                     state = record.to;
                     records.push(record);
                 }
-                Err(source) => {
-                    refused = Some(TaskTransitionError::Invalid { task_id, source });
+                Err(error) => {
+                    refused = Some(TaskTransitionError::Invalid { task_id, error });
                     break;
                 }
             }

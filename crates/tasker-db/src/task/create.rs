@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use tasker_models::dag::{self, Adjacency, Cycle};
 use tasker_models::ids::{CorrelationId, NamedStepId, NamedTaskId, ProcessorId, StepId, TaskId};
 use tasker_state::TaskState;
 use uuid::Uuid;
@@ -142,11 +143,14 @@ pub enum CreateTaskError {
         /// The edge's dependent index.
         to: usize,
     },
-    /// The edges form a cycle.
-    #[error("the step dependencies form a cycle through steps {steps:?}")]
+    /// The edges form a cycle (found by tasker-models' `dag::sort`, the one acyclicity check).
+    #[error(
+        "the step dependencies form a cycle: {} (each step depends on the next)",
+        cycle.render(|step| format!("step {step}"))
+    )]
     Cycle {
-        /// The indexes of the steps on or behind the cycle.
-        steps: Vec<usize>,
+        /// The cycle through the lowest step index, as step indexes: each depends on the next.
+        cycle: Cycle,
     },
     /// The identity hash is empty or longer than the database accepts.
     #[error(
@@ -513,8 +517,6 @@ fn validate(
         });
     }
     let mut seen = HashSet::with_capacity(edges.len());
-    let mut indegree = vec![0usize; steps.len()];
-    let mut children = vec![Vec::new(); steps.len()];
     for edge in edges {
         let NewEdge { from, to } = *edge;
         if from >= steps.len() || to >= steps.len() {
@@ -530,25 +532,13 @@ fn validate(
         if !seen.insert(*edge) {
             return Err(CreateTaskError::DuplicateEdge { from, to });
         }
-        indegree[to] += 1;
-        children[from].push(to);
     }
-    // Kahn's algorithm: whatever cannot be ordered sits on or behind a cycle.
-    let mut ready: Vec<usize> = (0..steps.len()).filter(|&i| indegree[i] == 0).collect();
-    let mut ordered = 0;
-    while let Some(step) = ready.pop() {
-        ordered += 1;
-        for &child in &children[step] {
-            indegree[child] -= 1;
-            if indegree[child] == 0 {
-                ready.push(child);
-            }
+    let pairs: Vec<(usize, usize)> = edges.iter().map(|edge| (edge.from, edge.to)).collect();
+    dag::sort(&Adjacency::from_edges(steps.len(), &pairs)).map_err(|error| {
+        CreateTaskError::Cycle {
+            cycle: error.first().clone(),
         }
-    }
-    if ordered < steps.len() {
-        let steps = (0..steps.len()).filter(|&i| indegree[i] > 0).collect();
-        return Err(CreateTaskError::Cycle { steps });
-    }
+    })?;
     Ok(())
 }
 

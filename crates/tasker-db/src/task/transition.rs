@@ -47,13 +47,16 @@ pub struct AppliedTaskTransition {
 #[derive(Debug, thiserror::Error)]
 pub enum TaskTransitionError {
     /// The state machine has no such transition from the expected state.
-    #[error("task {task_id}: {source}")]
+    ///
+    /// The refusal is part of the message, not a [`source`](std::error::Error::source) (as with
+    /// [`StepTransitionError::GuardFailed`](crate::step::StepTransitionError::GuardFailed)): it
+    /// is the reason for this error, and a chain printer would otherwise print it twice.
+    #[error("task {task_id}: {error}")]
     Invalid {
         /// The task.
         task_id: TaskId,
         /// The state machine's refusal.
-        #[source]
-        source: InvalidTaskTransition,
+        error: InvalidTaskTransition,
     },
     /// The task is no longer in the expected state: another actor moved it first.
     #[error("task {task_id} is `{actual}`, not `{expected}`: another actor changed it first")]
@@ -95,7 +98,7 @@ pub async fn transition(
     let task_id = request.task_id;
     let record = TaskStateMachine::new()
         .apply(request.expected, request.event)
-        .map_err(|source| TaskTransitionError::Invalid { task_id, source })?;
+        .map_err(|error| TaskTransitionError::Invalid { task_id, error })?;
     let empty = serde_json::Value::Object(serde_json::Map::new());
     let metadata = request.metadata.unwrap_or(&empty);
     if !metadata.is_object() {

@@ -136,6 +136,8 @@ async fn task_transitions_apply_effects_and_keep_history() -> anyhow::Result<()>
             .await
             .unwrap_err();
         assert!(matches!(err, TaskTransitionError::Invalid { .. }));
+        // The refusal is in the message once: it is not also a source a chain printer repeats.
+        assert!(std::error::Error::source(&err).is_none());
         insta::assert_snapshot!(
             "task_invalid_transition",
             err.to_string().replace(&task.to_string(), "<task>")
@@ -349,6 +351,8 @@ async fn step_lifecycle_applies_effects_guards_and_audit() -> anyhow::Result<()>
         // Terminal: nothing leaves complete.
         let err = step_transition(&pool, second, StepState::Complete, StepEvent::Cancel).await.unwrap_err();
         assert!(matches!(err, StepTransitionError::Invalid { .. }));
+        assert!(std::error::Error::source(&err).is_none(), "{err}");
+        assert!(err.to_string().contains("complete"), "{err}");
         Ok(())
     })
     .await

@@ -4,49 +4,70 @@ use super::*;
 
 #[test]
 fn queue_name_rules() {
+    use tasker_models::names::Alphabet::Lowercase;
+
     let long_dlq = format!("{}_dlq", "a".repeat(43));
     let too_long_dlq = format!("{}_dlq", "a".repeat(44));
-    let cases: Vec<(&str, Result<(), NameProblem>)> = vec![
+    let cases: Vec<(&str, Result<(), NameError>)> = vec![
         ("orders", Ok(())),
         ("worker_payments_queue", Ok(())),
         ("a1_b2", Ok(())),
         (&long_dlq, Ok(())),
-        ("", Err(NameProblem::Empty)),
-        ("Orders", Err(NameProblem::BadStart { found: 'O' })),
-        ("1orders", Err(NameProblem::BadStart { found: '1' })),
-        ("_orders", Err(NameProblem::BadStart { found: '_' })),
+        ("", Err(NameError::Empty)),
+        (
+            "Orders",
+            Err(NameError::InvalidStart {
+                found: 'O',
+                alphabet: Lowercase,
+            }),
+        ),
+        (
+            "1orders",
+            Err(NameError::InvalidStart {
+                found: '1',
+                alphabet: Lowercase,
+            }),
+        ),
+        (
+            "_orders",
+            Err(NameError::InvalidStart {
+                found: '_',
+                alphabet: Lowercase,
+            }),
+        ),
         (
             "orders-eu",
-            Err(NameProblem::BadChar {
+            Err(NameError::InvalidChar {
                 found: '-',
                 position: 6,
+                alphabet: Lowercase,
             }),
         ),
         (
             "ordErs",
-            Err(NameProblem::BadChar {
+            Err(NameError::InvalidChar {
                 found: 'E',
                 position: 3,
+                alphabet: Lowercase,
             }),
         ),
         (
             "q;drop",
-            Err(NameProblem::BadChar {
+            Err(NameError::InvalidChar {
                 found: ';',
                 position: 1,
+                alphabet: Lowercase,
             }),
         ),
         (
             "caf\u{e9}",
-            Err(NameProblem::BadChar {
+            Err(NameError::InvalidChar {
                 found: '\u{e9}',
                 position: 3,
+                alphabet: Lowercase,
             }),
         ),
-        (
-            &too_long_dlq,
-            Err(NameProblem::TooLong { len: 48, max: 47 }),
-        ),
+        (&too_long_dlq, Err(NameError::TooLong { len: 48, max: 47 })),
     ];
     for (name, expected) in cases {
         let got = QueueName::new(name).map(|_| ()).map_err(|e| e.problem);
@@ -55,7 +76,7 @@ fn queue_name_rules() {
     let forty_four = "a".repeat(44);
     assert_eq!(
         QueueName::new(forty_four.clone()).unwrap_err().problem,
-        NameProblem::TooLong { len: 44, max: 43 }
+        NameError::TooLong { len: 44, max: 43 }
     );
     assert!(QueueName::new("a".repeat(43)).is_ok());
 }
@@ -74,16 +95,55 @@ fn dead_letter_names() {
     );
 }
 
+/// The shared table of namespace names (tasker-models' `tests/fixtures/namespace_names.txt`):
+/// each name and whether the namespace rule accepts it.
+fn namespace_cases() -> Vec<(String, bool)> {
+    include_str!("../../../tasker-models/tests/fixtures/namespace_names.txt")
+        .lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (sign, name) = line.split_at(2);
+            let name: String = serde_json::from_str(name).expect("the name is a JSON string");
+            (name, sign == "+ ")
+        })
+        .collect()
+}
+
+/// A queue namespace is accepted exactly when the shared table says so, and every queue name
+/// derived from an accepted one, dead-letter twins included, is a valid queue name.
+#[test]
+fn namespaces_follow_the_shared_table() {
+    let cases = namespace_cases();
+    assert!(cases.len() > 40, "the table is read");
+    for (name, accepted) in cases {
+        let namespace = Namespace::new(name.as_str());
+        assert_eq!(namespace.is_ok(), accepted, "{name:?}");
+        let Ok(namespace) = namespace else { continue };
+        for queue in [worker_queue(&namespace), domain_events_queue(&namespace)] {
+            let dlq = queue.dead_letter().expect("an ordinary queue has a DLQ");
+            for name in [queue, dlq] {
+                assert_eq!(QueueName::new(name.as_str()).as_ref(), Ok(&name));
+            }
+        }
+    }
+}
+
 #[test]
 fn namespace_rules() {
     assert!(Namespace::new("a".repeat(29)).is_ok());
     assert_eq!(
-        Namespace::new("a".repeat(30)).unwrap_err().problem,
-        NameProblem::TooLong { len: 30, max: 29 }
+        Namespace::new("a".repeat(30)).unwrap_err().reason(),
+        &NameError::TooLong { len: 30, max: 29 }
     );
+    assert!(matches!(
+        Namespace::new("Payments").unwrap_err().reason(),
+        NameError::InvalidStart { found: 'P', .. }
+    ));
+    // A template's namespace is already a queue namespace: no second validation.
+    let from_template: tasker_models::names::NamespaceName = "payments".parse().unwrap();
     assert_eq!(
-        Namespace::new("Payments").unwrap_err().problem,
-        NameProblem::BadStart { found: 'P' }
+        worker_queue(&from_template).as_str(),
+        "worker_payments_queue"
     );
 }
 
@@ -126,11 +186,18 @@ fn error_messages() {
     let messages: Vec<String> = ["", "Orders", "orders-eu", &"a".repeat(44)]
         .into_iter()
         .map(|name| QueueName::new(name).unwrap_err().to_string())
-        .chain(std::iter::once(
-            Namespace::new("pay ments").unwrap_err().to_string(),
-        ))
+        .chain(["pay ments", "Payments2"].map(|name| Namespace::new(name).unwrap_err().to_string()))
+        // As a caller reports it, through anyhow's chain printer: the reason appears once.
+        .chain(std::iter::once(format!(
+            "{:#}",
+            anyhow::Error::new(Namespace::new("Payments2").unwrap_err())
+                .context("template payments/charge:1.0.0 has no valid queue namespace")
+        )))
         .collect();
     insta::assert_yaml_snapshot!(messages);
+    // The problem is in the message once, not also a source a chain printer repeats.
+    assert!(std::error::Error::source(&QueueName::new("Orders").unwrap_err()).is_none());
+    assert!(std::error::Error::source(&Namespace::new("Orders").unwrap_err()).is_none());
 }
 
 proptest::proptest! {

@@ -3,85 +3,11 @@
 //! initial step set.
 //!
 //! Steps are identified by their index in [`TaskTemplate::steps`](super::TaskTemplate::steps).
-//! An edge `p → c` means "`c` depends on `p`" (the direction of `workflow_step_edges`).
+//! An edge `p → c` means "`c` depends on `p`" (the direction of `workflow_step_edges`). The
+//! order and the cycles come from [`crate::dag`].
 
 use super::step::StepType;
-
-/// One list of step indices per step, stored flat (one allocation for all of them rather
-/// than one per step).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Adjacency {
-    /// `targets[starts[step]..starts[step + 1]]` is the list of `step`.
-    starts: Vec<usize>,
-    targets: Vec<usize>,
-}
-
-impl Adjacency {
-    /// Room for `lists` lists holding `targets` entries in all.
-    pub(crate) fn with_capacity(lists: usize, targets: usize) -> Self {
-        let mut starts = Vec::with_capacity(lists + 1);
-        starts.push(0);
-        Self {
-            starts,
-            targets: Vec::with_capacity(targets),
-        }
-    }
-
-    /// Adds an entry to the list being built (the one after the last finished list).
-    pub(crate) fn push(&mut self, target: usize) {
-        self.targets.push(target);
-    }
-
-    /// The entries of the list being built.
-    pub(crate) fn current(&self) -> &[usize] {
-        &self.targets[self.starts[self.starts.len() - 1]..]
-    }
-
-    /// Ends the list being built.
-    pub(crate) fn finish_list(&mut self) {
-        self.starts.push(self.targets.len());
-    }
-
-    /// Number of lists.
-    pub(crate) fn len(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    /// The list of `step`; empty beyond the last list.
-    pub(crate) fn get(&self, step: usize) -> &[usize] {
-        match (self.starts.get(step), self.starts.get(step + 1)) {
-            (Some(&start), Some(&end)) => &self.targets[start..end],
-            _ => &[],
-        }
-    }
-
-    /// Every list, in order.
-    pub(crate) fn lists(&self) -> impl ExactSizeIterator<Item = &[usize]> + '_ {
-        self.starts
-            .windows(2)
-            .map(|pair| &self.targets[pair[0]..pair[1]])
-    }
-
-    /// The reversed relation: for each of `count` steps, the lists it appears in, in order.
-    fn reversed(&self, count: usize) -> Self {
-        let mut starts = vec![0_usize; count + 1];
-        for &target in &self.targets {
-            starts[target + 1] += 1;
-        }
-        for step in 0..count {
-            starts[step + 1] += starts[step];
-        }
-        let mut cursor = starts.clone();
-        let mut targets = vec![0_usize; self.targets.len()];
-        for (list, entries) in self.lists().enumerate() {
-            for &target in entries {
-                targets[cursor[target]] = list;
-                cursor[target] += 1;
-            }
-        }
-        Self { starts, targets }
-    }
-}
+use crate::dag::{self, Adjacency, CycleError};
 
 /// The dependency graph of a validated template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,35 +152,14 @@ impl StepGraph {
     }
 }
 
-/// Builds the graph from each step's (deduplicated, resolved) parents, or returns the cycles.
-///
-/// Each cycle lists step indices such that every step depends on the next one and the last
-/// depends on the first; it starts at its lowest index. At least one cycle is reported for
-/// every group of steps that cannot be ordered, and the search is linear.
-pub(crate) fn build(
-    parents: Adjacency,
-    step_types: &[StepType],
-) -> Result<StepGraph, Vec<Vec<usize>>> {
+/// Builds the graph from each step's (deduplicated, resolved) parents, or returns its cycles
+/// (found by [`dag::sort`], the workspace's one acyclicity check).
+pub(crate) fn build(parents: Adjacency, step_types: &[StepType]) -> Result<StepGraph, CycleError> {
+    let (children, depth) = dag::sort(&parents)?.into_parts();
     let count = parents.len();
-    let children = parents.reversed(count);
-    let mut pending: Vec<usize> = parents.lists().map(<[usize]>::len).collect();
-    let mut depth = vec![0_usize; count];
-    let mut queue: Vec<usize> = (0..count).filter(|&step| pending[step] == 0).collect();
-    let roots = queue.clone();
-    let mut head = 0;
-    while let Some(&step) = queue.get(head) {
-        head += 1;
-        for &child in children.get(step) {
-            depth[child] = depth[child].max(depth[step] + 1);
-            pending[child] -= 1;
-            if pending[child] == 0 {
-                queue.push(child);
-            }
-        }
-    }
-    if queue.len() < count {
-        return Err(find_cycles(&parents, &pending));
-    }
+    let roots = (0..count)
+        .filter(|&step| parents.get(step).is_empty())
+        .collect();
 
     // Order by (depth, index) with a counting sort.
     let level_count = depth.iter().copied().max().map_or(0, |max| max + 1);
@@ -299,52 +204,6 @@ pub(crate) fn build(
         initial,
         is_initial,
     })
-}
-
-/// Finds cycles among the steps Kahn's algorithm could not order (`pending > 0`). Each such
-/// step has a pending parent, so walking pending parents must come back to a visited step.
-fn find_cycles(parents: &Adjacency, pending: &[usize]) -> Vec<Vec<usize>> {
-    const UNSEEN: usize = usize::MAX;
-    // The walk that first visited each step, or UNSEEN.
-    let mut walk_of = vec![UNSEEN; parents.len()];
-    let mut cycles = Vec::new();
-    for start in 0..parents.len() {
-        if pending[start] == 0 || walk_of[start] != UNSEEN {
-            continue;
-        }
-        let mut path = Vec::new();
-        let mut step = start;
-        loop {
-            if walk_of[step] == start {
-                // Back on this walk: the cycle is the path from the first visit of `step`.
-                let from = path.iter().position(|&s| s == step).unwrap_or(0);
-                let mut cycle: Vec<usize> = path[from..].to_vec();
-                let lowest = cycle
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| **s)
-                    .map_or(0, |(i, _)| i);
-                cycle.rotate_left(lowest);
-                cycles.push(cycle);
-                break;
-            }
-            if walk_of[step] != UNSEEN {
-                // Reached a part of the graph an earlier walk already explained.
-                break;
-            }
-            walk_of[step] = start;
-            path.push(step);
-            match parents
-                .get(step)
-                .iter()
-                .find(|&&parent| pending[parent] > 0)
-            {
-                Some(&parent) => step = parent,
-                None => break,
-            }
-        }
-    }
-    cycles
 }
 
 #[cfg(test)]

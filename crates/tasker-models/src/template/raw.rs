@@ -3,7 +3,7 @@
 //! could be read is kept so the graph checks can still run and report their problems too.
 
 use crate::identity::IdentityStrategy;
-use crate::names::{NamespaceName, TaskName, TemplateVersion, check_identifier};
+use crate::names::{NameError, NamespaceName, TaskName, TemplateVersion};
 
 use super::event::{DomainEventDefinition, EventName, check_event_name};
 use super::model::{
@@ -209,14 +209,14 @@ pub(crate) fn required<'v>(
     value
 }
 
-/// A name that follows the identifier rule, as one of the name newtypes.
+/// A name that follows its kind's rule, as one of the name newtypes.
 pub(crate) fn identifier<N: NameKind>(
     cx: &mut Cx,
     path: &Path<'_>,
     value: &Value<'_>,
 ) -> Option<N> {
     let text = string(cx, path, value)?;
-    match check_identifier(text, N::MAX_LEN) {
+    match N::check(text) {
         Ok(()) => Some(N::build(text)),
         Err(reason) => {
             let hint = N::hint(text);
@@ -236,7 +236,9 @@ pub(crate) fn identifier<N: NameKind>(
 pub(crate) trait NameKind: Sized {
     const KIND: &'static str;
     const MAX_LEN: usize;
-    /// Wraps a name `check_identifier` accepted with `MAX_LEN`.
+    /// The name type's own rule.
+    fn check(text: &str) -> Result<(), NameError>;
+    /// Wraps a name `check` accepted.
     fn build(text: &str) -> Self;
     fn hint(text: &str) -> String {
         let suggestion: String = text
@@ -255,7 +257,7 @@ pub(crate) trait NameKind: Sized {
         } else {
             suggestion
         };
-        if suggestion.is_empty() || check_identifier(&suggestion, Self::MAX_LEN).is_err() {
+        if suggestion.is_empty() || Self::check(&suggestion).is_err() {
             format!(
                 "use at most {} ASCII letters, digits and '_', starting with a letter or '_'",
                 Self::MAX_LEN
@@ -273,6 +275,9 @@ pub(crate) trait NameKind: Sized {
 impl NameKind for TaskName {
     const KIND: &'static str = "task name";
     const MAX_LEN: usize = TaskName::MAX_LEN;
+    fn check(text: &str) -> Result<(), NameError> {
+        TaskName::check(text)
+    }
     fn build(text: &str) -> Self {
         Self::from_checked(text)
     }
@@ -281,20 +286,46 @@ impl NameKind for TaskName {
 impl NameKind for NamespaceName {
     const KIND: &'static str = "namespace name";
     const MAX_LEN: usize = NamespaceName::MAX_LEN;
+    fn check(text: &str) -> Result<(), NameError> {
+        NamespaceName::check(text)
+    }
     fn build(text: &str) -> Self {
         Self::from_checked(text)
     }
-    fn hint(_text: &str) -> String {
-        format!(
-            "namespaces become part of queue names (`worker_<namespace>_queue`): use at most {} ASCII letters, digits and '_', starting with a letter or '_'",
+    /// Suggests the name in lowercase (other characters as `_`, without what cannot lead),
+    /// unless shortening it would be needed: a truncated namespace is rarely what was meant.
+    fn hint(text: &str) -> String {
+        let rule = format!(
+            "namespaces become part of queue names (`worker_<namespace>_queue`), which pgmq \
+             stores in lowercase: use at most {} lowercase letters a-z, digits and '_', starting \
+             with a letter",
             Self::MAX_LEN
-        )
+        );
+        let suggestion: String = text
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .skip_while(|c| !c.is_ascii_lowercase())
+            .collect();
+        if suggestion != text && Self::check(&suggestion).is_ok() {
+            format!("{rule}, e.g. {}", quote(&suggestion))
+        } else {
+            rule
+        }
     }
 }
 
 impl NameKind for crate::names::StepName {
     const KIND: &'static str = "step name";
     const MAX_LEN: usize = crate::names::StepName::MAX_LEN;
+    fn check(text: &str) -> Result<(), NameError> {
+        crate::names::StepName::check(text)
+    }
     fn build(text: &str) -> Self {
         Self::from_checked(text)
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use super::graph::{self, Adjacency, StepGraph};
+use super::graph::{self, StepGraph};
 use super::model::{OverrideTarget, TaskTemplate};
 use super::problem::{Rule, Severity};
 use super::raw::Draft;
@@ -12,6 +12,7 @@ use super::raw_step::{DraftStep, check_retry};
 use super::reader::{Cx, Path, did_you_mean, quote};
 use super::schema::CompiledSchema;
 use super::step::{RetryPolicy, StepDefinition, StepType};
+use crate::dag::{Adjacency, CycleError};
 
 /// Most unknown names that get a "did you mean" search (each search is linear in the steps).
 const SUGGESTION_BUDGET: usize = 100;
@@ -197,17 +198,17 @@ fn resolve_dependencies(
     Resolved { parents, entries }
 }
 
-fn report_cycles(cx: &mut Cx, steps: &[DraftStep<'_>], cycles: &[Vec<usize>]) {
-    for cycle in cycles {
-        let names: Vec<&str> = cycle
-            .iter()
-            .map(|&step| steps[step].name.unwrap_or("?"))
-            .collect();
-        let mut rendered = names.join(" → ");
-        rendered.push_str(" → ");
-        rendered.push_str(names[0]);
-        let first = &steps[cycle[0]];
-        let next_name = names.get(1).copied().unwrap_or(names[0]);
+fn report_cycles(cx: &mut Cx, steps: &[DraftStep<'_>], cycles: &CycleError) {
+    for cycle in cycles.cycles() {
+        let name = |step: usize| steps.get(step).and_then(|step| step.name).unwrap_or("?");
+        let rendered = cycle.render(name);
+        let nodes = cycle.nodes();
+        let Some(first) = nodes.first().and_then(|&step| steps.get(step)) else {
+            continue;
+        };
+        let next_name = nodes
+            .get(1)
+            .map_or_else(|| name(nodes[0]), |&next| name(next));
         let slot = first
             .dependencies
             .iter()

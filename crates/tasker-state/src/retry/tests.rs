@@ -44,10 +44,29 @@ fn backoff_grows_exponentially_up_to_the_max() {
     assert_eq!(policy.backoff_for(u32::MAX, JitterSample::NONE), secs(60));
 
     let fractional = BackoffPolicy::new(Duration::from_millis(250), 1.5, secs(10), 0.0).unwrap();
-    // 250 ms × 1.5² = 562.5 ms, rounded to whole milliseconds.
+    // 250 ms × 1.5² = 562.5 ms, rounded to whole milliseconds, halves up.
     assert_eq!(
         fractional.backoff_for(2, JitterSample::NONE),
         Duration::from_millis(563)
+    );
+    // Computed in milliseconds: 9 ms × 1.5 is exactly 13.5 ms, rounded up (in seconds,
+    // 0.009 × 1.5 × 1000 is 13.499999999999998, which rounded down).
+    let small = BackoffPolicy::new(Duration::from_millis(9), 1.5, secs(1), 0.0).unwrap();
+    assert_eq!(
+        small.backoff_for(1, JitterSample::NONE),
+        Duration::from_millis(14)
+    );
+    // No cap on the exponent: 6211 ms × 1.0001^65 = 6251.6 ms.
+    let slow = BackoffPolicy::new(Duration::from_millis(6211), 1.0001, secs(60), 0.0).unwrap();
+    assert_eq!(
+        slow.backoff_for(65, JitterSample::NONE),
+        Duration::from_millis(6252)
+    );
+    // A base of zero stays zero, even where the multiplier's power overflows.
+    let zero = BackoffPolicy::new(Duration::ZERO, 2.5, secs(1), 0.0).unwrap();
+    assert_eq!(
+        zero.backoff_for(u32::MAX, JitterSample::NONE),
+        Duration::ZERO
     );
 }
 
