@@ -168,14 +168,8 @@ impl Catalog {
                         name: key.name.to_string(),
                     })
                 })?;
-            // Template validation enforces the same namespace rule as queue names.
-            let namespace =
-                Namespace::new(template.template().namespace_name.as_str()).map_err(|source| {
-                    CatalogError::Namespace {
-                        name: template.template().namespace_name.to_string(),
-                        source,
-                    }
-                })?;
+            // A template's namespace is a queue namespace: one rule for both.
+            let namespace = template.template().namespace_name.clone();
             let parents = template
                 .steps()
                 .iter()
