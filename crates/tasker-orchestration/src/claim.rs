@@ -114,7 +114,11 @@ impl Orchestrator {
             .settle_all(&mut tx, tasks, &mut outbox)
             .await
             .doing("settling claimed tasks")?;
-        outbox.commit(tx).await.doing("committing claimed tasks")?;
+        self.commit(outbox, tx, "committing claimed tasks")
+            .await?
+            .finish()
+            .await
+            .doing("sending after committing claimed tasks")?;
         self.committed(&settled);
         Ok(claimed.len())
     }

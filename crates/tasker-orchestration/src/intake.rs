@@ -368,7 +368,11 @@ impl Orchestrator {
                     .await?;
                 outbox.ack(item.received.receipt().clone());
             }
-            outbox.commit(tx).await.doing("committing new tasks")?;
+            self.commit(outbox, tx, "committing new tasks")
+                .await?
+                .finish()
+                .await
+                .doing("sending after committing new tasks")?;
             Ok::<_, OrchestrationError>(settled)
         }
         .await;
@@ -397,6 +401,7 @@ impl Orchestrator {
         let Some(queue) = &item.reply_to else {
             return Ok(());
         };
+        self.ensure_queue(queue).await?;
         let task_id = creation.task_id();
         let duplicate = match creation {
             TaskCreation::Created { .. } => false,
@@ -491,8 +496,12 @@ impl Orchestrator {
         };
         let task = self.task(&mut tx, task_id).await?;
         let mut outbox = self.messaging.outbox();
-        self.reply_finished(&task, applied.to, &mut outbox)?;
-        outbox.commit(tx).await.doing("committing a finalization")?;
+        self.reply_finished(&task, applied.to, &mut outbox).await?;
+        self.commit(outbox, tx, "committing a finalization")
+            .await?
+            .finish()
+            .await
+            .doing("sending after committing a finalization")?;
         self.tasks.forget(task_id);
         Ok(())
     }

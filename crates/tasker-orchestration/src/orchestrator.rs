@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use tasker_db::task::{TaskFacts, TaskFactsCache};
+use tasker_messaging::error::QueueError;
 use tasker_messaging::messages::{TaskReply, TaskReplyMessage};
-use tasker_messaging::outbox::{Messaging, Outbox};
+use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox, OutboxError};
 use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_state::TaskState;
@@ -106,6 +107,33 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Commits `tx` with `outbox`. A send refused because its queue is gone (a requester
+    /// deleted its reply queue while this process believed it existed) makes this process
+    /// forget the queue, so the retry creates it again instead of failing the same way.
+    pub(crate) async fn commit(
+        &self,
+        outbox: Outbox,
+        tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        doing: &'static str,
+    ) -> Result<AfterCommit, OrchestrationError> {
+        match outbox.commit_deferred(tx).await {
+            Ok(after) => Ok(after),
+            Err(error) => {
+                if let OutboxError::Send {
+                    source: QueueError::QueueNotFound { queue },
+                    ..
+                } = &error
+                {
+                    self.ensured
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(queue);
+                }
+                Err(error).doing(doing)
+            }
+        }
+    }
+
     pub(crate) fn retries(&self) -> MutexGuard<'_, BTreeSet<DateTime<Utc>>> {
         self.retries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -116,7 +144,7 @@ impl Orchestrator {
     }
 
     /// Adds the "finished" reply for a task that reaches `state` in the outbox's transaction.
-    pub(crate) fn reply_finished(
+    pub(crate) async fn reply_finished(
         &self,
         task: &TaskFacts,
         state: TaskState,
@@ -125,6 +153,7 @@ impl Orchestrator {
         let (Some(queue), Some(request_id)) = (reply_queue(task), task.request_id) else {
             return Ok(());
         };
+        self.ensure_queue(&queue).await?;
         let reply = TaskReplyMessage {
             request_id,
             reply: TaskReply::Finished {

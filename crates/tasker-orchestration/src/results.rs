@@ -148,7 +148,11 @@ impl Orchestrator {
         }
         let mut outbox = self.messaging.outbox();
         let settled = self.record(&mut tx, messages.iter(), &mut outbox).await?;
-        outbox.commit(tx).await.doing("committing step results")?;
+        self.commit(outbox, tx, "committing step results")
+            .await?
+            .finish()
+            .await
+            .doing("sending after committing step results")?;
         self.committed(&settled);
         Ok(received.len())
     }
@@ -308,10 +312,7 @@ impl Orchestrator {
         for delivery in batch {
             outbox.ack(delivery.received.receipt().clone());
         }
-        let after = outbox
-            .commit_deferred(tx)
-            .await
-            .doing("committing step results")?;
+        let after = self.commit(outbox, tx, "committing step results").await?;
         self.committed(&settled);
         Ok(after)
     }

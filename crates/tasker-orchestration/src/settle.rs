@@ -303,7 +303,7 @@ impl Orchestrator {
             TaskState::WaitingForDependencies => Settled::WaitingForDependencies,
             terminal if terminal.is_terminal() => {
                 let task = self.task(conn, task_id).await?;
-                self.reply_finished(&task, terminal, outbox)?;
+                self.reply_finished(&task, terminal, outbox).await?;
                 Settled::Finished(terminal)
             }
             other => {

@@ -8,6 +8,7 @@ mod history;
 mod intake;
 mod redelivery;
 mod redrive;
+mod replies;
 mod workflow;
 
 use std::collections::BTreeMap;
