@@ -19,6 +19,8 @@ use sqlx::PgPool;
 use tasker_db::task::{self, TaskRecord};
 use tasker_messaging::envelope::Payload;
 use tasker_messaging::messages::{TaskReply, TaskReplyMessage, TaskRequestMessage};
+use tasker_messaging::outbox::Messaging;
+use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::{QueueName, reply_queue, task_requests_queue};
 use tasker_messaging::signal::Subscription;
@@ -109,6 +111,8 @@ struct Pending {
 pub struct Submitter {
     pool: PgPool,
     queue: Arc<dyn MessageQueue>,
+    /// On PGMQ, replies are popped (read and deleted in one statement).
+    pgmq: Option<Arc<PgmqQueue>>,
     replies: QueueName,
     subscription: Subscription,
     settings: SubmitterSettings,
@@ -123,9 +127,10 @@ impl Submitter {
     /// Creates the submitter's reply queue and subscribes to it.
     pub async fn open(
         pool: PgPool,
-        queue: Arc<dyn MessageQueue>,
+        messaging: &Messaging,
         settings: SubmitterSettings,
     ) -> Result<Self, OrchestrationError> {
+        let queue = Arc::clone(&messaging.queue);
         let replies = reply_queue(settings.process_id.into_uuid());
         for name in [&replies, &task_requests_queue()] {
             queue
@@ -140,6 +145,7 @@ impl Submitter {
         Ok(Self {
             pool,
             queue,
+            pgmq: messaging.pgmq.clone(),
             replies,
             subscription,
             settings,
@@ -219,11 +225,24 @@ impl Submitter {
     async fn read_replies(&mut self) -> Result<Vec<SubmissionEvent>, OrchestrationError> {
         let mut events = Vec::new();
         loop {
-            let received = self
-                .queue
-                .receive(&self.replies, 100, self.settings.visibility_timeout)
-                .await
-                .doing("receiving replies")?;
+            let received = match &self.pgmq {
+                Some(pgmq) => {
+                    let mut conn = self
+                        .pool
+                        .acquire()
+                        .await
+                        .doing("acquiring a connection for replies")?;
+                    // Its own transaction: the replies are gone once read.
+                    pgmq.pop_in(&mut conn, &self.replies, 100)
+                        .await
+                        .doing("receiving replies")?
+                }
+                None => self
+                    .queue
+                    .receive(&self.replies, 100, self.settings.visibility_timeout)
+                    .await
+                    .doing("receiving replies")?,
+            };
             let count = received.len();
             let mut receipts = Vec::with_capacity(count);
             for message in received {
@@ -235,7 +254,7 @@ impl Submitter {
                 }
                 receipts.push(message.receipt().clone());
             }
-            if !receipts.is_empty() {
+            if !receipts.is_empty() && self.pgmq.is_none() {
                 // Not acknowledged: delivered again, and ignored as a repeat.
                 if let Err(error) = self.queue.ack_batch(&receipts).await {
                     tracing::debug!(

@@ -61,7 +61,7 @@ pub(crate) async fn submit(
 ) -> anyhow::Result<String> {
     let mut submitter = Submitter::open(
         wiring.pool.clone(),
-        Arc::clone(&wiring.messaging.queue),
+        &wiring.messaging,
         wiring.submitter_settings(),
     )
     .await?;

@@ -173,7 +173,7 @@ pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     }
     let mut submitter = Submitter::open(
         wiring.pool.clone(),
-        Arc::clone(&wiring.messaging.queue),
+        &wiring.messaging,
         wiring.submitter_settings(),
     )
     .await?;
@@ -290,7 +290,7 @@ impl Engines {
         .await?;
         let submitter = Submitter::open(
             wiring.pool.clone(),
-            Arc::clone(&wiring.messaging.queue),
+            &wiring.messaging,
             wiring.submitter_settings(),
         )
         .await?;

@@ -165,7 +165,7 @@ impl TestEngines {
         engines.submitter = Some(
             Submitter::open(
                 pool.clone(),
-                Arc::clone(&engines.messaging.queue),
+                &engines.messaging,
                 SubmitterSettings {
                     process_id: ProcessorId::new_v7(),
                     safety_interval: Duration::from_secs(1),

@@ -36,7 +36,7 @@ async fn a_task_finishes_after_its_requester_left() -> anyhow::Result<()> {
             // orchestrator is about to answer there.
             let mut leaving = Submitter::open(
                 pool.clone(),
-                Arc::clone(&messaging.queue),
+                &messaging,
                 SubmitterSettings {
                     process_id: ProcessorId::new_v7(),
                     safety_interval: Duration::from_secs(1),
