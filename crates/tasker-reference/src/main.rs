@@ -198,11 +198,21 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The process id is settled before logging starts: every log line carries it.
+    let common = match &mut cli.command {
+        None => &mut cli.run.common,
+        Some(Command::Run(args)) => &mut args.common,
+        Some(Command::Orchestrator(args)) => &mut args.common,
+        Some(Command::Worker(args)) => &mut args.common,
+        Some(Command::Submit(args)) => &mut args.common,
+    };
+    let process_id = *common.process_id.get_or_insert_with(uuid::Uuid::now_v7);
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("TASKER_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
         )
+        .with_timer(StampAndProcess(process_id))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -233,6 +243,20 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines start with the time and this process's id.
+struct StampAndProcess(uuid::Uuid);
+
+impl tracing_subscriber::fmt::time::FormatTime for StampAndProcess {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(
+            w,
+            "{} process={}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            self.0
+        )
     }
 }
 

@@ -66,6 +66,54 @@ async fn catalog(
     Ok(Arc::new(catalog))
 }
 
+/// A running engine, as a long-running role serves it.
+trait Running {
+    fn check_alive(&mut self) -> anyhow::Result<()>;
+    fn shutdown(self) -> impl std::future::Future<Output = anyhow::Result<()>>;
+}
+
+impl Running for tasker_orchestration::RunningOrchestrator {
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        Ok(tasker_orchestration::RunningOrchestrator::check_alive(
+            self,
+        )?)
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        Ok(tasker_orchestration::RunningOrchestrator::shutdown(self).await?)
+    }
+}
+
+impl Running for tasker_worker::RunningWorker {
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        Ok(tasker_worker::RunningWorker::check_alive(self)?)
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        Ok(tasker_worker::RunningWorker::shutdown(self).await?)
+    }
+}
+
+/// Serves `running` until SIGINT or SIGTERM (or its failure), then stops it gracefully (a
+/// second signal aborts) and says so on stdout.
+async fn serve_until_signal(
+    signals: &mut Signals,
+    role: &'static str,
+    mut running: impl Running + Send,
+) -> anyhow::Result<ExitCode> {
+    let served = serve(signals, &mut || running.check_alive()).await;
+    if let Ok(name) = &served {
+        tracing::info!(
+            signal = name,
+            "{role} stopping; work in progress finishes first"
+        );
+    }
+    stop_gracefully(signals, running.shutdown()).await?;
+    served?;
+    write_out(&format!("{role} stopped\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Waits for a signal while the engines run; fails as soon as one of them fails.
 async fn serve(
     signals: &mut Signals,
@@ -95,9 +143,7 @@ async fn stop_gracefully(
 pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let wiring = setup::wire(&args.common, connections(2 * args.shards + 6)).await?;
-    let span = tracing::info_span!("orchestrator", process = %wiring.process_id);
-    let _entered = span.enter();
-    let mut running = tasker_orchestration::start(
+    let running = tasker_orchestration::start(
         wiring.pool.clone(),
         wiring.messaging.clone(),
         wiring.orchestrator_settings(args.shards),
@@ -108,22 +154,13 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
         wiring.process_id,
         wiring.backend.as_str()
     ))?;
-    let served = serve(&mut signals, &mut || Ok(running.check_alive()?)).await;
-    if let Ok(name) = &served {
-        tracing::info!(signal = name, "stopping");
-    }
-    stop_gracefully(&mut signals, async { Ok(running.shutdown().await?) }).await?;
-    served?;
-    write_out("orchestrator stopped\n")?;
-    Ok(ExitCode::SUCCESS)
+    serve_until_signal(&mut signals, "orchestrator", running).await
 }
 
 /// `worker`: the worker engine for the chosen namespaces until a signal.
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let wiring = setup::wire(&args.common, connections(args.workers + 4)).await?;
-    let span = tracing::info_span!("worker", process = %wiring.process_id);
-    let _entered = span.enter();
     let delay = std::time::Duration::from_millis(args.step_delay_ms);
     let catalog = catalog(&wiring, &args.templates.templates, &args.namespaces, delay).await?;
     let queues: Vec<String> = catalog
@@ -131,7 +168,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let mut running = tasker_worker::start(
+    let running = tasker_worker::start(
         wiring.pool.clone(),
         wiring.messaging.clone(),
         catalog,
@@ -144,14 +181,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         wiring.backend.as_str(),
         queues.join(", ")
     ))?;
-    let served = serve(&mut signals, &mut || Ok(running.check_alive()?)).await;
-    if let Ok(name) = &served {
-        tracing::info!(signal = name, "stopping; running steps finish first");
-    }
-    stop_gracefully(&mut signals, async { Ok(running.shutdown().await?) }).await?;
-    served?;
-    write_out("worker stopped\n")?;
-    Ok(ExitCode::SUCCESS)
+    serve_until_signal(&mut signals, "worker", running).await
 }
 
 /// `submit`: sends requests; with `--wait`, follows them and reports.
