@@ -31,7 +31,7 @@ use tasker_state::{TaskEvent, TaskState};
 use uuid::Uuid;
 
 use crate::error::{Doing as _, OrchestrationError};
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::Unsettled;
 use crate::templates::{Missing, TemplateEntry};
 
@@ -103,16 +103,10 @@ impl Orchestrator {
                     break;
                 }
             }
-            tokio::select! {
-                () = shutdown.wait() => return Ok(()),
-                signal = subscription.recv() => {
-                    if signal.is_none() {
-                        return Err(OrchestrationError::invariant(
-                            "the messaging backend closed the task request subscription",
-                        ));
-                    }
-                }
-                () = tokio::time::sleep(poll) => {}
+            if wait_for_work(&mut subscription, &mut shutdown, poll, "task request").await?
+                == Woken::Shutdown
+            {
+                return Ok(());
             }
         }
     }

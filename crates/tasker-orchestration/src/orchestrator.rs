@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -11,6 +12,8 @@ use tasker_messaging::error::QueueError;
 use tasker_messaging::messages::{TaskReply, TaskReplyMessage};
 use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox, OutboxError};
 use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
+use tasker_messaging::shutdown::Shutdown;
+use tasker_messaging::signal::Subscription;
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_state::TaskState;
 use tokio::sync::Notify;
@@ -36,6 +39,35 @@ pub(crate) struct Orchestrator {
     retries: Mutex<BTreeSet<DateTime<Utc>>>,
     /// Worker queues known to exist.
     ensured: Mutex<BTreeSet<QueueName>>,
+}
+
+/// What woke a consumer loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Woken {
+    /// The queue may have messages (a signal, or the safety-net poll).
+    Work,
+    /// Shutdown was triggered.
+    Shutdown,
+}
+
+/// Waits for a "queue has messages" signal on `subscription`, the safety-net `poll` or
+/// shutdown. `what` names the queue in the error when the backend closes the subscription.
+pub(crate) async fn wait_for_work(
+    subscription: &mut Subscription,
+    shutdown: &mut Shutdown,
+    poll: Duration,
+    what: &'static str,
+) -> Result<Woken, OrchestrationError> {
+    tokio::select! {
+        () = shutdown.wait() => Ok(Woken::Shutdown),
+        signal = subscription.recv() => match signal {
+            Some(_) => Ok(Woken::Work),
+            None => Err(OrchestrationError::invariant(format!(
+                "the messaging backend closed the {what} subscription"
+            ))),
+        },
+        () = tokio::time::sleep(poll) => Ok(Woken::Work),
+    }
 }
 
 /// The worker queue of a task's namespace.

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tasker_messaging::outbox::{AfterCommit, Outbox};
 use tasker_messaging::shutdown::Shutdown;
 
-use crate::orchestrator::Orchestrator;
+use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::{Settled, Unsettled};
 
 /// A decoded result message with its delivery.
@@ -99,16 +99,10 @@ impl Orchestrator {
                     }
                 }
             }
-            tokio::select! {
-                () = shutdown.wait() => return Ok(()),
-                signal = subscription.recv() => {
-                    if signal.is_none() {
-                        return Err(OrchestrationError::invariant(
-                            "the messaging backend closed the step result subscription",
-                        ));
-                    }
-                }
-                () = tokio::time::sleep(poll) => {}
+            if wait_for_work(&mut subscription, &mut shutdown, poll, "step result").await?
+                == Woken::Shutdown
+            {
+                return Ok(());
             }
         }
     }
@@ -228,16 +222,10 @@ impl Orchestrator {
                     break;
                 }
             }
-            tokio::select! {
-                () = shutdown.wait() => break,
-                signal = subscription.recv() => {
-                    if signal.is_none() {
-                        return Err(OrchestrationError::invariant(
-                            "the messaging backend closed the step result subscription",
-                        ));
-                    }
-                }
-                () = tokio::time::sleep(poll) => {}
+            if wait_for_work(&mut subscription, &mut shutdown, poll, "step result").await?
+                == Woken::Shutdown
+            {
+                break;
             }
         }
         drop(senders);
