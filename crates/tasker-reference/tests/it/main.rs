@@ -39,8 +39,9 @@ fn recovery_bound() -> Duration {
     Duration::from_secs(VISIBILITY_SECONDS + 2 * VISIBILITY_SECONDS + 2 * POLL_SECONDS + 15)
 }
 
-/// Two orchestrators, two workers and `submit --wait`; with `kill`, one orchestrator and one
-/// worker are killed with SIGKILL once a fifth of the tasks finished.
+/// Two orchestrators, two workers and `submit --wait`. Once a fifth of the tasks finished, one
+/// worker is stopped with SIGTERM (graceful: no attempt may be lost), or with `kill` one
+/// orchestrator and one worker are killed with SIGKILL.
 async fn two_and_two(backend: Backend, kill: bool) -> anyhow::Result<()> {
     let deployment = Deployment::new(backend).await?;
     let outcome = scenario(&deployment, kill).await;
@@ -74,11 +75,16 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
         ],
     )?;
     let mut killed_worker = None;
+    wait_for_finished(deployment, TASKS / 5).await?;
     if kill {
-        wait_for_finished(deployment, TASKS / 5).await?;
         orchestrator_a.kill_9()?;
         worker_a.kill_9()?;
         killed_worker = Some((worker_a.process_id, chrono::Utc::now()));
+    } else {
+        // A graceful stop mid-run: the worker finishes the steps it is running and stores
+        // their results, so no attempt is lost (the database check below holds that).
+        let status = worker_a.terminate(Duration::from_secs(60))?;
+        ensure!(status.success(), "worker a exited {status} on SIGTERM");
     }
     let status = submitter.wait(RUN_LIMIT)?;
     let output = submitter.output.join("\n");
@@ -126,14 +132,11 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
         );
     }
     if !kill {
-        for process in [&mut worker_a, &mut orchestrator_a] {
-            let status = process.terminate(Duration::from_secs(60))?;
-            ensure!(
-                status.success(),
-                "{} exited {status} on SIGTERM",
-                process.name
-            );
-        }
+        let status = orchestrator_a.terminate(Duration::from_secs(60))?;
+        ensure!(
+            status.success(),
+            "orchestrator a exited {status} on SIGTERM"
+        );
     }
     Ok(())
 }
