@@ -75,8 +75,9 @@ pub struct TaskRequestMessage {
     pub request_id: Uuid,
     /// When the request was sent.
     pub requested_at: DateTime<Utc>,
-    /// Where the requester waits for [`TaskReplyMessage`]s: told when the task is created (or
-    /// the request refused) and when it finishes, by whichever orchestrator does the work.
+    /// Where the requester waits for [`TaskReplyMessage`]s: told when the task finishes (or the
+    /// request is refused, or names a task that existed already), by whichever orchestrator does
+    /// the work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<QueueName>,
     /// The task request.
@@ -122,9 +123,10 @@ impl QueueMessage for TaskReplyMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TaskReply {
-    /// The request's task exists: created for it (also when this is a redelivery of the request
-    /// that created it), or, if `duplicate`, created earlier for another request with the same
-    /// identity, so nothing runs for this one.
+    /// The request's task existed already when the request was taken: a redelivery of the
+    /// request that created it, or, if `duplicate`, a task created earlier for another request
+    /// with the same identity, so nothing runs for this one. (A new task's requester hears of
+    /// it with `Finished`.)
     Created {
         /// The task.
         task_id: TaskId,

@@ -2,10 +2,12 @@
 //! to their end, whichever orchestrator process does the work.
 //!
 //! Each submitter has a reply queue of its own (`replies_<id>`), named in every request it
-//! sends. Orchestration answers there: `created` (or `refused`) in the transaction that
-//! creates the task, and `finished` in the transaction that moves it to a terminal state. The
-//! replies are delivered at least once; the submitter reports each request's creation and end
-//! once. The database is the safety net: every `safety_interval`, the submitter reads the
+//! sends. Orchestration answers there: `finished` (with the task's id) in the transaction that
+//! moves the task to a terminal state, `refused` for a request that can never become a task,
+//! and `created` for a request whose task existed already (a duplicate, or a redelivery), in
+//! the transaction that finds it. A new task gets no `created` reply: its requester learns its
+//! id with `finished`, one message per task instead of two. The replies are delivered at least
+//! once; the submitter reports each request's events once. The database is the safety net: every `safety_interval`, the submitter reads the
 //! tasks of its unanswered requests (by request id) and of its unfinished tasks (by id), so a
 //! reply lost between a commit and its send (RabbitMQ, a crash) or sent elsewhere (a request
 //! deduplicated into another requester's task) delays an event, never loses it.
@@ -74,7 +76,9 @@ pub struct SubmitterSettings {
 /// What became of a submitted request; each is reported once per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmissionEvent {
-    /// The request's task exists.
+    /// The request's task exists, before it finished: reported for a request whose task
+    /// existed already, and by the database safety net; a new task's id comes with
+    /// [`SubmissionEvent::Finished`].
     Created {
         /// The request.
         request_id: Uuid,

@@ -4,8 +4,8 @@
 //!
 //! Requests are taken a batch at a time. One transaction creates the batch's tasks, starts the
 //! new ones (`pending → initializing`, then settled: their first steps enqueued; the creator
-//! holds them, nobody else has seen them yet), tells each requester (a `created` reply, and a
-//! `finished` one for a request whose task had already finished) and acknowledges the
+//! holds them, nobody else has seen them yet), tells the requester of a request whose task
+//! existed already (`created`, and `finished` if it had finished) and acknowledges the
 //! requests; the claim loop is left with retries, waits and tasks created elsewhere. A request
 //! that cannot become a task is refused by itself (a `refused` reply, then dead-lettered)
 //! while the rest of its batch commits; if the batch fails as a whole, its requests are taken
@@ -383,8 +383,8 @@ impl Orchestrator {
         Ok(refused)
     }
 
-    /// Adds the `created` reply for a request to the outbox, and the `finished` one if its
-    /// task had finished already (a redelivered request, or a duplicate of a finished task).
+    /// For a request whose task existed already (a redelivery, or a duplicate), adds the
+    /// `created` reply to the outbox, and the `finished` one if the task had finished.
     async fn reply_created(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -395,16 +395,17 @@ impl Orchestrator {
         let Some(queue) = &item.reply_to else {
             return Ok(());
         };
+        // A new task's requester hears of it when it finishes (its task id comes with that
+        // reply): one message per task instead of two, and nothing to wake the requester
+        // while the task's first steps are starting.
+        let TaskCreation::Existing { .. } = creation else {
+            return Ok(());
+        };
         self.ensure_queue(queue).await?;
         let task_id = creation.task_id();
-        let duplicate = match creation {
-            TaskCreation::Created { .. } => false,
-            TaskCreation::Existing { .. } => {
-                // A redelivery of the request that created the task is not a duplicate.
-                let task = self.task(conn, task_id).await?;
-                task.request_id != Some(item.request_id)
-            }
-        };
+        // A redelivery of the request that created the task is not a duplicate.
+        let task = self.task(conn, task_id).await?;
+        let duplicate = task.request_id != Some(item.request_id);
         let reply = TaskReplyMessage {
             request_id: item.request_id,
             reply: TaskReply::Created { task_id, duplicate },
