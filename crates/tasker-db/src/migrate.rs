@@ -129,6 +129,18 @@ pub enum MigrateError {
         #[source]
         source: sqlx::Error,
     },
+    /// The server did not answer in time: it accepts connections but says nothing (a wrong
+    /// port, a proxy with no server behind it, a server hung).
+    #[error(
+        "{target} did not answer within {waited:?}; is that the right host and port, and is \
+         PostgreSQL responsive?"
+    )]
+    Timeout {
+        /// Which database.
+        target: DatabaseTarget,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
     /// Creating the database failed.
     #[error("failed to create {target}")]
     CreateDatabase {
@@ -404,6 +416,21 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, MigrateError>
             Ok(false)
         }
         Err(source) => Err(MigrateError::CreateDatabase { target, source }),
+    }
+}
+
+/// [`create_database_if_missing`], giving up after `limit` when the server does not answer.
+pub async fn create_database_if_missing_within(
+    url: &str,
+    limit: std::time::Duration,
+) -> Result<bool, MigrateError> {
+    let target = DatabaseTarget::from_options(&parse_url(url)?);
+    match tokio::time::timeout(limit, create_database_if_missing(url)).await {
+        Ok(created) => created,
+        Err(_) => Err(MigrateError::Timeout {
+            target,
+            waited: limit,
+        }),
     }
 }
 

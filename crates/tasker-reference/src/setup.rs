@@ -92,9 +92,10 @@ pub(crate) fn pool_config(
 /// pgmq's SQL too).
 pub(crate) async fn database(pool: &PoolConfig, url: &str) -> anyhow::Result<PgPool> {
     let target = pool.target();
-    if migrate::create_database_if_missing(url)
+    // A server that accepts connections but never answers must not hang the start.
+    if migrate::create_database_if_missing_within(url, pool.acquire_timeout)
         .await
-        .with_context(|| format!("creating {target}"))?
+        .with_context(|| format!("creating {target} if it is missing"))?
     {
         tracing::info!(%target, "created the database");
     }

@@ -14,6 +14,7 @@
 )]
 
 mod deployment;
+mod startup;
 
 use std::collections::HashSet;
 use std::time::Duration;
