@@ -132,6 +132,31 @@ pub(crate) struct RunReport {
     /// The longest time during which no task finished (after the first finished): how long
     /// the system took to recover from a fault, if one happened.
     pub(crate) longest_pause: Duration,
+    /// Set when the run gave up because no task finished for the stall limit.
+    pub(crate) stall: Option<Stall>,
+}
+
+/// A run that stopped making progress: how long it waited, and where its unfinished tasks
+/// stand.
+#[derive(Debug, Clone)]
+pub(crate) struct Stall {
+    /// How long no task finished.
+    pub(crate) waited: Duration,
+    /// The requests in flight, as the database shows them.
+    pub(crate) stuck: Vec<Stuck>,
+}
+
+/// A request in flight when the run stalled.
+#[derive(Debug, Clone)]
+pub(crate) struct Stuck {
+    /// The request.
+    pub(crate) request_id: Uuid,
+    /// Its template.
+    pub(crate) template: String,
+    /// Its task and the task's state, if it was created.
+    pub(crate) task: Option<(TaskId, TaskState)>,
+    /// The task's steps: name, state, attempts.
+    pub(crate) steps: Vec<(String, tasker_shared::state_machine::StepState, i32)>,
 }
 
 /// Drive options.
@@ -179,6 +204,7 @@ pub(crate) async fn drive(
     let mut first_finish: Option<Instant> = None;
     let mut longest_pause = Duration::ZERO;
     let mut done = 0;
+    let mut stalled = None;
     while done < total {
         let room = options.concurrency.max(1).saturating_sub(in_flight.len());
         let batch: Vec<(usize, Planned)> = (0..room).map_while(|_| waiting.pop_front()).collect();
@@ -235,12 +261,11 @@ pub(crate) async fn drive(
         bar.set_message(format!("{} in flight", in_flight.len()));
         check_alive()?;
         if done < total && last_progress.elapsed() > options.stall_limit {
-            anyhow::bail!(
-                "no task finished for {:?}; {} of {total} finished, {} in flight",
-                options.stall_limit,
-                done,
-                in_flight.len()
-            );
+            stalled = Some(Stall {
+                waited: last_progress.elapsed(),
+                stuck: stuck(pool, &in_flight, &outcomes).await?,
+            });
+            break;
         }
     }
     let wall = started.elapsed();
@@ -250,7 +275,52 @@ pub(crate) async fn drive(
         tasks: outcomes,
         wall,
         longest_pause,
+        stall: stalled,
     })
+}
+
+/// Where the requests in flight stand, from the database (at most 50, in submission order).
+async fn stuck(
+    pool: &PgPool,
+    in_flight: &HashMap<Uuid, (usize, Instant)>,
+    outcomes: &[TaskOutcome],
+) -> anyhow::Result<Vec<Stuck>> {
+    let mut requests: Vec<(usize, Uuid)> = in_flight
+        .iter()
+        .map(|(request_id, (index, _))| (*index, *request_id))
+        .collect();
+    requests.sort();
+    requests.truncate(50);
+    let ids: Vec<Uuid> = requests.iter().map(|(_, id)| *id).collect();
+    let tasks = tasker_shared::database::task::by_request_ids(pool, &ids)
+        .await
+        .context("reading the tasks of the stuck requests")?;
+    let task_ids: Vec<TaskId> = tasks.iter().map(|task| task.task_id).collect();
+    let steps = step::for_tasks(pool, &task_ids)
+        .await
+        .context("reading the steps of the stuck tasks")?;
+    Ok(requests
+        .into_iter()
+        .map(|(index, request_id)| {
+            let task = tasks
+                .iter()
+                .find(|task| task.request_uuid == Some(request_id));
+            Stuck {
+                request_id,
+                template: outcomes[index].template.clone(),
+                task: task.map(|task| (task.task_id, task.state)),
+                steps: task
+                    .and_then(|task| steps.get(&task.task_id))
+                    .map(|steps| {
+                        steps
+                            .iter()
+                            .map(|step| (step.name.clone(), step.state, step.attempts))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect())
 }
 
 /// Attempts of a step that failed because their worker was lost.

@@ -175,6 +175,38 @@ pub(crate) fn render(report: &RunReport, summary: &Summary, backend: &str) -> St
         let _ = writeln!(out, "| {label:<width$} | {value:>value_width$} |");
     }
     let _ = writeln!(out, "{rule}");
+    if let Some(stall) = &report.stall {
+        let _ = writeln!(
+            out,
+            "stalled: no task finished for {:.0} s; {} request(s) still in flight, by the database:",
+            stall.waited.as_secs_f64(),
+            report
+                .tasks
+                .iter()
+                .filter(|task| task.state.is_none() && task.rejected.is_none())
+                .count()
+        );
+        for stuck in &stall.stuck {
+            let steps: Vec<String> = stuck
+                .steps
+                .iter()
+                .map(|(name, state, attempts)| format!("{name} {state} ({attempts})"))
+                .collect();
+            let _ = match stuck.task {
+                Some((task_id, state)) => writeln!(
+                    out,
+                    "  task {task_id} ({}) {state}: {}",
+                    stuck.template,
+                    steps.join(", ")
+                ),
+                None => writeln!(
+                    out,
+                    "  request {} ({}): no task yet (the request is queued, or was lost)",
+                    stuck.request_id, stuck.template
+                ),
+            };
+        }
+    }
     let wrong = report
         .tasks
         .iter()

@@ -274,11 +274,13 @@ fn finish(report: &RunReport, wiring: &Wiring) -> anyhow::Result<ExitCode> {
     let incomplete = ["unfinished", "rejected"]
         .iter()
         .any(|state| summary.by_state.contains_key(*state));
-    Ok(if summary.mismatched == 0 && !incomplete {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if summary.mismatched == 0 && !incomplete && report.stall.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// `driven`, unless SIGINT or SIGTERM comes first.

@@ -287,6 +287,7 @@ fn summary_table() {
         ],
         wall: Duration::from_millis(500),
         longest_pause: Duration::from_millis(40),
+        stall: None,
     };
     let summary = summarize(&report);
     assert_eq!(

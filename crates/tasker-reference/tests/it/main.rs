@@ -329,3 +329,51 @@ async fn two_runs_together_on_one_database() -> anyhow::Result<()> {
     let finished = deployment.finish().await;
     outcome.and(finished)
 }
+
+/// With no worker running, nothing finishes: `submit --wait` gives up after its stall limit,
+/// names each stuck task with its state and its steps' states, prints the summary so far and
+/// exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_names_the_stuck_tasks_and_prints_the_summary() -> anyhow::Result<()> {
+    let deployment = Deployment::new(Backend::Pgmq).await?;
+    let outcome = async {
+        // A worker registers the templates, then stops: the steps wait for a worker forever.
+        let mut worker = deployment.start("worker", &["worker", "--workers", "1"])?;
+        let status = worker.terminate(Duration::from_secs(60))?;
+        ensure!(status.success(), "the worker stopped: {status}");
+        let mut orchestrator = deployment.start("orchestrator", &["orchestrator"])?;
+        let mut submitter = deployment.spawn(
+            "submitter",
+            &[
+                "submit",
+                "--tasks",
+                "3",
+                "--wait",
+                "--no-progress",
+                "--stall-limit",
+                "2",
+            ],
+        )?;
+        let status = submitter.wait(RUN_LIMIT)?;
+        let output = submitter.output.join("\n");
+        ensure!(!status.success(), "a stalled run fails:\n{output}");
+        ensure!(
+            output.contains("stalled: no task finished for 2 s; 3 request(s) still in flight"),
+            "the stall is reported:\n{output}"
+        );
+        ensure!(
+            output.matches("steps_in_process: ").count() == 3 && output.contains("enqueued (0)"),
+            "each stuck task is named with its steps:\n{output}"
+        );
+        ensure!(
+            output.contains("tasks unfinished") && output.contains("results checked"),
+            "the summary so far is printed:\n{output}"
+        );
+        let status = orchestrator.terminate(Duration::from_secs(60))?;
+        ensure!(status.success(), "the orchestrator stopped: {status}");
+        anyhow::Ok(())
+    }
+    .await;
+    let finished = deployment.finish().await;
+    outcome.and(finished)
+}
