@@ -322,6 +322,18 @@ impl Worker {
                 entry,
             });
         }
+        // Two messages for one step in one batch (a message sent again by the redrive while
+        // the first was still queued): one statement cannot move a step twice, so the second
+        // is a duplicate, acknowledged below with the batch.
+        let mut seen = std::collections::HashSet::new();
+        let mut duplicates = Vec::new();
+        candidates.retain(|candidate| {
+            let first = seen.insert(candidate.step_message.step_id);
+            if !first {
+                duplicates.push(candidate.message.receipt().clone());
+            }
+            first
+        });
 
         // Start every step in one statement; the compare-and-set picks out duplicates.
         let starts = candidates
@@ -347,6 +359,9 @@ impl Worker {
         // Messages whose step was not started are acknowledged with the transaction (after
         // any result message they cause is sent).
         let mut outbox = shared.messaging.outbox();
+        for receipt in duplicates {
+            outbox.ack(receipt);
+        }
         for (candidate, outcome) in candidates.into_iter().zip(outcomes) {
             match outcome {
                 Ok(_) => started.push(candidate),
