@@ -171,6 +171,28 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// Whether trying again may succeed: the connection was lost or refused, the database
+    /// terminated the session, the broker is reconnecting or refused a publish. Errors about the
+    /// request itself (a missing queue, a message too large, a spent receipt) and a backend
+    /// shut down on purpose are not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Unavailable { .. } => true,
+            QueueError::Backend { source, .. } => match source {
+                BackendError::Postgres(_)
+                | BackendError::Pgmq(_)
+                | BackendError::Amqp(_)
+                | BackendError::Refused => true,
+                BackendError::PgmqNotInstalled | BackendError::Malformed(_) => false,
+            },
+            QueueError::QueueNotFound { .. }
+            | QueueError::TooLarge { .. }
+            | QueueError::ReceiptInvalid { .. }
+            | QueueError::NoDeadLetterQueue { .. }
+            | QueueError::Closed { .. } => false,
+        }
+    }
+
     pub(crate) fn backend(
         backend: BackendKind,
         operation: Operation,

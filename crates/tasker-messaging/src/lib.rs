@@ -39,5 +39,6 @@ pub mod pgmq;
 pub mod queue;
 pub mod queue_name;
 pub mod rabbitmq;
+pub mod retry;
 pub mod shutdown;
 pub mod signal;

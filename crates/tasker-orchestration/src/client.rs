@@ -20,11 +20,13 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tasker_db::task::{self, TaskRecord};
 use tasker_messaging::envelope::Payload;
+use tasker_messaging::error::QueueError;
 use tasker_messaging::messages::{TaskReply, TaskReplyMessage, TaskRequestMessage};
 use tasker_messaging::outbox::Messaging;
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::{QueueName, reply_queue, task_requests_queue};
+use tasker_messaging::retry::RetryPolicy;
 use tasker_messaging::signal::Subscription;
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_models::request::TaskRequest;
@@ -32,14 +34,20 @@ use tasker_state::TaskState;
 use uuid::Uuid;
 
 use crate::error::{Doing as _, OrchestrationError};
+use crate::intake::display_chain;
 
 /// Sends `requests` to orchestration in one batch, asking for replies on `reply_to` if given;
 /// returns their request ids, in order. Without a reply queue nobody is told what becomes of
 /// them (fire and forget).
+///
+/// A send that fails transiently (a terminated connection, a broker reconnecting) is retried
+/// by `retry`; a retried batch keeps its request ids, so a request that did arrive the first
+/// time is recognised as the same request, not a duplicate.
 pub async fn send_requests(
     queue: &dyn MessageQueue,
     requests: &[TaskRequest],
     reply_to: Option<&QueueName>,
+    retry: &RetryPolicy,
 ) -> Result<Vec<Uuid>, OrchestrationError> {
     let mut ids = Vec::with_capacity(requests.len());
     let mut payloads = Vec::with_capacity(requests.len());
@@ -54,8 +62,11 @@ pub async fn send_requests(
         ids.push(message.request_id);
     }
     if !payloads.is_empty() {
-        queue
-            .send_batch(&task_requests_queue(), &payloads)
+        let requests_queue = task_requests_queue();
+        retry
+            .run("sending task requests", QueueError::is_transient, || {
+                queue.send_batch(&requests_queue, &payloads)
+            })
             .await
             .doing("sending task requests")?;
     }
@@ -71,6 +82,8 @@ pub struct SubmitterSettings {
     pub safety_interval: Duration,
     /// How long a received reply stays invisible before it is delivered again.
     pub visibility_timeout: Duration,
+    /// How sends of requests are retried after a transient failure.
+    pub retry: RetryPolicy,
 }
 
 /// What became of a submitted request; each is reported once per request.
@@ -174,7 +187,13 @@ impl Submitter {
         &mut self,
         requests: &[TaskRequest],
     ) -> Result<Vec<Uuid>, OrchestrationError> {
-        let ids = send_requests(&*self.queue, requests, Some(&self.replies)).await?;
+        let ids = send_requests(
+            &*self.queue,
+            requests,
+            Some(&self.replies),
+            &self.settings.retry,
+        )
+        .await?;
         for id in &ids {
             self.pending.insert(*id, Pending { task_id: None });
         }
@@ -190,11 +209,26 @@ impl Submitter {
     ) -> Result<Vec<SubmissionEvent>, OrchestrationError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let mut events = self.read_replies().await?;
+            // A transient failure (a terminated connection) leaves the replies where they are
+            // and the database as it is: they are read on the next round.
+            let mut events = match self.read_replies().await {
+                Ok(events) => events,
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(error = %display_chain(&error), "reading replies failed; retrying");
+                    Vec::new()
+                }
+                Err(error) => return Err(error),
+            };
             if self.last_check.elapsed() >= self.settings.safety_interval
                 && !self.pending.is_empty()
             {
-                events.extend(self.check_database().await?);
+                match self.check_database().await {
+                    Ok(found) => events.extend(found),
+                    Err(error) if error.is_transient() => {
+                        tracing::warn!(error = %display_chain(&error), "reading the database failed; retrying");
+                    }
+                    Err(error) => return Err(error),
+                }
             }
             if !events.is_empty() {
                 return Ok(events);
@@ -212,7 +246,7 @@ impl Submitter {
                 () = tokio::time::sleep_until(check_at.min(deadline)) => {}
             }
             if tokio::time::Instant::now() >= deadline {
-                return self.read_replies().await;
+                return Ok(Vec::new());
             }
         }
     }

@@ -22,6 +22,7 @@ use tasker_shared::messaging::memory::InMemoryQueue;
 use tasker_shared::messaging::outbox::Messaging;
 use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
+use tasker_shared::messaging::retry::RetryPolicy;
 use tasker_shared::models::ids::ProcessorId;
 use tasker_worker::WorkerSettings;
 
@@ -141,6 +142,18 @@ pub(crate) fn messaging_config(config: &TaskerConfig) -> MessagingConfig {
     }
 }
 
+/// How transient failures are retried: the orchestration event system's retries and backoff.
+pub(crate) fn retry_policy(config: &TaskerConfig) -> RetryPolicy {
+    let processing = &config.orchestration.event_systems.orchestration.processing;
+    RetryPolicy {
+        max_retries: processing.max_retries,
+        initial_delay: Duration::from_millis(u64::from(processing.backoff.initial_delay_ms)),
+        max_delay: Duration::from_millis(u64::from(processing.backoff.max_delay_ms)),
+        multiplier: processing.backoff.multiplier,
+        jitter: processing.backoff.jitter_percent,
+    }
+}
+
 /// The retry backoff from the configuration, as the SQL functions take it.
 pub(crate) fn backoff(config: &TaskerConfig) -> BackoffParams {
     let backoff = &config.common.backoff;
@@ -253,6 +266,8 @@ pub(crate) struct Wiring {
     pub(crate) messaging_config: MessagingConfig,
     /// The retry backoff.
     pub(crate) backoff: BackoffParams,
+    /// How transient failures of sends and stores are retried.
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Loads the configuration and connects the database (created and migrated if needed) and
@@ -283,6 +298,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         process_id,
         messaging_config,
         backoff: backoff(&config),
+        retry: retry_policy(&config),
     })
 }
 
@@ -310,6 +326,7 @@ impl Wiring {
             poll_interval: self.messaging_config.fallback_poll_interval,
             default_step_timeout: Duration::from_secs(60),
             backoff: self.backoff,
+            retry: self.retry,
         }
     }
 
@@ -320,6 +337,7 @@ impl Wiring {
             process_id: self.process_id,
             safety_interval: self.messaging_config.fallback_poll_interval,
             visibility_timeout: self.messaging_config.visibility_timeout,
+            retry: self.retry,
         }
     }
 }

@@ -69,6 +69,22 @@ impl WorkerError {
         }
     }
 
+    /// Whether trying again may succeed: the database or the broker failed, as opposed to a
+    /// broken invariant or bad data.
+    pub fn is_transient(&self) -> bool {
+        match self.source.as_deref() {
+            Some(Cause::Database(error)) => {
+                error.is_transient() || matches!(error, DbError::Other(_))
+            }
+            Some(Cause::Sqlx(_)) => true,
+            Some(Cause::Queue(error)) => error.is_transient(),
+            Some(Cause::Outbox(error)) => error.is_transient(),
+            Some(Cause::StepTransition(StepTransitionError::Database(_))) => true,
+            Some(Cause::Engine(inner)) => inner.is_transient(),
+            _ => false,
+        }
+    }
+
     /// What failed underneath, if anything did.
     pub fn cause(&self) -> Option<&Cause> {
         self.source.as_deref()

@@ -37,6 +37,7 @@ use tasker_db::step::StepTransition;
 use tasker_db::step::result::{self as stored, AttemptFacts, ReportedFailure};
 use tasker_db::task::{TaskFacts, TaskFactsCache};
 use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox};
+use tasker_messaging::retry::RetryPolicy;
 use tasker_messaging::shutdown::Shutdown;
 
 use crate::catalog::{Catalog, TemplateEntry};
@@ -62,6 +63,8 @@ pub struct WorkerSettings {
     pub default_step_timeout: Duration,
     /// The backoff parameters the step transitions' guards use.
     pub backoff: BackoffParams,
+    /// How a transient failure to store results is retried.
+    pub retry: RetryPolicy,
 }
 
 /// What every worker of the process shares.
@@ -495,6 +498,34 @@ impl Worker {
         // retried as a lost attempt, the documented redelivery. Whoever reads the results
         // commits synchronously, which flushes this commit too. Elsewhere the messages leave
         // the database, so the commit must be durable before they are sent and acknowledged.
+        // A store that fails transiently (a terminated connection) is tried again: the worker
+        // is alive, and its results must not be taken for a lost worker's.
+        let (after, stored) = shared
+            .settings
+            .retry
+            .run("storing step results", WorkerError::is_transient, || {
+                self.store(&started, &results, &receipts)
+            })
+            .await?;
+        tracing::debug!(
+            steps = started.len(),
+            stored,
+            elapsed_us = began.elapsed().as_micros() as u64,
+            "stored step results"
+        );
+        Ok(after)
+    }
+
+    /// Stores a batch's results, sends their messages and acknowledges the step messages: in
+    /// one transaction on PGMQ, elsewhere in one statement with the messages after it. Returns
+    /// what is left to send after the commit and how many results were stored.
+    async fn store(
+        &self,
+        started: &[Started],
+        results: &BTreeMap<usize, Value>,
+        receipts: &HashMap<usize, Receipt>,
+    ) -> Result<(AfterCommit, usize), WorkerError> {
+        let shared = &self.shared;
         let mut conn = if shared.messaging.is_transactional() {
             BatchConn::Transaction(
                 begin_asynchronous_commit(&shared.pool)
@@ -539,25 +570,31 @@ impl Worker {
                         )
                         .doing("encoding a step result message")?;
                 }
+                // Stored by an earlier try whose commit succeeded unseen: send its message.
+                Err(StepTransitionError::Conflict {
+                    actual: StepState::EnqueuedForOrchestration,
+                    ..
+                }) => {
+                    outbox
+                        .push(
+                            &step_results_queue(),
+                            &StepResultMessage::from(item.step_message),
+                        )
+                        .doing("encoding a step result message")?;
+                }
                 // Declared lost meanwhile (this worker was too slow): the result is dropped.
                 Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
             }
         }
         for (index, item) in started.iter().enumerate() {
-            let receipt = receipts.remove(&index);
+            let receipt = receipts.get(&index).cloned();
             outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
         }
         let after = conn
             .finish_deferred(outbox)
             .await
             .map_err(|error| WorkerError::nested("committing step results", error))?;
-        tracing::debug!(
-            steps = started.len(),
-            stored,
-            elapsed_us = began.elapsed().as_micros() as u64,
-            "stored step results"
-        );
-        Ok(after)
+        Ok((after, stored))
     }
 
     /// A message whose step could not be started: a duplicate, a redelivery after the result

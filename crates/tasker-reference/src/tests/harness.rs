@@ -126,6 +126,7 @@ pub(super) fn worker_settings(workers: usize) -> WorkerSettings {
         poll_interval: messaging.fallback_poll_interval,
         default_step_timeout: Duration::from_secs(30),
         backoff: backoff(),
+        retry: tasker_shared::messaging::retry::RetryPolicy::default(),
     }
 }
 
@@ -170,6 +171,7 @@ impl TestEngines {
                     process_id: ProcessorId::new_v7(),
                     safety_interval: Duration::from_secs(1),
                     visibility_timeout: Duration::from_secs(5),
+                    retry: tasker_shared::messaging::retry::RetryPolicy::default(),
                 },
             )
             .await?,
