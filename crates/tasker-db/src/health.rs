@@ -114,3 +114,17 @@ pub async fn autovacuum_enabled<'c>(executor: impl PgExecutor<'c>) -> Result<boo
     .fetch_one(executor)
     .await?)
 }
+
+/// Terminates every other session connected to the current database (`pg_terminate_backend`)
+/// and returns how many it terminated: what an operator's intervention or a failover does to
+/// the running processes. For fault tests and drills; it needs the privilege to signal those
+/// sessions (a superuser, or the same role).
+pub async fn terminate_other_sessions<'c>(executor: impl PgExecutor<'c>) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) \
+         FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(executor)
+    .await?)
+}

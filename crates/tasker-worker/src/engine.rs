@@ -45,6 +45,8 @@ pub async fn start(
         tasks: TaskFactsCache::default(),
         settings: settings.clone(),
         wake: Notify::new(),
+        running: std::sync::Mutex::new(std::collections::HashSet::new()),
+        started_at: chrono::Utc::now(),
     });
     let (trigger, shutdown) = shutdown_pair();
     let mut relays = JoinSet::new();

@@ -11,9 +11,9 @@
 //! one successful step execution.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{Doing as _, WorkerError};
@@ -77,6 +77,40 @@ pub(crate) struct WorkerShared {
     pub(crate) settings: WorkerSettings,
     /// Wakes one idle worker: the queues have messages.
     pub(crate) wake: Notify,
+    /// The steps this process's workers hold (started, not yet stored), so that a message
+    /// redelivered for one of them is told from a step this process lost track of.
+    pub(crate) running: Mutex<HashSet<StepId>>,
+    /// When this process's worker engine started: an attempt started under this process's id
+    /// before it belongs to an earlier run of a process with the same configured id.
+    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The steps of a batch a worker holds: in [`WorkerShared::running`] while it lives.
+struct Holding<'a> {
+    shared: &'a WorkerShared,
+    steps: Vec<StepId>,
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        let mut running = self.shared.running();
+        for step in &self.steps {
+            running.remove(step);
+        }
+    }
+}
+
+impl WorkerShared {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashSet<StepId>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Marks `steps` as held by this process.
+    fn hold(&self, steps: impl IntoIterator<Item = StepId>) {
+        self.running().extend(steps);
+    }
 }
 
 /// The steps a batch started, with the rows of their tasks' steps.
@@ -371,8 +405,12 @@ impl Worker {
                 Err(StepTransitionError::Conflict {
                     actual, step_id, ..
                 }) => {
-                    self.not_started(conn.get(), &mut outbox, &candidate, step_id, actual)
-                        .await?;
+                    if self
+                        .not_started(conn.get(), &mut outbox, &candidate, step_id, actual)
+                        .await?
+                    {
+                        started.push(candidate);
+                    }
                 }
                 Err(StepTransitionError::NotFound { step_id }) => {
                     dead.push((candidate.message, format!("step {step_id} does not exist")));
@@ -404,6 +442,7 @@ impl Worker {
             elapsed_us = began.elapsed().as_micros() as u64,
             "started steps"
         );
+        shared.hold(started.iter().map(|item| item.step_message.step_id));
         let taken = (!started.is_empty()).then_some(Taken { started, steps });
         Ok((count, taken))
     }
@@ -415,6 +454,14 @@ impl Worker {
         let shared = &self.shared;
         let began = Instant::now();
         let Taken { started, steps } = taken;
+        // Held until the batch is stored, or given up (the guard forgets them on every path).
+        let _holding = Holding {
+            shared,
+            steps: started
+                .iter()
+                .map(|item| item.step_message.step_id)
+                .collect(),
+        };
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
         for (index, item) in started.iter().enumerate() {
@@ -600,6 +647,11 @@ impl Worker {
     /// A message whose step could not be started: a duplicate, a redelivery after the result
     /// was stored, or a redelivery because the previous holder died mid-step. Its
     /// acknowledgement, and any result message it causes, join `outbox`.
+    ///
+    /// Returns `true` when the step is this process's own attempt that it lost track of (the
+    /// commit that started it failed as far as this process could see, but went through): the
+    /// caller runs it now, as the attempt already counted, instead of declaring a live worker
+    /// lost.
     async fn not_started(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -607,7 +659,22 @@ impl Worker {
         candidate: &Started,
         step_id: StepId,
         actual: StepState,
-    ) -> Result<(), WorkerError> {
+    ) -> Result<bool, WorkerError> {
+        if actual == StepState::InProgress
+            && candidate.message.read_count > 1
+            && !self.shared.running().contains(&step_id)
+        {
+            let writer = step::last_writer(&mut *conn, step_id)
+                .await
+                .doing_with(|| format!("reading who started step {step_id}"))?;
+            if let Some(writer) = writer
+                && writer.processor_id == Some(self.id)
+                && writer.at >= self.shared.started_at
+            {
+                tracing::info!(%step_id, "resuming an attempt this process started but lost track of");
+                return Ok(true);
+            }
+        }
         match actual {
             // The result is stored but its message may not have been sent: send it again.
             StepState::EnqueuedForOrchestration => {
@@ -653,7 +720,7 @@ impl Worker {
             _ => {}
         }
         outbox.ack(candidate.message.receipt().clone());
-        Ok(())
+        Ok(false)
     }
 
     /// Moves a message that cannot be processed to its dead-letter queue.

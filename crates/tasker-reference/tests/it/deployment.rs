@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use sqlx::ConnectOptions as _;
-use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
-use tasker_shared::database::migrate;
+use sqlx::{Connection as _, PgConnection, PgPool};
 use tasker_shared::database::pool::PoolConfig;
+use tasker_shared::database::{health, migrate};
 use tasker_shared::messaging::config::RabbitMqConfig;
 use tasker_shared::messaging::queue::MessageQueue as _;
 use tasker_shared::messaging::queue_name::{Namespace, orchestration_queues, worker_queue};
@@ -148,6 +148,7 @@ pub(crate) struct Deployment {
     url: String,
     pub(crate) pool: PgPool,
     database: String,
+    pool_config: PoolConfig,
 }
 
 impl Deployment {
@@ -172,6 +173,7 @@ impl Deployment {
             url,
             pool,
             database,
+            pool_config: config,
         })
     }
 
@@ -230,6 +232,18 @@ impl Deployment {
         let mut process = self.spawn(name, args)?;
         process.wait_for_line("ready", READY_WITHIN)?;
         Ok(process)
+    }
+
+    /// Terminates every session of the deployment's database (the test's own included, which
+    /// it then replaces) and returns how many were terminated.
+    pub(crate) async fn terminate_sessions(&mut self) -> anyhow::Result<i64> {
+        let mut one = PgConnection::connect_with(&self.pool_config.connect_options()).await?;
+        let terminated = health::terminate_other_sessions(&mut one).await?;
+        one.close().await?;
+        let fresh = self.pool_config.connect().await?;
+        let old = std::mem::replace(&mut self.pool, fresh);
+        old.close().await;
+        Ok(terminated)
     }
 
     /// Drops the database, and on RabbitMQ the deployment's queues.

@@ -330,6 +330,54 @@ async fn two_runs_together_on_one_database() -> anyhow::Result<()> {
     outcome.and(finished)
 }
 
+/// Every session of the deployment's database is terminated once mid-run (as an operator's
+/// intervention or a failover would): the processes reconnect, transient failures are retried
+/// (sends, result stores), and every task finishes exactly once with its correct result, with
+/// no attempt declared lost (no worker died).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminated_database_sessions_lose_nothing_on_pgmq() -> anyhow::Result<()> {
+    let mut deployment = Deployment::new(Backend::Pgmq).await?;
+    let outcome = async {
+        let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
+        let _worker_a = deployment.start("worker a", &worker)?;
+        let _worker_b = deployment.start("worker b", &worker)?;
+        let _orchestrator_a = deployment.start("orchestrator a", &["orchestrator"])?;
+        let _orchestrator_b = deployment.start("orchestrator b", &["orchestrator"])?;
+        let tasks = TASKS.to_string();
+        let stall = STALL_LIMIT_SECONDS.to_string();
+        let mut submitter = deployment.spawn(
+            "submitter",
+            &[
+                "submit",
+                "--tasks",
+                &tasks,
+                "--wait",
+                "--no-progress",
+                "--stall-limit",
+                &stall,
+            ],
+        )?;
+        wait_for_finished(&deployment, TASKS / 5).await?;
+        let terminated = deployment.terminate_sessions().await?;
+        println!("terminated {terminated} sessions");
+        let status = submitter.wait(RUN_LIMIT)?;
+        let output = submitter.output.join("\n");
+        ensure!(
+            status.success(),
+            "the submitter failed ({status}):\n{output}"
+        );
+        ensure!(
+            output.contains(&format!("{TASKS} ok, 0 wrong, 0 unchecked")),
+            "every result verified:\n{output}"
+        );
+        check_database(&deployment, None).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let finished = deployment.finish().await;
+    outcome.and(finished)
+}
+
 /// With no worker running, nothing finishes: `submit --wait` gives up after its stall limit,
 /// names each stuck task with its state and its steps' states, prints the summary so far and
 /// exits non-zero.
