@@ -336,7 +336,14 @@ async fn two_runs_together_on_one_database() -> anyhow::Result<()> {
 /// no attempt declared lost (no worker died).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_database_sessions_lose_nothing_on_pgmq() -> anyhow::Result<()> {
-    let mut deployment = Deployment::new(Backend::Pgmq).await?;
+    terminated_database_sessions(Backend::Pgmq).await
+}
+
+// On RabbitMQ this does not hold yet: a step whose start committed unseen under a terminated
+// connection goes back to the broker and another process declares it lost (issue: leases).
+
+async fn terminated_database_sessions(backend: Backend) -> anyhow::Result<()> {
+    let mut deployment = Deployment::new(backend).await?;
     let outcome = async {
         let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
         let _worker_a = deployment.start("worker a", &worker)?;
