@@ -143,10 +143,14 @@ pub(crate) fn messaging_config(config: &TaskerConfig) -> MessagingConfig {
 }
 
 /// How transient failures are retried: the orchestration event system's retries and backoff.
-pub(crate) fn retry_policy(config: &TaskerConfig) -> RetryPolicy {
+///
+/// At least one retry more than the pool has connections: when the server terminates every
+/// session at once (a failover, an operator), each try may draw another dead pooled connection
+/// before a fresh one, and each failed try discards the one it drew.
+pub(crate) fn retry_policy(config: &TaskerConfig, pool: &PoolConfig) -> RetryPolicy {
     let processing = &config.orchestration.event_systems.orchestration.processing;
     RetryPolicy {
-        max_retries: processing.max_retries,
+        max_retries: processing.max_retries.max(pool.max_connections + 1),
         initial_delay: Duration::from_millis(u64::from(processing.backoff.initial_delay_ms)),
         max_delay: Duration::from_millis(u64::from(processing.backoff.max_delay_ms)),
         multiplier: processing.backoff.multiplier,
@@ -298,7 +302,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         process_id,
         messaging_config,
         backoff: backoff(&config),
-        retry: retry_policy(&config),
+        retry: retry_policy(&config, &pool_config),
     })
 }
 
