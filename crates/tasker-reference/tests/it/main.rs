@@ -377,6 +377,13 @@ async fn terminated_database_sessions(backend: Backend) -> anyhow::Result<()> {
             output.contains(&format!("{TASKS} ok, 0 wrong, 0 unchecked")),
             "every result verified:\n{output}"
         );
+        let pause = longest_pause(&output)?;
+        println!("sessions terminated: longest pause without a finished task {pause:?}");
+        ensure!(
+            pause <= recovery_bound(),
+            "no task finished for {pause:?}, more than {:?}",
+            recovery_bound()
+        );
         check_database(&deployment, None).await?;
         anyhow::Ok(())
     }
