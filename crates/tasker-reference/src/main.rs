@@ -115,9 +115,8 @@ struct RunArgs {
     /// Workers in the pool.
     #[arg(long, default_value_t = 8)]
     workers: usize,
-    /// Tasks in flight at once.
-    #[arg(long, default_value_t = 50)]
-    concurrency: usize,
+    #[command(flatten)]
+    follow: FollowArgs,
     /// Orchestrator shards: result loops and claim loops working in parallel.
     #[arg(long, default_value_t = 2)]
     shards: usize,
@@ -127,12 +126,33 @@ struct RunArgs {
     /// This machine's `pgbench -N` transactions per second, to compare throughput with.
     #[arg(long, requires = "bench")]
     pgbench_tps: Option<f64>,
+}
+
+/// How a run follows its tasks to their end.
+#[derive(Debug, Clone, Args)]
+struct FollowArgs {
+    /// Tasks in flight at once.
+    #[arg(long, default_value_t = 50)]
+    concurrency: usize,
     /// Do not draw the progress bar.
     #[arg(long)]
     no_progress: bool,
-    /// Give up when no task finished for this many seconds.
+    /// Give up when no task finished for this many seconds (then the stuck tasks and the
+    /// summary so far are printed, and the exit status is 1).
     #[arg(long, default_value_t = 120)]
     stall_limit: u64,
+}
+
+impl FollowArgs {
+    /// The driver's options: the progress bar only on a terminal.
+    fn drive_options(&self) -> driver::DriveOptions {
+        use std::io::IsTerminal as _;
+        driver::DriveOptions {
+            concurrency: self.concurrency,
+            stall_limit: Duration::from_secs(self.stall_limit),
+            progress: !self.no_progress && std::io::stderr().is_terminal(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -180,21 +200,9 @@ struct SubmitArgs {
     /// This machine's `pgbench -N` transactions per second, to compare throughput with.
     #[arg(long, requires = "bench")]
     pgbench_tps: Option<f64>,
-    /// Tasks in flight at once (with `--wait`).
-    #[arg(long, default_value_t = 50)]
-    concurrency: usize,
-    /// Do not draw the progress bar.
-    #[arg(long)]
-    no_progress: bool,
-    /// Give up when no task finished for this many seconds.
-    #[arg(long, default_value_t = 120)]
-    stall_limit: u64,
-}
-
-impl RunArgs {
-    fn stall_limit(&self) -> Duration {
-        Duration::from_secs(self.stall_limit)
-    }
+    /// With `--wait`.
+    #[command(flatten)]
+    follow: FollowArgs,
 }
 
 fn main() -> ExitCode {

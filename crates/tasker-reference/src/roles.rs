@@ -2,7 +2,6 @@
 //! and submitter in one process), `orchestrator`, `worker` and `submit`. Long-running roles
 //! stop gracefully on SIGINT or SIGTERM; a second signal aborts.
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use tasker_orchestration::client::{Submitter, send_requests};
 use tasker_worker::catalog::Catalog;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::driver::{self, DriveOptions, RunReport};
+use crate::driver::{self, RunReport};
 use crate::handlers::{Delayed, reference_chain};
 use crate::setup::{self, Wiring};
 use crate::{OrchestratorArgs, RunArgs, SubmitArgs, WorkerArgs, bench, report, write_out};
@@ -207,11 +206,7 @@ pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         wiring.submitter_settings(),
     )
     .await?;
-    let options = DriveOptions {
-        concurrency: args.concurrency,
-        stall_limit: std::time::Duration::from_secs(args.stall_limit),
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
-    };
+    let options = args.follow.drive_options();
     let driven = interruptible(driver::drive(
         &mut submitter,
         &wiring.pool,
@@ -248,11 +243,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|entry| Arc::new(entry.template.clone()))
         .collect();
     let planned = driver::plan(&templates, args.tasks, uuid::Uuid::now_v7());
-    let options = DriveOptions {
-        concurrency: args.concurrency,
-        stall_limit: args.stall_limit(),
-        progress: !args.no_progress && std::io::stderr().is_terminal(),
-    };
+    let options = args.follow.drive_options();
     let driven = interruptible(driver::drive(
         &mut submitter,
         &wiring.pool,

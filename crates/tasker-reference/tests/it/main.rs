@@ -50,20 +50,23 @@ async fn two_and_two(backend: Backend, kill: bool) -> anyhow::Result<()> {
     outcome.and(finished)
 }
 
-async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
+/// Two workers (4 workers each, steps taking 20 ms, so a killed worker is running some when it
+/// dies), then two orchestrators, each ready; then `submit --tasks TASKS --wait`.
+fn two_and_two_and_a_submitter(deployment: &Deployment) -> anyhow::Result<([Process; 4], Process)> {
     // Workers register the templates; orchestrators read them from the database.
-    // Steps take 20 ms, so the killed worker is running some when it dies.
     let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
-    let mut worker_a = deployment.start("worker a", &worker)?;
-    let mut worker_b = deployment.start("worker b", &worker)?;
-    let mut orchestrator_a = deployment.start("orchestrator a", &["orchestrator"])?;
-    let mut orchestrator_b = deployment.start("orchestrator b", &["orchestrator"])?;
-    for process in [&worker_a, &worker_b, &orchestrator_a, &orchestrator_b] {
+    let processes = [
+        deployment.start("worker a", &worker)?,
+        deployment.start("worker b", &worker)?,
+        deployment.start("orchestrator a", &["orchestrator"])?,
+        deployment.start("orchestrator b", &["orchestrator"])?,
+    ];
+    for process in &processes {
         println!("{}: {}", process.name, process.process_id);
     }
     let tasks = TASKS.to_string();
     let stall = STALL_LIMIT_SECONDS.to_string();
-    let mut submitter = deployment.spawn(
+    let submitter = deployment.spawn(
         "submitter",
         &[
             "submit",
@@ -75,6 +78,19 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
             &stall,
         ],
     )?;
+    Ok((processes, submitter))
+}
+
+async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
+    let (
+        [
+            mut worker_a,
+            mut worker_b,
+            mut orchestrator_a,
+            mut orchestrator_b,
+        ],
+        mut submitter,
+    ) = two_and_two_and_a_submitter(deployment)?;
     let mut killed_worker = None;
     wait_for_finished(deployment, TASKS / 5).await?;
     if kill {
@@ -345,25 +361,7 @@ async fn terminated_database_sessions_lose_nothing_on_pgmq() -> anyhow::Result<(
 async fn terminated_database_sessions(backend: Backend) -> anyhow::Result<()> {
     let mut deployment = Deployment::new(backend).await?;
     let outcome = async {
-        let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
-        let _worker_a = deployment.start("worker a", &worker)?;
-        let _worker_b = deployment.start("worker b", &worker)?;
-        let _orchestrator_a = deployment.start("orchestrator a", &["orchestrator"])?;
-        let _orchestrator_b = deployment.start("orchestrator b", &["orchestrator"])?;
-        let tasks = TASKS.to_string();
-        let stall = STALL_LIMIT_SECONDS.to_string();
-        let mut submitter = deployment.spawn(
-            "submitter",
-            &[
-                "submit",
-                "--tasks",
-                &tasks,
-                "--wait",
-                "--no-progress",
-                "--stall-limit",
-                &stall,
-            ],
-        )?;
+        let (_processes, mut submitter) = two_and_two_and_a_submitter(&deployment)?;
         wait_for_finished(&deployment, TASKS / 5).await?;
         let terminated = deployment.terminate_sessions().await?;
         println!("terminated {terminated} sessions");
