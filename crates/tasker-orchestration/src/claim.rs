@@ -1,21 +1,22 @@
 //! The claim loop: claims ready tasks (new tasks, retries that are due, tasks whose
 //! dependencies are satisfied) and settles each in the claiming transaction. It wakes when
-//! tasks are created, when the earliest retry is due, and on the safety-net poll; on backends
-//! that send after the commit it also redrives messages that never arrived.
+//! tasks are created, when the earliest retry is due, and on the safety-net poll. It also
+//! redrives messages that never arrived (lost between a commit and its send, or deleted):
+//! step messages, step result messages and finalization requests.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Doing as _, OrchestrationError};
 use chrono::Utc;
 use tasker_db::claim::{ClaimRequest, claim_ready_tasks};
 use tasker_db::step::StepScope;
-use tasker_messaging::messages::{StepMessage, StepResultMessage};
-use tasker_messaging::queue_name::step_results_queue;
-use tasker_state::StepState;
-
+use tasker_db::task::TaskScope;
+use tasker_messaging::messages::{StepMessage, StepResultMessage, TaskFinalizationMessage};
+use tasker_messaging::queue_name::{step_results_queue, task_finalizations_queue};
 use tasker_messaging::shutdown::Shutdown;
+use tasker_state::{StepState, TaskState};
 
+use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, queue_of};
 use crate::settle::Unsettled;
 
@@ -34,9 +35,7 @@ impl Orchestrator {
             if let Err(error) = self.claim_all().await {
                 tracing::warn!(error = format!("{error:#}"), "claiming ready tasks failed");
             }
-            if !self.messaging.is_transactional()
-                && last_redrive.elapsed() >= self.settings.redrive_after / 2
-            {
+            if last_redrive.elapsed() >= self.settings.redrive_after / 2 {
                 last_redrive = Instant::now();
                 if let Err(error) = self.redrive().await {
                     tracing::warn!(error = format!("{error:#}"), "redriving stale steps failed");
@@ -123,11 +122,12 @@ impl Orchestrator {
         Ok(claimed.len())
     }
 
-    /// Sends messages again that were lost between a commit and its send, or with the
-    /// in-memory backend's messages when the process stopped: the step message of steps
-    /// `enqueued` longer than `redrive_after`, and the result message of steps whose result
-    /// waited as long for orchestration. Duplicates are harmless: a worker's start and the recording of a result are
-    /// compare-and-sets.
+    /// Sends messages again that were lost between a commit and its send (RabbitMQ, in
+    /// memory), deleted (any backend), or lost with the in-memory backend's process: the step
+    /// message of steps `enqueued` longer than `redrive_after`, the result message of steps
+    /// whose result waited as long for orchestration, and the finalization request of tasks
+    /// `blocked_by_failures` as long. Duplicates are harmless: a worker's start, the recording
+    /// of a result and the finalization are compare-and-sets.
     async fn redrive(&self) -> Result<(), OrchestrationError> {
         let stale_before = Utc::now()
             - chrono::Duration::from_std(self.settings.redrive_after).unwrap_or_default();
@@ -170,6 +170,30 @@ impl Orchestrator {
                 .await
                 .doing("redriving a message")?;
             tracing::info!(step_id = %step.step_id, task_id = %step.task_id, state = %step.state, "redrove a message");
+        }
+        let blocked = TaskScope::new()
+            .in_state(TaskState::BlockedByFailures)
+            .entered_state_before(stale_before)
+            .limit(REDRIVE_LIMIT)
+            .all(&self.pool)
+            .await
+            .doing("finding blocked tasks waiting for finalization")?;
+        for task in blocked {
+            let mut outbox = self.messaging.outbox();
+            outbox
+                .push(
+                    &task_finalizations_queue(),
+                    &TaskFinalizationMessage {
+                        task_id: task.task_id,
+                        correlation_id: task.correlation_id,
+                    },
+                )
+                .doing("encoding a finalization request")?;
+            outbox
+                .send_now(&mut conn)
+                .await
+                .doing("redriving a finalization request")?;
+            tracing::info!(task_id = %task.task_id, "redrove a finalization request");
         }
         Ok(())
     }

@@ -7,21 +7,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::error::{Doing as _, OrchestrationError};
 use sqlx::PgConnection;
 use tasker_db::step::{self, StepTransition, StepTransitionError, transition_batch};
 use tasker_messaging::messages::StepResultMessage;
+use tasker_messaging::outbox::{AfterCommit, Outbox};
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::{Nack, ReceivedMessage};
 use tasker_messaging::queue_name::{QueueName, step_results_queue};
+use tasker_messaging::shutdown::Shutdown;
 use tasker_models::ids::{StepId, TaskId};
 use tasker_state::{StepEvent, StepState, TaskEvent, TaskState};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use tasker_messaging::outbox::{AfterCommit, Outbox};
-use tasker_messaging::shutdown::Shutdown;
-
+use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::{Settled, Unsettled};
 

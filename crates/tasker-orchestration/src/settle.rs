@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use crate::error::{Doing as _, OrchestrationError};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tasker_db::context::{self, ExecutionStatus};
@@ -14,12 +13,12 @@ use tasker_db::readiness::{self, StepReadiness};
 use tasker_db::step::{StepTransition, transition_batch};
 use tasker_db::task::{self, TaskTransition, TaskTransitionChain, TaskTransitionError};
 use tasker_messaging::messages::{StepMessage, TaskFinalizationMessage};
+use tasker_messaging::outbox::Outbox;
 use tasker_messaging::queue_name::task_finalizations_queue;
 use tasker_models::ids::{StepId, TaskId};
 use tasker_state::{StepEvent, StepState, TaskEvent, TaskState, TaskStateMachine};
 
-use tasker_messaging::outbox::Outbox;
-
+use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, queue_of};
 
 /// Where a settled task rests.

@@ -208,6 +208,7 @@ pub struct TaskScope {
     states: Vec<TaskState>,
     created_since: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
+    entered_state_before: Option<DateTime<Utc>>,
     correlation_id: Option<CorrelationId>,
     order: TaskOrder,
     limit: Option<i64>,
@@ -277,6 +278,14 @@ impl TaskScope {
         self
     }
 
+    /// Tasks that entered their current state before `before` (with [`TaskScope::in_state`]:
+    /// tasks stuck in a state; the state index serves it).
+    #[must_use]
+    pub fn entered_state_before(mut self, before: DateTime<Utc>) -> Self {
+        self.entered_state_before = Some(before);
+        self
+    }
+
     /// Tasks with this correlation id.
     #[must_use]
     pub fn with_correlation_id(mut self, correlation_id: CorrelationId) -> Self {
@@ -320,6 +329,9 @@ impl TaskScope {
         }
         if let Some(before) = self.created_before {
             query.push(" AND t.created_at < ").push_bind(before);
+        }
+        if let Some(before) = self.entered_state_before {
+            query.push(" AND t.state_entered_at < ").push_bind(before);
         }
         if let Some(correlation_id) = self.correlation_id {
             query

@@ -176,3 +176,92 @@ async fn lost_step_message_is_redriven() -> anyhow::Result<()> {
 async fn lost_result_message_is_sent_again() -> anyhow::Result<()> {
     with_database(|pool| lost_message(pool, "orchestration_step_results")).await
 }
+
+/// A finalization request lost after its commit (RabbitMQ, in memory): the task blocked by a
+/// permanent failure is finalized all the same, by the redrive of tasks blocked too long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_finalization_request_is_redriven() -> anyhow::Result<()> {
+    with_database(|pool| async move {
+        let calls = Arc::new(Calls::default());
+        let catalog = catalog(&pool, &calls, None).await?;
+        let backend = Arc::new(LosesFirstBatch {
+            inner: InMemoryQueue::new(&messaging_config()),
+            prefix: "orchestration_task_finalizations",
+            lost: AtomicBool::new(false),
+        });
+        let messaging = Messaging::external(backend.clone());
+        let mut settings = orchestrator_settings();
+        settings.redrive_after = Duration::from_millis(300);
+        let mut engines = TestEngines::start(&pool, messaging, &catalog, 2, settings).await?;
+        let request = TaskRequest::new(
+            "reference",
+            "permanent_failure",
+            "1.0.0",
+            json!({"value": 5}),
+        );
+        let outcome = engines.run_one(&request, Duration::from_secs(60)).await;
+        let stopped = engines.shutdown().await;
+        let (_, state) = outcome.context("the blocked task was not finalized")?;
+        stopped?;
+        ensure!(
+            backend.lost.load(Ordering::SeqCst),
+            "a finalization request was lost"
+        );
+        ensure!(state == TaskState::Error, "the task was given up: {state}");
+        Ok(())
+    })
+    .await
+}
+
+/// A step message deleted from PGMQ (by hand, or by anything else): the step left `enqueued`
+/// is sent again by the redrive, and runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_step_message_is_redriven_on_pgmq() -> anyhow::Result<()> {
+    with_database(|pool| async move {
+        let calls = Arc::new(Calls::default());
+        let catalog = catalog(&pool, &calls, None).await?;
+        let messaging = super::harness::messaging(crate::setup::Backend::Pgmq, &pool).await?;
+        let mut settings = orchestrator_settings();
+        settings.redrive_after = Duration::from_millis(300);
+        let mut engines =
+            TestEngines::start(&pool, messaging.clone(), &catalog, 2, settings).await?;
+        // No worker yet: the first step message waits in its queue, and is deleted there.
+        engines.kill_workers().await;
+        let request = TaskRequest::new("reference", "linear", "1.0.0", json!({"value": 5}));
+        let request_id = engines.submitter()?.submit(&[request]).await?[0];
+        let queue = catalog.worker_queues()[0].clone();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deleted = loop {
+            let received = messaging
+                .queue
+                .receive(&queue, 10, Duration::from_secs(30))
+                .await?;
+            if let Some(message) = received.first() {
+                messaging.queue.ack(message.receipt()).await?;
+                break message.id;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no step message arrived"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        engines.start_workers(2).await?;
+        let outcome = engines.wait_for(request_id, Duration::from_secs(60)).await;
+        let stopped = engines.shutdown().await;
+        let (task_id, state) =
+            outcome.with_context(|| format!("after deleting message {deleted}"))?;
+        stopped?;
+        ensure!(state == TaskState::Complete, "the task completed");
+        let steps = StepScope::new().for_task(task_id).all(&pool).await?;
+        for step in &steps {
+            ensure!(
+                calls.of(step.step_id) == 1 && step.attempts == 1,
+                "step {} ran once",
+                step.name
+            );
+        }
+        Ok(())
+    })
+    .await
+}
