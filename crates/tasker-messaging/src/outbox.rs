@@ -62,7 +62,8 @@ impl OutboxError {
     pub fn is_transient(&self) -> bool {
         match self {
             OutboxError::Encode(_) => false,
-            OutboxError::Send { .. } | OutboxError::Commit(_) => true,
+            OutboxError::Send { source, .. } => source.is_transient(),
+            OutboxError::Commit(_) => true,
         }
     }
 }

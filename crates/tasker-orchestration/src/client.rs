@@ -33,8 +33,7 @@ use tasker_models::request::TaskRequest;
 use tasker_state::TaskState;
 use uuid::Uuid;
 
-use crate::error::{Doing as _, OrchestrationError};
-use crate::intake::display_chain;
+use crate::error::{Doing as _, OrchestrationError, display_chain};
 
 /// Sends `requests` to orchestration in one batch, asking for replies on `reply_to` if given;
 /// returns their request ids, in order. Without a reply queue nobody is told what becomes of

@@ -66,6 +66,14 @@ pub enum Cause {
 }
 
 impl OrchestrationError {
+    /// `cause` as the failure of `doing`.
+    pub(crate) fn new(doing: &'static str, cause: impl Into<Cause>) -> Self {
+        Self {
+            doing: Cow::Borrowed(doing),
+            source: Some(Box::new(cause.into())),
+        }
+    }
+
     /// A broken expectation with no underlying error.
     pub(crate) fn invariant(doing: impl Into<Cow<'static, str>>) -> Self {
         Self {
@@ -83,18 +91,40 @@ impl OrchestrationError {
     /// to a broken invariant or bad data.
     pub fn is_transient(&self) -> bool {
         match self.source.as_deref() {
-            Some(Cause::Database(error)) => {
-                error.is_transient() || matches!(error, DbError::Other(_))
-            }
-            Some(Cause::Sqlx(_) | Cause::Queue(_)) => true,
+            Some(
+                Cause::Database(error)
+                | Cause::TaskBatch(TaskBatchError::Database(error))
+                | Cause::TaskTransition(TaskTransitionError::Database(error)),
+            ) => database_may_pass(error),
+            Some(Cause::Sqlx(_)) => true,
+            Some(Cause::Queue(error)) => error.is_transient(),
             Some(Cause::Outbox(error)) => error.is_transient(),
             Some(Cause::Engine(inner)) => inner.is_transient(),
-            Some(Cause::TaskBatch(_) | Cause::TaskTransition(TaskTransitionError::Database(_))) => {
-                true
-            }
             _ => false,
         }
     }
+}
+
+/// Whether a database failure may pass on a later try: a transient one (a lost connection, a
+/// serialization failure, ...), or one tasker-db could not classify.
+pub(crate) fn database_may_pass(error: &DbError) -> bool {
+    error.is_transient() || matches!(error, DbError::Other(_))
+}
+
+/// Any error with its causes, `: `-separated, skipping a cause whose text its parent already
+/// shows (a transparent wrapper): for log lines and refusal reasons.
+pub(crate) fn display_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl From<OrchestrationError> for Cause {
@@ -113,10 +143,7 @@ pub(crate) trait Doing<T> {
 
 impl<T, E: Into<Cause>> Doing<T> for Result<T, E> {
     fn doing(self, doing: &'static str) -> Result<T, OrchestrationError> {
-        self.map_err(|error| OrchestrationError {
-            doing: Cow::Borrowed(doing),
-            source: Some(Box::new(error.into())),
-        })
+        self.map_err(|error| OrchestrationError::new(doing, error))
     }
 
     fn doing_with(self, doing: impl FnOnce() -> String) -> Result<T, OrchestrationError> {

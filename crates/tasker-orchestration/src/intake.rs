@@ -30,7 +30,7 @@ use tasker_models::request::{JsonLimits, ValidatedTaskRequest};
 use tasker_state::{TaskEvent, TaskState};
 use uuid::Uuid;
 
-use crate::error::{Doing as _, OrchestrationError};
+use crate::error::{Doing as _, OrchestrationError, database_may_pass, display_chain};
 use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::Unsettled;
 use crate::templates::{Missing, TemplateEntry};
@@ -43,6 +43,15 @@ struct Accepted {
     entry: Arc<TemplateEntry>,
     validated: ValidatedTaskRequest,
 }
+
+/// What a request that passed its checks carries on: its id, reply queue, template and
+/// validated request.
+type Checked = (
+    Uuid,
+    Option<QueueName>,
+    Arc<TemplateEntry>,
+    ValidatedTaskRequest,
+);
 
 /// A request that did not pass.
 enum NotAccepted {
@@ -116,18 +125,21 @@ impl Orchestrator {
     async fn intake(&self, received: Vec<ReceivedMessage>) {
         let mut accepted = Vec::with_capacity(received.len());
         for message in received {
-            match self.accept(&message).await {
+            match self.accept(message).await {
                 Ok(item) => accepted.push(item),
-                Err(NotAccepted::Refused {
-                    request_id,
-                    reply_to,
-                    reason,
-                }) => {
+                Err((
+                    message,
+                    NotAccepted::Refused {
+                        request_id,
+                        reply_to,
+                        reason,
+                    },
+                )) => {
                     self.reject(&message, request_id, reply_to.as_ref(), reason)
                         .await;
                 }
-                Err(NotAccepted::Retry(error)) => {
-                    tracing::warn!(error = %error_chain(&error), "reading a request's template failed; retrying");
+                Err((message, NotAccepted::Retry(error))) => {
+                    tracing::warn!(error = %display_chain(&error), "reading a request's template failed; retrying");
                     self.requeue(&message).await;
                 }
             }
@@ -144,7 +156,7 @@ impl Orchestrator {
             }
             let reason = match &failure {
                 BatchFailure::Create(error) => error.to_string(),
-                BatchFailure::Other(error) => error_chain(error),
+                BatchFailure::Other(error) => display_chain(error),
             };
             tracing::warn!(%reason, "creating a batch of tasks failed; creating them one by one");
             for item in &accepted {
@@ -164,8 +176,26 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Decodes a request and validates it against its template.
-    async fn accept(&self, message: &ReceivedMessage) -> Result<Accepted, NotAccepted> {
+    /// Decodes a request and validates it against its template; a request not accepted comes
+    /// back with why.
+    async fn accept(
+        &self,
+        message: ReceivedMessage,
+    ) -> Result<Accepted, (ReceivedMessage, NotAccepted)> {
+        match self.check(&message).await {
+            Ok((request_id, reply_to, entry, validated)) => Ok(Accepted {
+                received: message,
+                request_id,
+                reply_to,
+                entry,
+                validated,
+            }),
+            Err(not_accepted) => Err((message, not_accepted)),
+        }
+    }
+
+    /// [`Self::accept`]'s checks, on the borrowed message.
+    async fn check(&self, message: &ReceivedMessage) -> Result<Checked, NotAccepted> {
         let decoded: TaskRequestMessage =
             message.decode().map_err(|error| NotAccepted::Refused {
                 request_id: None,
@@ -183,24 +213,17 @@ impl Orchestrator {
             Ok(entry) => entry,
             Err(Missing::Refused(reason)) => return Err(refuse(reason)),
             Err(Missing::Failed(error)) => {
-                return Err(NotAccepted::Retry(
-                    Err::<(), _>(error)
-                        .doing("reading the template of a task request")
-                        .unwrap_err(),
-                ));
+                return Err(NotAccepted::Retry(OrchestrationError::new(
+                    "reading the template of a task request",
+                    error,
+                )));
             }
         };
         let validated = decoded
             .request
             .validate_for(&entry.template, &JsonLimits::default())
             .map_err(|error| refuse(format!("invalid task request: {error}")))?;
-        Ok(Accepted {
-            received: message.clone(),
-            request_id,
-            reply_to: reply_to.clone(),
-            entry,
-            validated,
-        })
+        Ok((request_id, reply_to, entry, validated))
     }
 
     /// Tells the requester why its request can never become a task, then dead-letters it
@@ -266,7 +289,7 @@ impl Orchestrator {
                 .await;
             }
             BatchFailure::Other(error) => {
-                tracing::warn!(%request_id, error = %error_chain(&error), "starting a task failed; retrying");
+                tracing::warn!(%request_id, error = %display_chain(&error), "starting a task failed; retrying");
                 self.requeue(&item.received).await;
             }
         }
@@ -459,7 +482,7 @@ impl Orchestrator {
         match self.try_give_up(task_id).await {
             Ok(()) => Outcome::Done,
             Err(error) => {
-                tracing::warn!(%task_id, error = %error_chain(&error), "finalizing a task failed; retrying");
+                tracing::warn!(%task_id, error = %display_chain(&error), "finalizing a task failed; retrying");
                 Outcome::Retry
             }
         }
@@ -506,31 +529,8 @@ impl Orchestrator {
 /// duplicate that vanished before it could be read.
 fn may_pass(error: &CreateTaskError) -> bool {
     match error {
-        CreateTaskError::Database(error) => {
-            error.is_transient() || matches!(error, tasker_db::error::DbError::Other(_))
-        }
+        CreateTaskError::Database(error) => database_may_pass(error),
         CreateTaskError::IdentityRace { .. } => true,
         _ => false,
     }
-}
-
-/// An error with its causes, `: `-separated, each once.
-pub(crate) fn error_chain(error: &OrchestrationError) -> String {
-    display_chain(error)
-}
-
-/// Any error with its causes, `: `-separated, skipping a cause whose text its parent already
-/// shows (a transparent wrapper).
-pub(crate) fn display_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.ends_with(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }

@@ -109,19 +109,6 @@ pub async fn by_request_ids<'c>(
         .await?)
 }
 
-/// The tasks whose identity hash is among `hashes` (each hash names at most one task), in no
-/// particular order. A requester finds its tasks this way, whichever process created them.
-pub async fn by_identity_hashes<'c>(
-    executor: impl PgExecutor<'c>,
-    hashes: &[&str],
-) -> Result<Vec<TaskRecord>, DbError> {
-    let sql = format!("SELECT {TASK_COLUMNS} WHERE t.identity_hash = ANY($1)");
-    Ok(sqlx::query_as::<_, TaskRecord>(&sql)
-        .bind(hashes)
-        .fetch_all(executor)
-        .await?)
-}
-
 /// One row of a task's history.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TaskTransitionRow {
