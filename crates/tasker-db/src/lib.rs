@@ -31,6 +31,7 @@ pub mod dag;
 pub mod dlq;
 pub mod error;
 pub mod health;
+pub mod lease;
 pub mod migrate;
 pub mod pool;
 pub mod readiness;

@@ -10,9 +10,7 @@ pub mod result;
 
 pub use add::{AddStepsError, AddedStep, Dependency, NewTaskStep, add_to_task};
 pub use add_from_template::{StepToAdd, add_from_template};
-pub use record::{
-    LastWriter, StepRecord, StepScope, StepTransitionRow, for_tasks, get, history, last_writer,
-};
+pub use record::{StepRecord, StepScope, StepTransitionRow, for_tasks, get, history};
 pub use transition::{
     AppliedStepTransition, LockedTasksBatch, StepTransition, StepTransitionError, transition,
     transition_batch, transition_batch_locking_tasks,

@@ -272,7 +272,14 @@ pub(crate) struct Wiring {
     pub(crate) backoff: BackoffParams,
     /// How transient failures of sends and stores are retried.
     pub(crate) retry: RetryPolicy,
+    /// How often a worker process renews its lease
+    /// (`worker.event_systems.worker.timing.health_check_interval_seconds`); the lease lasts
+    /// [`LEASE_BEATS`] renewals.
+    pub(crate) lease_renewal: Duration,
 }
+
+/// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
+pub(crate) const LEASE_BEATS: u32 = 3;
 
 /// Loads the configuration and connects the database (created and migrated if needed) and
 /// the messaging backend, with a pool of at least `connections`.
@@ -303,6 +310,14 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         messaging_config,
         backoff: backoff(&config),
         retry: retry_policy(&config, &pool_config),
+        lease_renewal: Duration::from_secs(u64::from(
+            config
+                .worker
+                .event_systems
+                .worker
+                .timing
+                .health_check_interval_seconds,
+        )),
     })
 }
 
@@ -331,6 +346,8 @@ impl Wiring {
             default_step_timeout: Duration::from_secs(60),
             backoff: self.backoff,
             retry: self.retry,
+            lease_ttl: self.lease_renewal * LEASE_BEATS,
+            lease_renewal: self.lease_renewal,
         }
     }
 

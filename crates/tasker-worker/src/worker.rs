@@ -3,12 +3,12 @@
 //! registered), stores the results (`in_progress → enqueued_for_orchestration`), sends the
 //! result messages and only then acknowledges the step messages.
 //!
-//! While handlers run, the worker extends its messages' visibility, so a message is delivered
-//! again only when its worker is gone. A redelivered message whose step is still `in_progress`
-//! therefore means the previous holder died mid-step: the worker declares that attempt lost
-//! (`in_progress → error`, retryable, no backoff) on orchestration's behalf and reports it,
-//! and orchestration retries the step. That is the one case in which a handler runs twice for
-//! one successful step execution.
+//! While handlers run, the worker extends its messages' visibility, and the process renews its
+//! lease (`tasker_db::lease`). A message delivered again for a step still `in_progress` is
+//! declared lost (`in_progress → error`, retryable, no backoff, on orchestration's behalf, and
+//! reported) only when the process that started the attempt holds no live lease: it died
+//! mid-step. That is the one case in which a handler runs twice for one successful step
+//! execution. A live holder's attempt is left to it (see [`Worker::not_started`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -30,6 +30,7 @@ use tasker_state::{StepError, StepEvent, StepState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use tasker_db::lease::{self, Lease};
 use tasker_db::pool::begin_asynchronous_commit;
 use tasker_db::step::StepTransition;
 use tasker_db::task::{TaskFacts, TaskFactsCache};
@@ -66,6 +67,12 @@ pub struct WorkerSettings {
     pub backoff: BackoffParams,
     /// How a transient failure to store results is retried.
     pub retry: RetryPolicy,
+    /// How long the process's lease lasts unless renewed: a step message delivered again for
+    /// an attempt of this process is left to it while its lease lives, and the attempt is
+    /// declared lost only after the lease expired.
+    pub lease_ttl: Duration,
+    /// How often the lease is renewed (well below `lease_ttl`).
+    pub lease_renewal: Duration,
 }
 
 /// What every worker of the process shares.
@@ -81,9 +88,9 @@ pub(crate) struct WorkerShared {
     /// The steps this process's workers hold (started, not yet stored), so that a message
     /// redelivered for one of them is told from a step this process lost track of.
     pub(crate) running: Mutex<HashSet<StepId>>,
-    /// When this process's worker engine started: an attempt started under this process's id
-    /// before it belongs to an earlier run of a process with the same configured id.
-    pub(crate) started_at: chrono::DateTime<chrono::Utc>,
+    /// This incarnation's lease: an attempt started under this process's id by an earlier
+    /// incarnation (a process restarted with the same configured id) is not its own.
+    pub(crate) lease: Lease,
 }
 
 /// The steps of a batch a worker holds: in [`WorkerShared::running`] while it lives.
@@ -155,6 +162,16 @@ impl BatchConn {
             }
         }
     }
+}
+
+/// What becomes of a message whose step could not be started.
+enum NotStarted {
+    /// Run the step: it is this process's own attempt.
+    Run,
+    /// Settled (acknowledged, with any message it causes).
+    Settled,
+    /// Left unacknowledged for the live process that runs the attempt.
+    Leave,
 }
 
 /// A step this batch started.
@@ -405,14 +422,15 @@ impl Worker {
                 Ok(_) => started.push(candidate),
                 Err(StepTransitionError::Conflict {
                     actual, step_id, ..
-                }) => {
-                    if self
-                        .not_started(conn.get(), &mut outbox, &candidate, step_id, actual)
-                        .await?
-                    {
-                        started.push(candidate);
-                    }
-                }
+                }) => match self
+                    .not_started(conn.get(), &mut outbox, &candidate, step_id, actual)
+                    .await?
+                {
+                    NotStarted::Run => started.push(candidate),
+                    NotStarted::Settled => {}
+                    // Not acknowledged: it comes back after its visibility timeout.
+                    NotStarted::Leave => {}
+                },
                 Err(StepTransitionError::NotFound { step_id }) => {
                     dead.push((candidate.message, format!("step {step_id} does not exist")));
                 }
@@ -646,13 +664,18 @@ impl Worker {
     }
 
     /// A message whose step could not be started: a duplicate, a redelivery after the result
-    /// was stored, or a redelivery because the previous holder died mid-step. Its
-    /// acknowledgement, and any result message it causes, join `outbox`.
+    /// was stored, or a redelivery of an attempt that is `in_progress`. Its acknowledgement,
+    /// and any result message it causes, join `outbox`.
     ///
-    /// Returns `true` when the step is this process's own attempt that it lost track of (the
-    /// commit that started it failed as far as this process could see, but went through): the
-    /// caller runs it now, as the attempt already counted, instead of declaring a live worker
-    /// lost.
+    /// An `in_progress` attempt delivered again is
+    /// - this process's own attempt that it lost track of (the commit that started it failed
+    ///   as far as this process could see, but went through): run it now, as the attempt
+    ///   already counted;
+    /// - another live process's attempt (its lease lives: its connection to the broker
+    ///   dropped, or a transaction of it failed): left alone, unacknowledged, so that it comes
+    ///   back after its visibility timeout, to its holder or after the holder is gone;
+    /// - an attempt whose process is gone (no live lease of the incarnation that started it):
+    ///   declared lost (`worker_lost`), and orchestration retries the step.
     async fn not_started(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -660,20 +683,25 @@ impl Worker {
         candidate: &Started,
         step_id: StepId,
         actual: StepState,
-    ) -> Result<bool, WorkerError> {
+    ) -> Result<NotStarted, WorkerError> {
         if actual == StepState::InProgress
             && candidate.message.read_count > 1
             && !self.shared.running().contains(&step_id)
         {
-            let writer = step::last_writer(&mut *conn, step_id)
+            let holder = lease::attempt_holder(&mut *conn, step_id)
                 .await
-                .doing_with(|| format!("reading who started step {step_id}"))?;
-            if let Some(writer) = writer
-                && writer.processor_id == Some(self.id)
-                && writer.at >= self.shared.started_at
+                .doing_with(|| format!("reading who runs step {step_id}"))?;
+            if let Some(holder) = holder
+                && holder.is_live()
             {
-                tracing::info!(%step_id, "resuming an attempt this process started but lost track of");
-                return Ok(true);
+                if holder.processor_id == Some(self.id)
+                    && holder.live_incarnation == Some(self.shared.lease.started_at)
+                {
+                    tracing::info!(%step_id, "resuming an attempt this process started but lost track of");
+                    return Ok(NotStarted::Run);
+                }
+                tracing::debug!(%step_id, holder = ?holder.processor_id, "leaving a step message to the live process that runs its attempt");
+                return Ok(NotStarted::Leave);
             }
         }
         match actual {
@@ -689,7 +717,7 @@ impl Worker {
             StepState::InProgress if candidate.message.read_count > 1 => {
                 let metadata = json!({
                     "reason": "worker_lost",
-                    "detail": "the step message was delivered again after its visibility timeout: the worker holding it stopped without acknowledging",
+                    "detail": "the step message was delivered again and the process that started the attempt holds no live lease: it stopped without storing a result",
                     "read_count": candidate.message.read_count,
                 });
                 let fail = step::StepTransition {
@@ -721,7 +749,7 @@ impl Worker {
             _ => {}
         }
         outbox.ack(candidate.message.receipt().clone());
-        Ok(false)
+        Ok(NotStarted::Settled)
     }
 
     /// Moves a message that cannot be processed to its dead-letter queue.

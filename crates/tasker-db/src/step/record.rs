@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
-use tasker_models::ids::{NamedStepId, ProcessorId, StepId, StepTransitionId, TaskId};
+use tasker_models::ids::{NamedStepId, StepId, StepTransitionId, TaskId};
 use tasker_state::{StepState, TaskState};
 use uuid::Uuid;
 
@@ -137,37 +137,6 @@ pub async fn history<'c>(
     .bind(step_id.into_uuid())
     .fetch_all(executor)
     .await?)
-}
-
-/// Who wrote a step's current state, and when: the process of its most recent transition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastWriter {
-    /// The process (for `in_progress`, the worker running the attempt).
-    pub processor_id: Option<ProcessorId>,
-    /// When the transition happened.
-    pub at: DateTime<Utc>,
-}
-
-/// The process that wrote step `step_id`'s current state, and when; `None` if there is no such
-/// step. One index lookup: the row with the step's `most_recent_sort_key`.
-pub async fn last_writer<'c>(
-    executor: impl PgExecutor<'c>,
-    step_id: StepId,
-) -> Result<Option<LastWriter>, DbError> {
-    let row: Option<(Option<Uuid>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT st.processor_uuid, st.created_at \
-         FROM tasker.workflow_steps s \
-         JOIN tasker.workflow_step_transitions st \
-           ON st.workflow_step_uuid = s.workflow_step_uuid AND st.sort_key = s.most_recent_sort_key \
-         WHERE s.workflow_step_uuid = $1",
-    )
-    .bind(step_id.into_uuid())
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.map(|(processor, at)| LastWriter {
-        processor_id: processor.map(ProcessorId::from_uuid),
-        at,
-    }))
 }
 
 /// The non-terminal task states as SQL literals (`'pending', 'initializing', ...`), from

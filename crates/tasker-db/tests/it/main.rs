@@ -12,6 +12,7 @@ mod dag_health_stale;
 mod fixtures;
 mod harness;
 mod health;
+mod leases;
 mod migrate;
 mod namespaces;
 mod readiness;

@@ -127,6 +127,8 @@ pub(super) fn worker_settings(workers: usize) -> WorkerSettings {
         default_step_timeout: Duration::from_secs(30),
         backoff: backoff(),
         retry: tasker_shared::messaging::retry::RetryPolicy::default(),
+        lease_ttl: Duration::from_secs(3),
+        lease_renewal: Duration::from_secs(1),
     }
 }
 
