@@ -138,7 +138,9 @@ pub async fn attempt_holder<'c>(
     executor: impl PgExecutor<'c>,
     step_id: StepId,
 ) -> Result<Option<AttemptHolder>, DbError> {
-    let row: Option<(Option<Uuid>, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    /// The writer, when it wrote, and the live incarnation that did.
+    type Row = (Option<Uuid>, DateTime<Utc>, Option<DateTime<Utc>>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT st.processor_uuid, st.created_at, l.started_at \
          FROM tasker.workflow_steps s \
          JOIN tasker.workflow_step_transitions st \

@@ -243,7 +243,9 @@ pub(crate) async fn messaging(
                 url: rabbitmq.url.clone(),
                 prefetch: rabbitmq.prefetch,
                 heartbeat: rabbitmq.heartbeat,
-                connection_name: "tasker-reference".to_owned(),
+                // The prefix names the deployment (the database, by default): an operator
+                // sees whose connections these are.
+                connection_name: format!("tasker-reference {}", rabbitmq.queue_prefix),
                 queue_prefix: rabbitmq.queue_prefix.clone(),
                 ..RabbitMqConfig::default()
             })

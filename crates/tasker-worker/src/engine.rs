@@ -57,6 +57,7 @@ pub async fn start(
         settings: settings.clone(),
         wake: Notify::new(),
         running: std::sync::Mutex::new(std::collections::HashSet::new()),
+        unstored: std::sync::Mutex::new(std::collections::HashMap::new()),
         lease,
     });
     let (trigger, shutdown) = shutdown_pair();

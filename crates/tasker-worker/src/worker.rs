@@ -88,6 +88,10 @@ pub(crate) struct WorkerShared {
     /// The steps this process's workers hold (started, not yet stored), so that a message
     /// redelivered for one of them is told from a step this process lost track of.
     pub(crate) running: Mutex<HashSet<StepId>>,
+    /// Results of handlers that ran here but could not be stored (the database failed past
+    /// the retries): when the step's message comes back to this process, the kept result is
+    /// stored instead of running the handler again.
+    pub(crate) unstored: Mutex<HashMap<StepId, (Instant, Value)>>,
     /// This incarnation's lease: an attempt started under this process's id by an earlier
     /// incarnation (a process restarted with the same configured id) is not its own.
     pub(crate) lease: Lease,
@@ -118,6 +122,12 @@ impl WorkerShared {
     /// Marks `steps` as held by this process.
     fn hold(&self, steps: impl IntoIterator<Item = StepId>) {
         self.running().extend(steps);
+    }
+
+    fn unstored(&self) -> std::sync::MutexGuard<'_, HashMap<StepId, (Instant, Value)>> {
+        self.unstored
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -483,6 +493,7 @@ impl Worker {
         };
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
+        let mut results = BTreeMap::new();
         for (index, item) in started.iter().enumerate() {
             let step_id = item.step_message.step_id;
             let task_steps = steps.get(&item.task.task_id).map_or(&[][..], Vec::as_slice);
@@ -499,9 +510,15 @@ impl Worker {
                     record.name
                 )));
             };
+            receipts.insert(index, item.message.receipt().clone());
+            // Ran here before, and its result could not be stored: store that result.
+            if let Some((_, kept)) = shared.unstored().remove(&step_id) {
+                tracing::info!(%step_id, "storing a result kept from a failed store");
+                results.insert(index, kept);
+                continue;
+            }
             let handler = Arc::clone(handler.handler());
             let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
-            receipts.insert(index, item.message.receipt().clone());
             runs.spawn(async move {
                 let started_at = Instant::now();
                 let run = AssertUnwindSafe(tokio::time::timeout(timeout, handler.call(&context)));
@@ -524,7 +541,6 @@ impl Worker {
         }
 
         // Wait for the handlers, keeping the messages invisible meanwhile.
-        let mut results = BTreeMap::new();
         let heartbeat = shared.settings.visibility_timeout / 2;
         let mut next_beat = tokio::time::Instant::now() + heartbeat;
         while !runs.is_empty() {
@@ -566,13 +582,25 @@ impl Worker {
         // the database, so the commit must be durable before they are sent and acknowledged.
         // A store that fails transiently (a terminated connection) is tried again: the worker
         // is alive, and its results must not be taken for a lost worker's.
-        let (after, stored) = shared
+        //
+        // When the retries are used up, the results are kept and the messages released at
+        // once: the process's lease keeps other processes from declaring the attempts lost,
+        // and a message back here stores its kept result without running the handler again.
+        let stored = shared
             .settings
             .retry
             .run("storing step results", WorkerError::is_transient, || {
                 self.store(&started, &results, &receipts)
             })
-            .await?;
+            .await;
+        let (after, stored) = match stored {
+            Ok(stored) => stored,
+            Err(error) if error.is_transient() => {
+                self.keep(&started, results, &receipts).await;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         tracing::debug!(
             steps = started.len(),
             stored,
@@ -580,6 +608,44 @@ impl Worker {
             "stored step results"
         );
         Ok(after)
+    }
+
+    /// Keeps the results of a batch whose store failed past its retries, and releases its
+    /// messages so that they come back at once (a release that fails leaves them to their
+    /// visibility timeout).
+    async fn keep(
+        &self,
+        started: &[Started],
+        results: BTreeMap<usize, Value>,
+        receipts: &HashMap<usize, Receipt>,
+    ) {
+        let shared = &self.shared;
+        {
+            let mut unstored = shared.unstored();
+            // A result whose message went elsewhere (this process was taken for gone meanwhile)
+            // is not waited for beyond a few leases.
+            let keep_for = shared.settings.lease_ttl * 10;
+            unstored.retain(|_, (kept_at, _)| kept_at.elapsed() < keep_for);
+            let now = Instant::now();
+            for (index, result) in results {
+                unstored.insert(started[index].step_message.step_id, (now, result));
+            }
+        }
+        for (index, item) in started.iter().enumerate() {
+            let receipt = receipts
+                .get(&index)
+                .unwrap_or_else(|| item.message.receipt());
+            if let Err(error) = shared.messaging.queue.nack(receipt, Nack::Requeue).await {
+                tracing::debug!(
+                    error = &error as &dyn std::error::Error,
+                    "releasing a step message failed; it comes back after its visibility timeout"
+                );
+            }
+        }
+        tracing::warn!(
+            steps = started.len(),
+            "storing step results failed past the retries; the results are kept and stored when their messages come back"
+        );
     }
 
     /// Stores a batch's results, sends their messages and acknowledges the step messages: in

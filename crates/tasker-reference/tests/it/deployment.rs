@@ -15,7 +15,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
 use tasker_shared::database::pool::PoolConfig;
 use tasker_shared::database::{health, migrate};
+use tasker_shared::messaging::config::PgmqConfig;
 use tasker_shared::messaging::config::RabbitMqConfig;
+use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::queue::MessageQueue as _;
 use tasker_shared::messaging::queue_name::{Namespace, orchestration_queues, worker_queue};
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
@@ -29,6 +31,11 @@ const READY_WITHIN: Duration = Duration::from_secs(60);
 pub(crate) const VISIBILITY_SECONDS: u64 = 2;
 /// The consumers' safety-net poll, in seconds.
 pub(crate) const POLL_SECONDS: u64 = 1;
+/// How often a worker renews its lease, in seconds.
+const LEASE_RENEWAL_SECONDS: u64 = 1;
+/// How long a worker's lease outlives its last renewal (three renewals): a killed worker's
+/// attempts are declared lost after this long.
+pub(crate) const LEASE_SECONDS: u64 = 3 * LEASE_RENEWAL_SECONDS;
 
 /// The messaging backend of a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +200,10 @@ impl Deployment {
                 "TASKER__ORCHESTRATION__EVENT_SYSTEMS__ORCHESTRATION__TIMING__FALLBACK_POLLING_INTERVAL_SECONDS",
                 POLL_SECONDS.to_string(),
             )
+            .env(
+                "TASKER__WORKER__EVENT_SYSTEMS__WORKER__TIMING__HEALTH_CHECK_INTERVAL_SECONDS",
+                LEASE_RENEWAL_SECONDS.to_string(),
+            )
             .env("TASKER_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -202,7 +213,17 @@ impl Deployment {
 
     /// Spawns `tasker-reference <args>` as `name`.
     pub(crate) fn spawn(&self, name: &str, args: &[&str]) -> anyhow::Result<Process> {
-        let process_id = uuid::Uuid::now_v7();
+        self.spawn_as(name, args, uuid::Uuid::now_v7())
+    }
+
+    /// Spawns `tasker-reference <args>` as `name` with process id `process_id` (a process
+    /// started again after a crash keeps its configured id).
+    pub(crate) fn spawn_as(
+        &self,
+        name: &str,
+        args: &[&str],
+        process_id: uuid::Uuid,
+    ) -> anyhow::Result<Process> {
         let mut child = self
             .command(args)
             .args(["--process-id", &process_id.to_string()])
@@ -229,9 +250,92 @@ impl Deployment {
 
     /// Spawns a long-running role and waits until it says it is ready.
     pub(crate) fn start(&self, name: &str, args: &[&str]) -> anyhow::Result<Process> {
-        let mut process = self.spawn(name, args)?;
+        self.start_as(name, args, uuid::Uuid::now_v7())
+    }
+
+    /// [`Deployment::start`] with process id `process_id`.
+    pub(crate) fn start_as(
+        &self,
+        name: &str,
+        args: &[&str],
+        process_id: uuid::Uuid,
+    ) -> anyhow::Result<Process> {
+        let mut process = self.spawn_as(name, args, process_id)?;
         process.wait_for_line("ready", READY_WITHIN)?;
         Ok(process)
+    }
+
+    /// Closes every RabbitMQ connection of the deployment's processes from the broker's side
+    /// (`rabbitmqctl close_connection`, as an operator or a broker restart would), and returns
+    /// how many were closed. The processes name their connections after the deployment.
+    pub(crate) async fn close_rabbitmq_connections(&self) -> anyhow::Result<usize> {
+        let listed = rabbitmqctl(&["list_connections", "pid", "client_properties"]).await?;
+        let name = format!("tasker-reference {}.", self.database);
+        let pids: Vec<String> = listed
+            .lines()
+            .filter(|line| line.contains(&name))
+            .filter_map(|line| line.split('\t').next())
+            .map(str::to_owned)
+            .collect();
+        let closes = pids.iter().map(|pid| async move {
+            rabbitmqctl(&[
+                "close_connection",
+                pid.as_str(),
+                "closed by the fault suite",
+            ])
+            .await
+        });
+        for closed in futures_util::future::join_all(closes).await {
+            closed?;
+        }
+        Ok(pids.len())
+    }
+
+    /// The messages left in the deployment's orchestration and worker queues and their
+    /// dead-letter queues, counting those received and not yet acknowledged; queues holding
+    /// none are left out.
+    pub(crate) async fn queued_messages(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let mut queues = orchestration_queues().to_vec();
+        queues.push(worker_queue(&Namespace::new("reference")?));
+        let dead: Vec<_> = queues
+            .iter()
+            .filter_map(|queue| queue.dead_letter())
+            .collect();
+        queues.extend(dead);
+        let mut held = Vec::new();
+        match self.backend {
+            Backend::Pgmq => {
+                let pgmq = PgmqQueue::new(self.pool.clone(), PgmqConfig::default()).await;
+                for queue in &queues {
+                    let depth = pgmq.depth(queue).await?;
+                    let count = depth.ready + depth.in_flight.unwrap_or(0);
+                    if count > 0 {
+                        held.push((queue.to_string(), count));
+                    }
+                }
+            }
+            Backend::Rabbitmq => {
+                // The broker counts unacknowledged deliveries too (`messages`).
+                let listed = rabbitmqctl(&["list_queues", "name", "messages"]).await?;
+                let prefix = format!("{}.", self.database);
+                for line in listed.lines() {
+                    let mut fields = line.split('\t');
+                    let (Some(name), Some(count)) = (fields.next(), fields.next()) else {
+                        continue;
+                    };
+                    let Some(queue) = name.strip_prefix(&prefix) else {
+                        continue;
+                    };
+                    let count: u64 = count.trim().parse().with_context(|| {
+                        format!("rabbitmqctl list_queues: a count for {name}: {count:?}")
+                    })?;
+                    if count > 0 && queues.iter().any(|known| known.as_str() == queue) {
+                        held.push((queue.to_owned(), count));
+                    }
+                }
+            }
+        }
+        Ok(held)
     }
 
     /// Terminates every session of the deployment's database (the test's own included, which
@@ -244,6 +348,23 @@ impl Deployment {
         let old = std::mem::replace(&mut self.pool, fresh);
         old.close().await;
         Ok(terminated)
+    }
+
+    /// Waits until every queue of the deployment is empty (a message received and not yet
+    /// acknowledged counts), checking every 100 ms up to `limit`; fails naming what is left.
+    pub(crate) async fn wait_for_empty_queues(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let held = self.queued_messages().await?;
+            if held.is_empty() {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "queues still hold messages after {limit:?}: {held:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Drops the database, and on RabbitMQ the deployment's queues.
@@ -270,4 +391,28 @@ impl Deployment {
             .with_context(|| format!("dropping {}", self.database))?;
         Ok(())
     }
+}
+
+/// Runs `rabbitmqctl --quiet <args> --no-table-headers`-style listings and commands (the
+/// broker runs on this machine, as in CI) and returns its standard output.
+async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut command = Command::new("rabbitmqctl");
+        command.arg("--quiet").args(&args);
+        if args.first().is_some_and(|verb| verb.starts_with("list_")) {
+            command.arg("--no-table-headers");
+        }
+        let output = command
+            .output()
+            .with_context(|| format!("running rabbitmqctl {args:?} (is rabbitmqctl on PATH?)"))?;
+        ensure!(
+            output.status.success(),
+            "rabbitmqctl {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8(output.stdout)?)
+    })
+    .await?
 }

@@ -1,12 +1,16 @@
 //! Many processes against one database, as users deploy them: the real `tasker-reference`
 //! binary spawned as orchestrators, workers and submitters (and as all-in-one runs), on PGMQ
-//! and on RabbitMQ, with and without `kill -9` of an orchestrator and a worker mid-run.
+//! and on RabbitMQ, and the fault suite: a worker stopped gracefully, `kill -9` of an
+//! orchestrator and a worker (started again), every database session terminated once and
+//! three times, every RabbitMQ connection closed once and three times.
 //!
-//! Every scenario checks, from the database: each request became exactly one task, each task
-//! reached exactly one terminal state, and the submitter verified every result; after a kill,
-//! only steps that were running in the killed worker ran again, and the submitter's longest
-//! pause without a finished task (the recovery time, printed) stayed within the configured
-//! thresholds. PostgreSQL and RabbitMQ must answer on 127.0.0.1; nothing is skipped.
+//! Every fault scenario checks: the submitter verified every result and exited 0; from the
+//! database, each request became exactly one task that reached exactly one terminal state,
+//! only steps running in a killed worker were declared lost, and no step ran more often than
+//! its attempts allow; every queue ends empty; the longest pause without a finished task (the
+//! recovery time) stayed within the configured thresholds. Each prints a `FIGURES` row for
+//! docs/reliability.md. PostgreSQL and RabbitMQ (with `rabbitmqctl`) must answer on
+//! 127.0.0.1; nothing is skipped.
 
 #![expect(
     clippy::print_stdout,
@@ -23,7 +27,9 @@ use anyhow::{Context as _, ensure};
 use tasker_shared::database::{step, task};
 use tasker_shared::state_machine::StepState;
 
-use crate::deployment::{Backend, Deployment, POLL_SECONDS, Process, VISIBILITY_SECONDS};
+use crate::deployment::{
+    Backend, Deployment, LEASE_SECONDS, POLL_SECONDS, Process, VISIBILITY_SECONDS,
+};
 
 /// Tasks per scenario.
 const TASKS: usize = 300;
@@ -32,32 +38,69 @@ const STALL_LIMIT_SECONDS: u64 = 60;
 /// How long a whole run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(240);
 
-/// The recovery bound after a kill: a killed worker's messages come back after the visibility
-/// timeout, the lost attempts are retried at once, messages lost with a killed orchestrator
-/// are redriven after twice the visibility timeout, and every loop polls at least every
-/// `POLL_SECONDS`; the rest is slack for a loaded 2-core machine.
+/// The recovery bound after a fault: a killed worker's lease expires after `LEASE_SECONDS`
+/// and its messages come back after the visibility timeout, the lost attempts are retried at
+/// once, messages lost with a killed orchestrator are redriven after twice the visibility
+/// timeout, and every loop polls at least every `POLL_SECONDS`; the rest is slack for a
+/// loaded 2-core machine.
 fn recovery_bound() -> Duration {
-    Duration::from_secs(VISIBILITY_SECONDS + 2 * VISIBILITY_SECONDS + 2 * POLL_SECONDS + 15)
+    Duration::from_secs(
+        LEASE_SECONDS + VISIBILITY_SECONDS + 2 * VISIBILITY_SECONDS + 2 * POLL_SECONDS + 15,
+    )
 }
 
-/// Two orchestrators, two workers and `submit --wait`. Once a fifth of the tasks finished, one
-/// worker is stopped with SIGTERM (graceful: no attempt may be lost), or with `kill` one
-/// orchestrator and one worker are killed with SIGKILL.
-async fn two_and_two(backend: Backend, kill: bool) -> anyhow::Result<()> {
-    let deployment = Deployment::new(backend).await?;
-    let outcome = scenario(&deployment, kill).await;
+/// A fault injected once a fifth of the tasks finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// None: the baseline the others' latency is compared with.
+    Nothing,
+    /// SIGTERM of a worker: graceful, no attempt may be lost.
+    Sigterm,
+    /// SIGKILL of an orchestrator and a worker; both are started again (same process ids)
+    /// right after.
+    Kill9,
+    /// Every session of the database terminated, `times` times one second apart.
+    TerminateSessions { times: u32 },
+    /// Every RabbitMQ connection of the deployment closed by the broker, `times` times one
+    /// second apart.
+    CloseConnections { times: u32 },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::Nothing => f.write_str("no fault (baseline)"),
+            Fault::Sigterm => f.write_str("SIGTERM of a worker"),
+            Fault::Kill9 => f.write_str("kill -9 of an orchestrator and a worker, then restart"),
+            Fault::TerminateSessions { times } => {
+                write!(f, "every database session terminated {times}x")
+            }
+            Fault::CloseConnections { times } => {
+                write!(f, "every RabbitMQ connection closed {times}x")
+            }
+        }
+    }
+}
+
+/// Two orchestrators, two workers and `submit --wait`, with `fault` injected mid-run; then
+/// every check of the fault suite.
+async fn fault_scenario(backend: Backend, fault: Fault) -> anyhow::Result<()> {
+    let mut deployment = Deployment::new(backend).await?;
+    let outcome = scenario(&mut deployment, fault).await;
     let finished = deployment.finish().await;
     outcome.and(finished)
 }
 
-/// Two workers (4 workers each, steps taking 20 ms, so a killed worker is running some when it
-/// dies), then two orchestrators, each ready; then `submit --tasks TASKS --wait`.
+/// The worker role's arguments: 4 workers each, steps taking 20 ms, so a killed worker is
+/// running some when it dies.
+const WORKER: [&str; 5] = ["worker", "--workers", "4", "--step-delay-ms", "20"];
+
+/// Two workers, then two orchestrators, each ready; then `submit --tasks TASKS --wait`.
 fn two_and_two_and_a_submitter(deployment: &Deployment) -> anyhow::Result<([Process; 4], Process)> {
     // Workers register the templates; orchestrators read them from the database.
-    let worker = ["worker", "--workers", "4", "--step-delay-ms", "20"];
     let processes = [
-        deployment.start("worker a", &worker)?,
-        deployment.start("worker b", &worker)?,
+        deployment.start("worker a", &WORKER)?,
+        deployment.start("worker b", &WORKER)?,
         deployment.start("orchestrator a", &["orchestrator"])?,
         deployment.start("orchestrator b", &["orchestrator"])?,
     ];
@@ -81,7 +124,7 @@ fn two_and_two_and_a_submitter(deployment: &Deployment) -> anyhow::Result<([Proc
     Ok((processes, submitter))
 }
 
-async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
+async fn scenario(deployment: &mut Deployment, fault: Fault) -> anyhow::Result<()> {
     let (
         [
             mut worker_a,
@@ -93,15 +136,52 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
     ) = two_and_two_and_a_submitter(deployment)?;
     let mut killed_worker = None;
     wait_for_finished(deployment, TASKS / 5).await?;
-    if kill {
-        orchestrator_a.kill_9()?;
-        worker_a.kill_9()?;
-        killed_worker = Some((worker_a.process_id, chrono::Utc::now()));
-    } else {
-        // A graceful stop mid-run: the worker finishes the steps it is running and stores
-        // their results, so no attempt is lost (the database check below holds that).
-        let status = worker_a.terminate(Duration::from_secs(60))?;
-        ensure!(status.success(), "worker a exited {status} on SIGTERM");
+    let injected_at = tokio::time::Instant::now();
+    match fault {
+        Fault::Nothing => {}
+        Fault::Kill9 => {
+            orchestrator_a.kill_9()?;
+            worker_a.kill_9()?;
+            killed_worker = Some((worker_a.process_id, chrono::Utc::now()));
+            // Started again under the same ids, as a supervisor would: a new incarnation.
+            worker_a = deployment.start_as("worker a again", &WORKER, worker_a.process_id)?;
+            orchestrator_a = deployment.start_as(
+                "orchestrator a again",
+                &["orchestrator"],
+                orchestrator_a.process_id,
+            )?;
+        }
+        Fault::Sigterm => {
+            // The worker finishes the steps it is running and stores their results, so no
+            // attempt is lost (the database check below holds that).
+            let status = worker_a.terminate(Duration::from_secs(60))?;
+            ensure!(status.success(), "worker a exited {status} on SIGTERM");
+        }
+        Fault::TerminateSessions { times } => {
+            for round in 0..times {
+                if round > 0 {
+                    tokio::time::sleep_until(injected_at + Duration::from_secs(u64::from(round)))
+                        .await;
+                }
+                let terminated = deployment.terminate_sessions().await?;
+                println!("round {}: terminated {terminated} sessions", round + 1);
+            }
+        }
+        Fault::CloseConnections { times } => {
+            for round in 0..times {
+                if round > 0 {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                let closed = deployment.close_rabbitmq_connections().await?;
+                // Every process at first; later rounds catch those that reconnected already.
+                let least = if round == 0 { 5 } else { 1 };
+                ensure!(
+                    closed >= least,
+                    "closed {closed} connections, fewer than {least}"
+                );
+                println!("round {}: closed {closed} connections", round + 1);
+            }
+        }
     }
     let status = submitter.wait(RUN_LIMIT)?;
     let output = submitter.output.join("\n");
@@ -114,27 +194,44 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
         "every result verified:\n{output}"
     );
     let pause = longest_pause(&output)?;
-    println!(
-        "{} kill={kill}: longest pause without a finished task {pause:?}",
-        deployment.backend_name()
-    );
     ensure!(
         pause <= recovery_bound(),
         "no task finished for {pause:?}, more than {:?}",
         recovery_bound()
     );
-    let recovered = check_database(deployment, killed_worker).await?;
-    if let Some(recovered) = recovered {
-        println!("the killed worker's steps were taken over {recovered:?} after the kill");
+    let checked = check_database(deployment, killed_worker).await?;
+    if let Some(recovered) = checked.recovered {
         ensure!(
             recovered <= recovery_bound(),
             "recovered in {recovered:?}, more than {:?}",
             recovery_bound()
         );
     }
+    // Every message was consumed: nothing is left behind, not even a duplicate.
+    deployment
+        .wait_for_empty_queues(Duration::from_secs(
+            3 * VISIBILITY_SECONDS + LEASE_SECONDS + 10,
+        ))
+        .await?;
+    // The figures docs/reliability.md records.
+    println!(
+        "FIGURES | {fault} | {} | {TASKS} | 0 | {} | longest pause {} ms{} | p99 {} |",
+        deployment.backend_name(),
+        checked.rerun,
+        pause.as_millis(),
+        checked
+            .recovered
+            .map(|after| format!(", taken over {} ms after the kill", after.as_millis()))
+            .unwrap_or_default(),
+        summary_row(&output, "task latency p99").unwrap_or("?"),
+    );
 
-    // The survivors stop gracefully on SIGTERM.
-    for process in [&mut worker_b, &mut orchestrator_b] {
+    // Every process left stops gracefully on SIGTERM.
+    let mut left = vec![&mut worker_b, &mut orchestrator_b, &mut orchestrator_a];
+    if fault != Fault::Sigterm {
+        left.push(&mut worker_a);
+    }
+    for process in left {
         let status = process.terminate(Duration::from_secs(60))?;
         ensure!(
             status.success(),
@@ -146,13 +243,6 @@ async fn scenario(deployment: &Deployment, kill: bool) -> anyhow::Result<()> {
             "{} said it stopped: {:?}",
             process.name,
             process.output
-        );
-    }
-    if !kill {
-        let status = orchestrator_a.terminate(Duration::from_secs(60))?;
-        ensure!(
-            status.success(),
-            "orchestrator a exited {status} on SIGTERM"
         );
     }
     Ok(())
@@ -192,13 +282,29 @@ fn longest_pause(output: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(ms / 1000.0))
 }
 
+/// The value cell of the summary row named `name`.
+fn summary_row<'a>(output: &'a str, name: &str) -> Option<&'a str> {
+    output
+        .lines()
+        .find(|line| line.contains(name))
+        .and_then(|line| line.split('|').nth(2))
+        .map(str::trim)
+}
+
+/// What the database check found.
+struct Checked {
+    /// Attempts declared lost (their handlers ran again).
+    rerun: usize,
+    /// How long after the kill the last lost attempt was taken over.
+    recovered: Option<Duration>,
+}
+
 /// Each request became one task that reached one terminal state; with a killed worker, only
-/// the steps it was running ran again. Returns how long after the kill the last of its lost
-/// attempts was taken over, if it lost any.
+/// the steps it was running ran again, each within its attempts.
 async fn check_database(
     deployment: &Deployment,
     killed_worker: Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>,
-) -> anyhow::Result<Option<Duration>> {
+) -> anyhow::Result<Checked> {
     let tasks = task::TaskScope::new().all(&deployment.pool).await?;
     ensure!(
         tasks.len() == TASKS,
@@ -270,17 +376,19 @@ async fn check_database(
                     .collect::<Vec<_>>()
                     .join("\n")
             );
-            ensure!(
-                step.attempts <= step.max_attempts,
-                "step {} ran {} times, more than its {} attempts",
-                step.step_id,
-                step.attempts,
-                step.max_attempts
-            );
         }
     }
-    println!("steps run again after their worker was lost: {rerun}");
-    Ok(recovered)
+    // Within its attempts, lost or not.
+    for step in steps.values().flatten() {
+        ensure!(
+            step.attempts <= step.max_attempts,
+            "step {} ran {} times, more than its {} attempts",
+            step.step_id,
+            step.attempts,
+            step.max_attempts
+        );
+    }
+    Ok(Checked { rerun, recovered })
 }
 
 trait BackendName {
@@ -296,24 +404,29 @@ impl BackendName for Deployment {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_orchestrators_two_workers_on_pgmq() -> anyhow::Result<()> {
-    two_and_two(Backend::Pgmq, false).await
+/// Declares one fault scenario per backend.
+macro_rules! fault_scenarios {
+    ($($name:ident: $backend:expr, $fault:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() -> anyhow::Result<()> {
+            fault_scenario($backend, $fault).await
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_an_orchestrator_and_a_worker_on_pgmq() -> anyhow::Result<()> {
-    two_and_two(Backend::Pgmq, true).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_orchestrators_two_workers_on_rabbitmq() -> anyhow::Result<()> {
-    two_and_two(Backend::Rabbitmq, false).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_of_an_orchestrator_and_a_worker_on_rabbitmq() -> anyhow::Result<()> {
-    two_and_two(Backend::Rabbitmq, true).await
+fault_scenarios! {
+    no_fault_on_pgmq: Backend::Pgmq, Fault::Nothing;
+    no_fault_on_rabbitmq: Backend::Rabbitmq, Fault::Nothing;
+    sigterm_of_a_worker_on_pgmq: Backend::Pgmq, Fault::Sigterm;
+    sigterm_of_a_worker_on_rabbitmq: Backend::Rabbitmq, Fault::Sigterm;
+    kill_9_and_restart_on_pgmq: Backend::Pgmq, Fault::Kill9;
+    kill_9_and_restart_on_rabbitmq: Backend::Rabbitmq, Fault::Kill9;
+    sessions_terminated_once_on_pgmq: Backend::Pgmq, Fault::TerminateSessions { times: 1 };
+    sessions_terminated_once_on_rabbitmq: Backend::Rabbitmq, Fault::TerminateSessions { times: 1 };
+    sessions_terminated_three_times_on_pgmq: Backend::Pgmq, Fault::TerminateSessions { times: 3 };
+    sessions_terminated_three_times_on_rabbitmq: Backend::Rabbitmq, Fault::TerminateSessions { times: 3 };
+    connections_closed_once_on_rabbitmq: Backend::Rabbitmq, Fault::CloseConnections { times: 1 };
+    connections_closed_three_times_on_rabbitmq: Backend::Rabbitmq, Fault::CloseConnections { times: 3 };
 }
 
 /// Two all-in-one runs started together on one (new) database: both create and migrate it,
@@ -339,50 +452,6 @@ async fn two_runs_together_on_one_database() -> anyhow::Result<()> {
                 run.name
             );
         }
-        anyhow::Ok(())
-    }
-    .await;
-    let finished = deployment.finish().await;
-    outcome.and(finished)
-}
-
-/// Every session of the deployment's database is terminated once mid-run (as an operator's
-/// intervention or a failover would): the processes reconnect, transient failures are retried
-/// (sends, result stores), and every task finishes exactly once with its correct result, with
-/// no attempt declared lost (no worker died).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminated_database_sessions_lose_nothing_on_pgmq() -> anyhow::Result<()> {
-    terminated_database_sessions(Backend::Pgmq).await
-}
-
-// On RabbitMQ this does not hold yet: a step whose start committed unseen under a terminated
-// connection goes back to the broker and another process declares it lost (issue: leases).
-
-async fn terminated_database_sessions(backend: Backend) -> anyhow::Result<()> {
-    let mut deployment = Deployment::new(backend).await?;
-    let outcome = async {
-        let (_processes, mut submitter) = two_and_two_and_a_submitter(&deployment)?;
-        wait_for_finished(&deployment, TASKS / 5).await?;
-        let terminated = deployment.terminate_sessions().await?;
-        println!("terminated {terminated} sessions");
-        let status = submitter.wait(RUN_LIMIT)?;
-        let output = submitter.output.join("\n");
-        ensure!(
-            status.success(),
-            "the submitter failed ({status}):\n{output}"
-        );
-        ensure!(
-            output.contains(&format!("{TASKS} ok, 0 wrong, 0 unchecked")),
-            "every result verified:\n{output}"
-        );
-        let pause = longest_pause(&output)?;
-        println!("sessions terminated: longest pause without a finished task {pause:?}");
-        ensure!(
-            pause <= recovery_bound(),
-            "no task finished for {pause:?}, more than {:?}",
-            recovery_bound()
-        );
-        check_database(&deployment, None).await?;
         anyhow::Ok(())
     }
     .await;
