@@ -87,5 +87,25 @@ impl RetryPolicy {
     }
 }
 
+/// An operation that did not finish within its time limit: the database or the broker did
+/// not answer. Transient: the next try may find it answering again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "no answer within {after:?} (the configured processing timeout); the database or the broker may be unreachable"
+)]
+pub struct TimedOut {
+    /// The limit that passed.
+    pub after: Duration,
+}
+
+/// Runs `operation` for at most `limit`: its output, or [`TimedOut`] (the operation is
+/// dropped, which rolls back any transaction it had open). Callers name what they waited for
+/// in their own error's context.
+pub async fn within<F: Future>(limit: Duration, operation: F) -> Result<F::Output, TimedOut> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .map_err(|_| TimedOut { after: limit })
+}
+
 #[cfg(test)]
 mod tests;

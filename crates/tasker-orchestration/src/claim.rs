@@ -13,6 +13,7 @@ use tasker_db::step::StepScope;
 use tasker_db::task::TaskScope;
 use tasker_messaging::messages::{StepMessage, StepResultMessage, TaskFinalizationMessage};
 use tasker_messaging::queue_name::{step_results_queue, task_finalizations_queue};
+use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_state::{StepState, TaskState};
 
@@ -32,12 +33,21 @@ impl Orchestrator {
         let poll = self.settings.messaging.fallback_poll_interval;
         let mut last_redrive = Instant::now();
         loop {
-            if let Err(error) = self.claim_all().await {
+            let limit = self.settings.operation_timeout;
+            let claimed = within(limit, self.claim_all())
+                .await
+                .doing("claiming ready tasks")
+                .and_then(|claimed| claimed);
+            if let Err(error) = claimed {
                 tracing::warn!(error = format!("{error:#}"), "claiming ready tasks failed");
             }
             if last_redrive.elapsed() >= self.settings.redrive_after / 2 {
                 last_redrive = Instant::now();
-                if let Err(error) = self.redrive().await {
+                let redriven = within(limit, self.redrive())
+                    .await
+                    .doing("redriving stale steps")
+                    .and_then(|redriven| redriven);
+                if let Err(error) = redriven {
                     tracing::warn!(error = format!("{error:#}"), "redriving stale steps failed");
                 }
             }

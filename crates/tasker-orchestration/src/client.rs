@@ -20,13 +20,12 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tasker_db::task::{self, TaskRecord};
 use tasker_messaging::envelope::Payload;
-use tasker_messaging::error::QueueError;
 use tasker_messaging::messages::{TaskReply, TaskReplyMessage, TaskRequestMessage};
 use tasker_messaging::outbox::Messaging;
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::MessageQueue;
 use tasker_messaging::queue_name::{QueueName, reply_queue, task_requests_queue};
-use tasker_messaging::retry::RetryPolicy;
+use tasker_messaging::retry::{RetryPolicy, within};
 use tasker_messaging::signal::Subscription;
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_models::request::TaskRequest;
@@ -39,14 +38,15 @@ use crate::error::{Doing as _, OrchestrationError, display_chain};
 /// returns their request ids, in order. Without a reply queue nobody is told what becomes of
 /// them (fire and forget).
 ///
-/// A send that fails transiently (a terminated connection, a broker reconnecting) is retried
-/// by `retry`; a retried batch keeps its request ids, so a request that did arrive the first
-/// time is recognised as the same request, not a duplicate.
+/// A send that fails transiently (a terminated connection, a broker reconnecting) or gets no
+/// answer within `timeout` is retried by `retry`; a retried batch keeps its request ids, so a
+/// request that did arrive the first time is recognised as the same request, not a duplicate.
 pub async fn send_requests(
     queue: &dyn MessageQueue,
     requests: &[TaskRequest],
     reply_to: Option<&QueueName>,
     retry: &RetryPolicy,
+    timeout: Duration,
 ) -> Result<Vec<Uuid>, OrchestrationError> {
     let mut ids = Vec::with_capacity(requests.len());
     let mut payloads = Vec::with_capacity(requests.len());
@@ -63,11 +63,17 @@ pub async fn send_requests(
     if !payloads.is_empty() {
         let requests_queue = task_requests_queue();
         retry
-            .run("sending task requests", QueueError::is_transient, || {
-                queue.send_batch(&requests_queue, &payloads)
-            })
-            .await
-            .doing("sending task requests")?;
+            .run(
+                "sending task requests",
+                OrchestrationError::is_transient,
+                || async {
+                    within(timeout, queue.send_batch(&requests_queue, &payloads))
+                        .await
+                        .doing("sending task requests")?
+                        .doing("sending task requests")
+                },
+            )
+            .await?;
     }
     Ok(ids)
 }
@@ -83,6 +89,9 @@ pub struct SubmitterSettings {
     pub visibility_timeout: Duration,
     /// How sends of requests are retried after a transient failure.
     pub retry: RetryPolicy,
+    /// The longest a send, or a read of the replies or the database, may wait on the
+    /// database and the broker before it fails as transient.
+    pub operation_timeout: Duration,
 }
 
 /// What became of a submitted request; each is reported once per request.
@@ -191,6 +200,7 @@ impl Submitter {
             requests,
             Some(&self.replies),
             &self.settings.retry,
+            self.settings.operation_timeout,
         )
         .await?;
         for id in &ids {
@@ -210,7 +220,12 @@ impl Submitter {
         loop {
             // A transient failure (a terminated connection) leaves the replies where they are
             // and the database as it is: they are read on the next round.
-            let mut events = match self.read_replies().await {
+            let limit = self.settings.operation_timeout;
+            let read = within(limit, self.read_replies())
+                .await
+                .doing("reading replies")
+                .and_then(|read| read);
+            let mut events = match read {
                 Ok(events) => events,
                 Err(error) if error.is_transient() => {
                     tracing::warn!(error = %display_chain(&error), "reading replies failed; retrying");
@@ -221,7 +236,11 @@ impl Submitter {
             if self.last_check.elapsed() >= self.settings.safety_interval
                 && !self.pending.is_empty()
             {
-                match self.check_database().await {
+                let checked = within(limit, self.check_database())
+                    .await
+                    .doing("reading the database for missing replies")
+                    .and_then(|checked| checked);
+                match checked {
                     Ok(found) => events.extend(found),
                     Err(error) if error.is_transient() => {
                         tracing::warn!(error = %display_chain(&error), "reading the database failed; retrying");

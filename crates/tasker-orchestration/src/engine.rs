@@ -38,11 +38,16 @@ pub struct OrchestratorSettings {
     pub redrive_after: Duration,
     /// How long shutdown waits for the loops before aborting them.
     pub shutdown_grace: Duration,
+    /// The longest one unit of work (a claim, a batch of requests or results, a
+    /// finalization, a redrive) may wait on the database and the broker before it fails as
+    /// transient and is tried again.
+    pub operation_timeout: Duration,
 }
 
 impl OrchestratorSettings {
     /// Settings with the given process id, backoff and consumer settings, and defaults for the
-    /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout).
+    /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout, operations
+    /// timing out after 60 s).
     pub fn new(
         process_id: ProcessorId,
         backoff: BackoffParams,
@@ -57,6 +62,7 @@ impl OrchestratorSettings {
             redrive_after: messaging.visibility_timeout * 2,
             messaging,
             shutdown_grace: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(60),
         }
     }
 }

@@ -60,6 +60,9 @@ pub enum Cause {
     /// A task's namespace does not name a queue.
     #[error(transparent)]
     Namespace(#[from] tasker_messaging::queue_name::NamespaceError),
+    /// The database or the broker did not answer in time.
+    #[error(transparent)]
+    TimedOut(#[from] tasker_messaging::retry::TimedOut),
     /// A nested operation of the engine.
     #[error(transparent)]
     Engine(Box<OrchestrationError>),
@@ -98,6 +101,7 @@ impl OrchestrationError {
             ) => database_may_pass(error),
             Some(Cause::Sqlx(_)) => true,
             Some(Cause::Queue(error)) => error.is_transient(),
+            Some(Cause::TimedOut(_)) => true,
             Some(Cause::Outbox(error)) => error.is_transient(),
             Some(Cause::Engine(inner)) => inner.is_transient(),
             _ => false,

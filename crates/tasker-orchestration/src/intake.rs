@@ -24,6 +24,7 @@ use tasker_messaging::messages::{
 use tasker_messaging::outbox::Outbox;
 use tasker_messaging::queue::{Nack, ReceivedMessage};
 use tasker_messaging::queue_name::{QueueName, task_finalizations_queue, task_requests_queue};
+use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_models::ids::TaskId;
 use tasker_models::request::{JsonLimits, ValidatedTaskRequest};
@@ -94,19 +95,28 @@ impl Orchestrator {
                 if shutdown.is_triggered() {
                     return Ok(());
                 }
-                let received = match backend.receive(&queue, batch, visibility).await {
+                let limit = self.settings.operation_timeout;
+                let received = match within(limit, backend.receive(&queue, batch, visibility))
+                    .await
+                    .doing("receiving task requests")
+                    .and_then(|received| received.doing("receiving task requests"))
+                {
                     Ok(received) => received,
                     Err(error) => {
                         tracing::warn!(
-                            error = &error as &dyn std::error::Error,
+                            error = format!("{error:#}"),
                             "receiving task requests failed"
                         );
                         break;
                     }
                 };
                 let count = received.len();
-                if count > 0 {
-                    self.intake(received).await;
+                // Requests not taken in time come back after their visibility timeout.
+                if count > 0 && within(limit, self.intake(received)).await.is_err() {
+                    tracing::warn!(
+                        ?limit,
+                        "taking task requests timed out waiting for the database or the broker; they will be redelivered"
+                    );
                 }
                 if count < usize::from(batch) {
                     break;
@@ -479,7 +489,11 @@ impl Orchestrator {
     /// Gives up on a task blocked by failures (`blocked_by_failures → error`) and tells its
     /// requester, in one transaction.
     async fn give_up(&self, task_id: TaskId) -> Outcome {
-        match self.try_give_up(task_id).await {
+        let given_up = within(self.settings.operation_timeout, self.try_give_up(task_id))
+            .await
+            .doing_with(|| format!("finalizing task {task_id}"))
+            .and_then(|given_up| given_up);
+        match given_up {
             Ok(()) => Outcome::Done,
             Err(error) => {
                 tracing::warn!(%task_id, error = %display_chain(&error), "finalizing a task failed; retrying");

@@ -14,6 +14,7 @@ use tasker_messaging::outbox::{AfterCommit, Outbox};
 use tasker_messaging::pgmq::PgmqQueue;
 use tasker_messaging::queue::{Nack, ReceivedMessage};
 use tasker_messaging::queue_name::{QueueName, step_results_queue};
+use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_models::ids::{StepId, TaskId};
 use tasker_state::{StepEvent, StepState, TaskEvent, TaskState};
@@ -259,7 +260,13 @@ impl Orchestrator {
                 }
             }
             let started = std::time::Instant::now();
-            let processed = self.process_results(&batch).await;
+            let processed = within(
+                self.settings.operation_timeout,
+                self.process_results(&batch),
+            )
+            .await
+            .doing("processing step results")
+            .and_then(|processed| processed);
             tracing::debug!(
                 results = batch.len(),
                 elapsed_us = started.elapsed().as_micros() as u64,

@@ -195,7 +195,14 @@ pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     if !args.wait {
         for chunk in planned.chunks(100) {
             let requests: Vec<_> = chunk.iter().map(|item| item.request.clone()).collect();
-            send_requests(&*wiring.messaging.queue, &requests, None, &wiring.retry).await?;
+            send_requests(
+                &*wiring.messaging.queue,
+                &requests,
+                None,
+                &wiring.retry,
+                wiring.processing_timeout,
+            )
+            .await?;
         }
         write_out(&format!("sent {} task request(s)\n", planned.len()))?;
         return Ok(ExitCode::SUCCESS);

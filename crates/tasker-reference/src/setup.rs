@@ -278,6 +278,12 @@ pub(crate) struct Wiring {
     /// (`worker.event_systems.worker.timing.health_check_interval_seconds`); the lease lasts
     /// [`LEASE_BEATS`] renewals.
     pub(crate) lease_renewal: Duration,
+    /// The longest a worker's batch may wait on the database and the broker
+    /// (`worker.event_systems.worker.timing.processing_timeout_seconds`).
+    pub(crate) worker_processing_timeout: Duration,
+    /// The longest an orchestrator's or a submitter's batch may wait on them
+    /// (`orchestration.event_systems.orchestration.timing.processing_timeout_seconds`).
+    pub(crate) processing_timeout: Duration,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -320,6 +326,22 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
                 .timing
                 .health_check_interval_seconds,
         )),
+        worker_processing_timeout: Duration::from_secs(u64::from(
+            config
+                .worker
+                .event_systems
+                .worker
+                .timing
+                .processing_timeout_seconds,
+        )),
+        processing_timeout: Duration::from_secs(u64::from(
+            config
+                .orchestration
+                .event_systems
+                .orchestration
+                .timing
+                .processing_timeout_seconds,
+        )),
     })
 }
 
@@ -328,6 +350,7 @@ impl Wiring {
     pub(crate) fn orchestrator_settings(&self, shards: usize) -> OrchestratorSettings {
         OrchestratorSettings {
             shards: shards.max(1),
+            operation_timeout: self.processing_timeout,
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,
@@ -350,6 +373,7 @@ impl Wiring {
             retry: self.retry,
             lease_ttl: self.lease_renewal * LEASE_BEATS,
             lease_renewal: self.lease_renewal,
+            operation_timeout: self.worker_processing_timeout,
         }
     }
 
@@ -361,6 +385,7 @@ impl Wiring {
             safety_interval: self.messaging_config.fallback_poll_interval,
             visibility_timeout: self.messaging_config.visibility_timeout,
             retry: self.retry,
+            operation_timeout: self.processing_timeout,
         }
     }
 }

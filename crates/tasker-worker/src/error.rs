@@ -44,6 +44,9 @@ pub enum Cause {
     /// A step handler's task panicked or was cancelled.
     #[error(transparent)]
     Join(#[from] tokio::task::JoinError),
+    /// The database or the broker did not answer in time.
+    #[error(transparent)]
+    TimedOut(#[from] tasker_messaging::retry::TimedOut),
     /// A nested operation.
     #[error(transparent)]
     Engine(Box<WorkerError>),
@@ -78,6 +81,7 @@ impl WorkerError {
             }
             Some(Cause::Sqlx(_)) => true,
             Some(Cause::Queue(error)) => error.is_transient(),
+            Some(Cause::TimedOut(_)) => true,
             Some(Cause::Outbox(error)) => error.is_transient(),
             Some(Cause::StepTransition(StepTransitionError::Database(_))) => true,
             Some(Cause::Engine(inner)) => inner.is_transient(),

@@ -35,7 +35,7 @@ use tasker_db::pool::begin_asynchronous_commit;
 use tasker_db::step::StepTransition;
 use tasker_db::task::{TaskFacts, TaskFactsCache};
 use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox};
-use tasker_messaging::retry::RetryPolicy;
+use tasker_messaging::retry::{RetryPolicy, within};
 use tasker_messaging::shutdown::Shutdown;
 
 use crate::catalog::{Catalog, TemplateEntry};
@@ -73,6 +73,9 @@ pub struct WorkerSettings {
     pub lease_ttl: Duration,
     /// How often the lease is renewed (well below `lease_ttl`).
     pub lease_renewal: Duration,
+    /// The longest receiving and starting a batch, or one try at storing its results, may
+    /// wait on the database and the broker before it fails as transient.
+    pub operation_timeout: Duration,
 }
 
 /// What every worker of the process shares.
@@ -259,7 +262,11 @@ impl Worker {
                         while sending.join_next().await.is_some() {}
                         return Ok(());
                     }
-                    let (count, taken) = match self.take(queue).await {
+                    let taking = within(shared.settings.operation_timeout, self.take(queue))
+                        .await
+                        .doing_with(|| format!("receiving and starting steps from {queue}"))
+                        .and_then(|taken| taken);
+                    let (count, taken) = match taking {
                         Ok(taken) => taken,
                         Err(error) => {
                             // Messages read in a transaction that failed are visible again;
@@ -589,9 +596,18 @@ impl Worker {
         let stored = shared
             .settings
             .retry
-            .run("storing step results", WorkerError::is_transient, || {
-                self.store(&started, &results, &receipts)
-            })
+            .run(
+                "storing step results",
+                WorkerError::is_transient,
+                || async {
+                    within(
+                        shared.settings.operation_timeout,
+                        self.store(&started, &results, &receipts),
+                    )
+                    .await
+                    .doing("storing step results")?
+                },
+            )
             .await;
         let (after, stored) = match stored {
             Ok(stored) => stored,

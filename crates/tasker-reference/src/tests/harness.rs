@@ -127,6 +127,7 @@ pub(super) fn worker_settings(workers: usize) -> WorkerSettings {
         default_step_timeout: Duration::from_secs(30),
         backoff: backoff(),
         retry: tasker_shared::messaging::retry::RetryPolicy::default(),
+        operation_timeout: Duration::from_secs(10),
         lease_ttl: Duration::from_secs(3),
         lease_renewal: Duration::from_secs(1),
     }
@@ -174,6 +175,7 @@ impl TestEngines {
                     safety_interval: Duration::from_secs(1),
                     visibility_timeout: Duration::from_secs(5),
                     retry: tasker_shared::messaging::retry::RetryPolicy::default(),
+                    operation_timeout: Duration::from_secs(10),
                 },
             )
             .await?,

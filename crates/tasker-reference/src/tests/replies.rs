@@ -42,6 +42,7 @@ async fn a_task_finishes_after_its_requester_left() -> anyhow::Result<()> {
                     safety_interval: Duration::from_secs(1),
                     visibility_timeout: Duration::from_secs(5),
                     retry: tasker_shared::messaging::retry::RetryPolicy::default(),
+                    operation_timeout: Duration::from_secs(10),
                 },
             )
             .await?;
