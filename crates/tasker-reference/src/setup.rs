@@ -9,11 +9,13 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use tasker_orchestration::OrchestratorSettings;
 use tasker_orchestration::client::SubmitterSettings;
+use tasker_orchestration::staleness::StalenessSettings;
 use tasker_shared::config::ConfigLoader;
 use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
 use tasker_shared::config::tasker::TaskerConfig;
 use tasker_shared::database::pool::PoolConfig;
 use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::database::stale::StalenessThresholds;
 use tasker_shared::database::{health, migrate};
 use tasker_shared::messaging::config::{
     DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
@@ -173,6 +175,38 @@ pub(crate) fn backoff(config: &TaskerConfig) -> BackoffParams {
     }
 }
 
+/// The staleness detector from `orchestration.dlq`, or `None` when it is off. The
+/// configuration has no threshold for the states an orchestrator leaves within its own
+/// transaction (`initializing`, `enqueuing_steps`, `evaluating_results`): tasker-db's default
+/// applies to them.
+pub(crate) fn staleness_settings(config: &TaskerConfig) -> Option<StalenessSettings> {
+    let dlq = &config.orchestration.dlq;
+    let detection = &dlq.staleness_detection;
+    if !(dlq.enabled && detection.enabled) {
+        return None;
+    }
+    let int = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+    let thresholds = &detection.thresholds;
+    Some(StalenessSettings {
+        interval: Duration::from_secs(u64::from(detection.detection_interval_seconds)),
+        batch_size: int(detection.batch_size),
+        thresholds: StalenessThresholds {
+            waiting_for_dependencies_minutes: int(thresholds.waiting_for_dependencies_minutes),
+            waiting_for_retry_minutes: int(thresholds.waiting_for_retry_minutes),
+            steps_in_process_minutes: int(thresholds.steps_in_process_minutes),
+            max_lifetime_minutes: int(thresholds.task_max_lifetime_hours.saturating_mul(60)),
+            ..StalenessThresholds::DEFAULT
+        },
+        dry_run: detection.dry_run,
+        open_dlq_entries: detection.actions.auto_move_to_dlq,
+        transition_to_error: detection.actions.auto_transition_to_error,
+        event_channel: detection
+            .actions
+            .emit_events
+            .then(|| detection.actions.event_channel.clone()),
+    })
+}
+
 /// Where RabbitMQ is and how to talk to it.
 #[derive(Clone)]
 pub(crate) struct RabbitMqSettings {
@@ -272,6 +306,8 @@ pub(crate) struct Wiring {
     pub(crate) backoff: BackoffParams,
     /// How transient failures of sends and stores are retried.
     pub(crate) retry: RetryPolicy,
+    /// The orchestrator's staleness detector, if it runs.
+    pub(crate) staleness: Option<StalenessSettings>,
 }
 
 /// Loads the configuration and connects the database (created and migrated if needed) and
@@ -303,6 +339,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         messaging_config,
         backoff: backoff(&config),
         retry: retry_policy(&config, &pool_config),
+        staleness: staleness_settings(&config),
     })
 }
 
@@ -311,6 +348,7 @@ impl Wiring {
     pub(crate) fn orchestrator_settings(&self, shards: usize) -> OrchestratorSettings {
         OrchestratorSettings {
             shards: shards.max(1),
+            staleness: self.staleness.clone(),
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,
