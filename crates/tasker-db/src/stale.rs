@@ -3,7 +3,9 @@
 //! A task is stale when it stayed in a transient state longer than its threshold (the
 //! template's lifecycle limit, else the configured default) or lives longer than its maximum
 //! lifetime. Detection opens one DLQ entry per stale task (reason `staleness_timeout`, with a
-//! snapshot); the task's state is left alone for an operator to decide.
+//! snapshot); the task's state is left alone: moving it to `error` is the caller's
+//! decision, through tasker-state's `staleness_timeout` transition. [`notify`] announces stale
+//! tasks on a PostgreSQL notification channel.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
@@ -47,6 +49,16 @@ pub enum Exceeded {
     TimeInState,
     /// It exists longer than its maximum lifetime.
     MaxLifetime,
+}
+
+impl Exceeded {
+    /// The snake_case name, as the SQL function reports it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Exceeded::TimeInState => "time_in_state",
+            Exceeded::MaxLifetime => "max_lifetime",
+        }
+    }
 }
 
 impl TryFrom<String> for Exceeded {
@@ -120,4 +132,44 @@ pub async fn detect<'c>(
     .fetch_all(executor)
     .await?;
     Ok(rows)
+}
+
+/// Sends one notification per stale task on `channel` (`pg_notify`, delivered when the
+/// caller's transaction commits), with a JSON payload: `task_id`, `namespace`, `name`,
+/// `version`, `state`, `minutes_in_state`, `threshold_minutes`, `exceeded` and `dlq_entry_id`
+/// (`null` when no entry was opened).
+///
+/// The channel is a parameter, not an interpolated identifier; PostgreSQL refuses an empty
+/// name or one longer than 63 bytes.
+pub async fn notify<'c>(
+    executor: impl PgExecutor<'c>,
+    channel: &str,
+    tasks: &[&StaleTask],
+) -> Result<(), DbError> {
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = tasks
+        .iter()
+        .map(|task| {
+            serde_json::json!({
+                "task_id": task.task_id,
+                "namespace": task.namespace_name,
+                "name": task.task_name,
+                "version": task.task_version,
+                "state": task.current_state.as_str(),
+                "minutes_in_state": task.time_in_state_minutes,
+                "threshold_minutes": task.threshold_minutes,
+                "exceeded": task.exceeded.as_str(),
+                "dlq_entry_id": task.dlq_entry(),
+            })
+            .to_string()
+        })
+        .collect();
+    sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload")
+        .bind(channel)
+        .bind(payloads)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -11,10 +11,12 @@ use tasker_messaging::outbox::Messaging;
 use tasker_messaging::queue_name::orchestration_queues;
 use tasker_messaging::shutdown::{ShutdownTrigger, shutdown_pair};
 use tasker_models::ids::ProcessorId;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::Orchestrator;
+use crate::staleness::{StalenessSettings, StalenessStats};
 
 /// How the orchestrator works.
 #[derive(Debug, Clone)]
@@ -36,6 +38,9 @@ pub struct OrchestratorSettings {
     /// again. Lower means faster recovery from a lost message, and more duplicates of messages
     /// that were only slow.
     pub redrive_after: Duration,
+    /// The staleness detector, or `None` for none (the composition root maps
+    /// `orchestration.dlq` onto it).
+    pub staleness: Option<StalenessSettings>,
     /// How long shutdown waits for the loops before aborting them.
     pub shutdown_grace: Duration,
     /// The longest one unit of work (a claim, a batch of requests or results, a
@@ -47,7 +52,7 @@ pub struct OrchestratorSettings {
 impl OrchestratorSettings {
     /// Settings with the given process id, backoff and consumer settings, and defaults for the
     /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout, operations
-    /// timing out after 60 s).
+    /// timing out after 60 s, no staleness detector).
     pub fn new(
         process_id: ProcessorId,
         backoff: BackoffParams,
@@ -60,6 +65,7 @@ impl OrchestratorSettings {
             result_batch: 50,
             shards: 2,
             redrive_after: messaging.visibility_timeout * 2,
+            staleness: None,
             messaging,
             shutdown_grace: Duration::from_secs(10),
             operation_timeout: Duration::from_secs(60),
@@ -74,6 +80,7 @@ pub struct RunningOrchestrator {
     trigger: ShutdownTrigger,
     grace: Duration,
     process_id: ProcessorId,
+    staleness: watch::Receiver<StalenessStats>,
 }
 
 /// Creates the orchestration queues and starts the orchestrator's loops.
@@ -91,6 +98,7 @@ pub async fn start(
     }
     let grace = settings.shutdown_grace;
     let shards = settings.shards.max(1);
+    let staleness_settings = settings.staleness.clone();
     let orchestrator = Arc::new(Orchestrator::new(pool, messaging, settings));
     let process_id = orchestrator.processor_id;
     let (trigger, shutdown) = shutdown_pair();
@@ -101,6 +109,9 @@ pub async fn start(
         loops.spawn(Arc::clone(&orchestrator).run_claims(shutdown.clone()));
     }
     loops.spawn(Arc::clone(&orchestrator).run_results(shutdown.clone()));
+    if let Some(staleness) = staleness_settings {
+        loops.spawn(Arc::clone(&orchestrator).run_staleness(staleness, shutdown.clone()));
+    }
     loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown));
     tracing::info!(%process_id, "the orchestrator is running");
     Ok(RunningOrchestrator {
@@ -108,6 +119,7 @@ pub async fn start(
         trigger,
         grace,
         process_id,
+        staleness: orchestrator.staleness.subscribe(),
     })
 }
 
@@ -115,6 +127,16 @@ impl RunningOrchestrator {
     /// The process id the orchestrator records on its transitions.
     pub fn process_id(&self) -> ProcessorId {
         self.process_id
+    }
+
+    /// What the staleness detector did so far (zeros if it does not run).
+    pub fn staleness(&self) -> StalenessStats {
+        *self.staleness.borrow()
+    }
+
+    /// The staleness detector's counts, updated after each run: to wait for a run.
+    pub fn watch_staleness(&self) -> watch::Receiver<StalenessStats> {
+        self.staleness.clone()
     }
 
     /// Fails if a loop stopped (they stop only on shutdown, or on an error they cannot ride

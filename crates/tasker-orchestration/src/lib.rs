@@ -1,6 +1,7 @@
 //! Tasker's orchestration engine: turns task requests into tasks, claims ready tasks, enqueues
 //! their ready steps, applies the step results workers report, finalizes tasks, tells
-//! requesters what became of their requests, and redrives work whose messages were lost.
+//! requesters what became of their requests, redrives work whose messages were lost, and
+//! detects tasks stuck too long (when its settings ask for it).
 //!
 //! Entry points:
 //! - [`engine::start`] starts the engine's loops on a database pool and a messaging backend
@@ -20,7 +21,10 @@
 //!   elsewhere) and settles them; redrives messages lost between a commit and its send;
 //! - `results`: step results, recorded a batch at a time with their tasks settled in the
 //!   same transaction;
-//! - `settle`: the decision shared by all of them.
+//! - `settle`: the decision shared by all of them;
+//! - [`staleness`]: every interval, finds tasks stuck in a transient state too long and
+//!   reports them, opens their DLQ entries, moves them to `error` and announces them, as
+//!   configured ([`engine::RunningOrchestrator::staleness`] counts what it did).
 //!
 //! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging and
 //! tasker-registry, and on nothing of the worker: what both need lives in the crate that owns
@@ -29,6 +33,7 @@
 pub mod client;
 pub mod engine;
 pub mod error;
+pub mod staleness;
 
 mod claim;
 mod intake;

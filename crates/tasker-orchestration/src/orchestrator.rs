@@ -1,5 +1,5 @@
 //! The orchestrator's state, shared by its loops: the adapters, the settings, the task facts
-//! cache, the templates, and the claim loop's wake-ups.
+//! cache, the templates, the claim loop's wake-ups and the staleness detector's counts.
 
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -16,11 +16,12 @@ use tasker_messaging::shutdown::Shutdown;
 use tasker_messaging::signal::Subscription;
 use tasker_models::ids::{ProcessorId, TaskId};
 use tasker_state::TaskState;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::engine::OrchestratorSettings;
 use crate::error::{Doing as _, OrchestrationError};
 use crate::settle::Settled;
+use crate::staleness::StalenessStats;
 use crate::templates::Templates;
 
 /// The orchestrator's state, shared by its loops.
@@ -39,6 +40,8 @@ pub(crate) struct Orchestrator {
     retries: Mutex<BTreeSet<DateTime<Utc>>>,
     /// Worker queues known to exist.
     ensured: Mutex<BTreeSet<QueueName>>,
+    /// What the staleness detector did (zeros while it does not run).
+    pub(crate) staleness: watch::Sender<StalenessStats>,
 }
 
 /// What woke a consumer loop.
@@ -101,6 +104,7 @@ impl Orchestrator {
             wake_claimer: Notify::new(),
             retries: Mutex::new(BTreeSet::new()),
             ensured: Mutex::new(BTreeSet::new()),
+            staleness: watch::Sender::new(StalenessStats::default()),
         }
     }
 

@@ -9,11 +9,13 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use tasker_orchestration::OrchestratorSettings;
 use tasker_orchestration::client::SubmitterSettings;
+use tasker_orchestration::staleness::StalenessSettings;
 use tasker_shared::config::ConfigLoader;
 use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
 use tasker_shared::config::tasker::TaskerConfig;
 use tasker_shared::database::pool::PoolConfig;
 use tasker_shared::database::readiness::BackoffParams;
+use tasker_shared::database::stale::StalenessThresholds;
 use tasker_shared::database::{health, migrate};
 use tasker_shared::messaging::config::{
     DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
@@ -173,6 +175,38 @@ pub(crate) fn backoff(config: &TaskerConfig) -> BackoffParams {
     }
 }
 
+/// The staleness detector from `orchestration.dlq`, or `None` when it is off. The
+/// configuration has no threshold for the states an orchestrator leaves within its own
+/// transaction (`initializing`, `enqueuing_steps`, `evaluating_results`): tasker-db's default
+/// applies to them.
+pub(crate) fn staleness_settings(config: &TaskerConfig) -> Option<StalenessSettings> {
+    let dlq = &config.orchestration.dlq;
+    let detection = &dlq.staleness_detection;
+    if !(dlq.enabled && detection.enabled) {
+        return None;
+    }
+    let int = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+    let thresholds = &detection.thresholds;
+    Some(StalenessSettings {
+        interval: Duration::from_secs(u64::from(detection.detection_interval_seconds)),
+        batch_size: int(detection.batch_size),
+        thresholds: StalenessThresholds {
+            waiting_for_dependencies_minutes: int(thresholds.waiting_for_dependencies_minutes),
+            waiting_for_retry_minutes: int(thresholds.waiting_for_retry_minutes),
+            steps_in_process_minutes: int(thresholds.steps_in_process_minutes),
+            max_lifetime_minutes: int(thresholds.task_max_lifetime_hours.saturating_mul(60)),
+            ..StalenessThresholds::DEFAULT
+        },
+        dry_run: detection.dry_run,
+        open_dlq_entries: detection.actions.auto_move_to_dlq,
+        transition_to_error: detection.actions.auto_transition_to_error,
+        event_channel: detection
+            .actions
+            .emit_events
+            .then(|| detection.actions.event_channel.clone()),
+    })
+}
+
 /// Where RabbitMQ is and how to talk to it.
 #[derive(Clone)]
 pub(crate) struct RabbitMqSettings {
@@ -284,6 +318,8 @@ pub(crate) struct Wiring {
     /// The longest an orchestrator's or a submitter's batch may wait on them
     /// (`orchestration.event_systems.orchestration.timing.processing_timeout_seconds`).
     pub(crate) processing_timeout: Duration,
+    /// The orchestrator's staleness detector, if it runs.
+    pub(crate) staleness: Option<StalenessSettings>,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -342,6 +378,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
                 .timing
                 .processing_timeout_seconds,
         )),
+        staleness: staleness_settings(&config),
     })
 }
 
@@ -351,6 +388,7 @@ impl Wiring {
         OrchestratorSettings {
             shards: shards.max(1),
             operation_timeout: self.processing_timeout,
+            staleness: self.staleness.clone(),
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,

@@ -1,7 +1,7 @@
 //! Tests of the reference workflow: the handlers' arithmetic, the predicted results of every
 //! shipped template and the summary here; the end-to-end runs on PostgreSQL with each
-//! messaging backend in [`workflow`] and [`redelivery`], and the redrive of a lost step
-//! message in [`redrive`].
+//! messaging backend in [`workflow`] and [`redelivery`], the redrive of a lost step
+//! message in [`redrive`], and the staleness detector in [`staleness`].
 
 mod harness;
 mod history;
@@ -9,6 +9,7 @@ mod intake;
 mod redelivery;
 mod redrive;
 mod replies;
+mod staleness;
 mod workflow;
 
 use std::collections::BTreeMap;

@@ -69,6 +69,10 @@ pub enum TaskEvent {
     },
     /// Orchestration gives up on a task blocked by failures.
     GiveUp,
+    /// The staleness detector found the task in a transient state longer than its threshold
+    /// (or past its lifetime) and moves it to `error`; the transition's metadata says which
+    /// limit and by how much.
+    StalenessTimeout,
     /// An operator resolved a task blocked by failures by hand.
     ManualResolution,
     /// An operator asks to re-evaluate a blocked task after resetting its failed steps.
@@ -114,6 +118,8 @@ pub enum TaskEventKind {
     PermanentFailure,
     /// [`TaskEvent::GiveUp`]
     GiveUp,
+    /// [`TaskEvent::StalenessTimeout`]
+    StalenessTimeout,
     /// [`TaskEvent::ManualResolution`]
     ManualResolution,
     /// [`TaskEvent::RetryFailedSteps`]
@@ -126,7 +132,7 @@ pub enum TaskEventKind {
 
 impl TaskEventKind {
     /// Every task event kind.
-    pub const ALL: [TaskEventKind; 20] = [
+    pub const ALL: [TaskEventKind; 21] = [
         TaskEventKind::Initialize,
         TaskEventKind::ReadyStepsFound,
         TaskEventKind::NoStepsFound,
@@ -143,6 +149,7 @@ impl TaskEventKind {
         TaskEventKind::RetryReady,
         TaskEventKind::PermanentFailure,
         TaskEventKind::GiveUp,
+        TaskEventKind::StalenessTimeout,
         TaskEventKind::ManualResolution,
         TaskEventKind::RetryFailedSteps,
         TaskEventKind::Reset,
@@ -168,6 +175,7 @@ impl TaskEventKind {
             TaskEventKind::RetryReady => "retry_ready",
             TaskEventKind::PermanentFailure => "permanent_failure",
             TaskEventKind::GiveUp => "give_up",
+            TaskEventKind::StalenessTimeout => "staleness_timeout",
             TaskEventKind::ManualResolution => "manual_resolution",
             TaskEventKind::RetryFailedSteps => "retry_failed_steps",
             TaskEventKind::Reset => "reset",
@@ -196,6 +204,7 @@ impl TaskEvent {
             TaskEvent::RetryReady => TaskEventKind::RetryReady,
             TaskEvent::PermanentFailure { .. } => TaskEventKind::PermanentFailure,
             TaskEvent::GiveUp => TaskEventKind::GiveUp,
+            TaskEvent::StalenessTimeout => TaskEventKind::StalenessTimeout,
             TaskEvent::ManualResolution => TaskEventKind::ManualResolution,
             TaskEvent::RetryFailedSteps => TaskEventKind::RetryFailedSteps,
             TaskEvent::Reset => TaskEventKind::Reset,
@@ -242,6 +251,7 @@ impl TaskEventKind {
                 reason: "step charge_card failed permanently".into(),
             },
             TaskEventKind::GiveUp => TaskEvent::GiveUp,
+            TaskEventKind::StalenessTimeout => TaskEvent::StalenessTimeout,
             TaskEventKind::ManualResolution => TaskEvent::ManualResolution,
             TaskEventKind::RetryFailedSteps => TaskEvent::RetryFailedSteps,
             TaskEventKind::Reset => TaskEvent::Reset,

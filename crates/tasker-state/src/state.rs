@@ -161,28 +161,34 @@ impl TaskState {
             TaskState::Initializing => {
                 "Claimed by an orchestrator, which is discovering the ready steps. It moves on to \
                  `enqueuing_steps` (steps are ready), `complete` (the task has no steps) or \
-                 `waiting_for_dependencies` (nothing is ready yet)."
+                 `waiting_for_dependencies` (nothing is ready yet). The staleness detector may move \
+                 it to `error` if it stays too long (an orchestrator died mid-step)."
             }
             TaskState::EnqueuingSteps => {
                 "The orchestrator is sending the ready steps to the worker queues. It moves on to \
-                 `steps_in_process` once they are sent, or to `error` if enqueueing failed."
+                 `steps_in_process` once they are sent, or to `error` if enqueueing failed (or, by \
+                 the staleness detector, if it stays too long)."
             }
             TaskState::StepsInProcess => {
                 "Steps are with the workers. The orchestrator's result processor moves the task to \
-                 `evaluating_results` when a step result arrives."
+                 `evaluating_results` when a step result arrives; the staleness detector may move \
+                 it to `error` if none comes for too long."
             }
             TaskState::EvaluatingResults => {
                 "The orchestrator decides what the steps add up to: `complete`, more ready steps \
                  (`enqueuing_steps`), steps still running (`steps_in_process`), \
-                 `waiting_for_dependencies`, `waiting_for_retry` or `blocked_by_failures`."
+                 `waiting_for_dependencies`, `waiting_for_retry` or `blocked_by_failures`. The \
+                 staleness detector may move it to `error` if it stays too long."
             }
             TaskState::WaitingForDependencies => {
                 "No step can run until others finish. The orchestrator moves the task back to \
-                 `evaluating_results` when dependencies are ready."
+                 `evaluating_results` when dependencies are ready; the staleness detector may move \
+                 it to `error` if it waits too long."
             }
             TaskState::WaitingForRetry => {
                 "A failed step is waiting out its backoff. The orchestrator moves the task to \
-                 `enqueuing_steps` when the retry is due."
+                 `enqueuing_steps` when the retry is due; the staleness detector may move it to \
+                 `error` if it waits too long."
             }
             TaskState::BlockedByFailures => {
                 "A step failed permanently. The orchestrator gives up (`error`), or an operator \

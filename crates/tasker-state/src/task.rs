@@ -349,6 +349,23 @@ pub(crate) const TASK_RULES: &[TaskRule] = {
             when: "the finalizer gives up on the blocked task",
         },
         Rule {
+            from: FromStates::Only(&[
+                S::Initializing,
+                S::EnqueuingSteps,
+                S::StepsInProcess,
+                S::EvaluatingResults,
+                S::WaitingForDependencies,
+                S::WaitingForRetry,
+            ]),
+            events: &[E::StalenessTimeout],
+            to: S::Error,
+            guard: None,
+            effects: &[],
+            actors: ORCHESTRATION,
+            lifecycle_event: "task.failed",
+            when: "the staleness detector, configured to move stale tasks to error, finds the task in its state too long or past its lifetime",
+        },
+        Rule {
             from: FromStates::Only(&[S::BlockedByFailures]),
             events: &[E::ManualResolution],
             to: S::ResolvedManually,

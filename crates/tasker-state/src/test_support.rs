@@ -51,6 +51,7 @@ pub(crate) fn arb_task_event() -> impl Strategy<Value = TaskEvent> {
         Just(TaskEvent::RetryReady),
         ".{0,20}".prop_map(|reason| TaskEvent::PermanentFailure { reason }),
         Just(TaskEvent::GiveUp),
+        Just(TaskEvent::StalenessTimeout),
         Just(TaskEvent::ManualResolution),
         Just(TaskEvent::RetryFailedSteps),
         Just(TaskEvent::Reset),

@@ -18,7 +18,7 @@ section! {
         /// Whether the detector runs.
         enabled: bool = true;
         /// Interval between detection runs, in seconds.
-        detection_interval_seconds: u32 = 300, range(30, 3600);
+        detection_interval_seconds: u32 = 300, range(1, 3600);
         /// Tasks examined per run.
         batch_size: u32 = 100, range(1, 10_000);
         /// Whether stale tasks are only reported, not acted on.

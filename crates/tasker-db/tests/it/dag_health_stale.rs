@@ -176,6 +176,56 @@ async fn stale_tasks_go_to_the_dlq_once() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn stale_tasks_are_announced_when_the_transaction_commits() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let now = Utc::now().trunc_subsecs(3);
+        let shape = Dag::linear(1);
+        let template = fixtures::template(&pool, "announced", &shape).await?;
+        let (task, _) = fixtures::task(&pool, &template, &shape, "wfr31").await?;
+        fixtures::force_task_state(
+            &pool,
+            task,
+            TaskState::WaitingForRetry,
+            now - TimeDelta::minutes(31),
+            Some(now),
+        )
+        .await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen("it_stale").await?;
+
+        let mut tx = pool.begin().await?;
+        let found =
+            stale::detect(&mut *tx, StalenessThresholds::DEFAULT, 10, false, Some(now)).await?;
+        assert_eq!(found.len(), 1, "{found:?}");
+        stale::notify(&mut *tx, "it_stale", &found.iter().collect::<Vec<_>>()).await?;
+        stale::notify(&mut *tx, "it_stale", &[]).await?;
+        tx.commit().await?;
+
+        let notification =
+            tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv()).await??;
+        let payload: serde_json::Value = serde_json::from_str(notification.payload())?;
+        let entry = found[0].dlq_entry().expect("an entry was opened");
+        assert_eq!(
+            payload,
+            serde_json::json!({
+                "task_id": task,
+                "namespace": found[0].namespace_name,
+                "name": "announced",
+                "version": found[0].task_version,
+                "state": "waiting_for_retry",
+                "minutes_in_state": found[0].time_in_state_minutes,
+                "threshold_minutes": 30,
+                "exceeded": "time_in_state",
+                "dlq_entry_id": entry,
+            })
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
 async fn template_lifecycle_limits_override_the_defaults() -> anyhow::Result<()> {
     harness::run(|db| async move {
         let pool = db.migrated().await?;

@@ -133,6 +133,17 @@ pub(super) fn worker_settings(workers: usize) -> WorkerSettings {
     }
 }
 
+/// A submitter's settings: a process id of its own, short timeouts.
+pub(super) fn submitter_settings() -> SubmitterSettings {
+    SubmitterSettings {
+        process_id: ProcessorId::new_v7(),
+        safety_interval: Duration::from_secs(1),
+        visibility_timeout: Duration::from_secs(5),
+        retry: tasker_shared::messaging::retry::RetryPolicy::default(),
+        operation_timeout: Duration::from_secs(10),
+    }
+}
+
 /// An orchestrator, a worker pool and a submitter, as separate engines of one test.
 #[derive(Debug)]
 pub(super) struct TestEngines {
@@ -166,20 +177,8 @@ impl TestEngines {
                 .await?,
         );
         engines.start_workers(workers).await?;
-        engines.submitter = Some(
-            Submitter::open(
-                pool.clone(),
-                &engines.messaging,
-                SubmitterSettings {
-                    process_id: ProcessorId::new_v7(),
-                    safety_interval: Duration::from_secs(1),
-                    visibility_timeout: Duration::from_secs(5),
-                    retry: tasker_shared::messaging::retry::RetryPolicy::default(),
-                    operation_timeout: Duration::from_secs(10),
-                },
-            )
-            .await?,
-        );
+        engines.submitter =
+            Some(Submitter::open(pool.clone(), &engines.messaging, submitter_settings()).await?);
         Ok(engines)
     }
 

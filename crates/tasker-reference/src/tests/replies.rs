@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use serde_json::json;
-use tasker_orchestration::client::{Submitter, SubmitterSettings};
+use tasker_orchestration::client::Submitter;
 use tasker_shared::database::task;
-use tasker_shared::models::ids::ProcessorId;
 use tasker_shared::models::request::TaskRequest;
 use tasker_shared::state_machine::TaskState;
 
@@ -37,13 +36,7 @@ async fn a_task_finishes_after_its_requester_left() -> anyhow::Result<()> {
             let mut leaving = Submitter::open(
                 pool.clone(),
                 &messaging,
-                SubmitterSettings {
-                    process_id: ProcessorId::new_v7(),
-                    safety_interval: Duration::from_secs(1),
-                    visibility_timeout: Duration::from_secs(5),
-                    retry: tasker_shared::messaging::retry::RetryPolicy::default(),
-                    operation_timeout: Duration::from_secs(10),
-                },
+                super::harness::submitter_settings(),
             )
             .await?;
             let requests: Vec<TaskRequest> = (0..5)

@@ -54,6 +54,12 @@ const EXPECTED: &[(TaskState, TaskEventKind, TaskState)] = &[
     ),
     (S::WaitingForRetry, E::RetryReady, S::EnqueuingSteps),
     (S::BlockedByFailures, E::GiveUp, S::Error),
+    (S::Initializing, E::StalenessTimeout, S::Error),
+    (S::EnqueuingSteps, E::StalenessTimeout, S::Error),
+    (S::StepsInProcess, E::StalenessTimeout, S::Error),
+    (S::EvaluatingResults, E::StalenessTimeout, S::Error),
+    (S::WaitingForDependencies, E::StalenessTimeout, S::Error),
+    (S::WaitingForRetry, E::StalenessTimeout, S::Error),
     (
         S::BlockedByFailures,
         E::ManualResolution,
