@@ -17,21 +17,20 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Doing as _, WorkerError};
 use futures_util::FutureExt as _;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 use tasker_db::readiness::BackoffParams;
 use tasker_db::step::{self, StepRecord, StepTransitionError, transition_batch};
-use tasker_messaging::messages::{StepMessage, StepResultMessage};
-use tasker_messaging::queue::{Nack, Receipt, ReceivedMessage};
-use tasker_messaging::queue_name::{QueueName, step_results_queue};
+use tasker_messaging::messages::StepMessage;
+use tasker_messaging::queue::{Receipt, ReceivedMessage};
+use tasker_messaging::queue_name::QueueName;
 use tasker_models::ids::{ProcessorId, StepId, TaskId};
 use tasker_registry::handler::{StepFailure, StepOutcome};
-use tasker_state::{StepError, StepEvent, StepState};
+use tasker_state::{StepEvent, StepState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use tasker_db::lease::{self, Lease};
-use tasker_db::pool::begin_asynchronous_commit;
+use tasker_db::lease::Lease;
 use tasker_db::step::StepTransition;
 use tasker_db::task::{TaskFacts, TaskFactsCache};
 use tasker_messaging::outbox::{AfterCommit, Messaging, Outbox};
@@ -43,6 +42,10 @@ use crate::catalog::{Catalog, TemplateEntry};
 use self::handler::{panic_message, step_context, stored_result};
 
 mod handler;
+mod redelivered;
+mod store;
+
+use self::redelivered::NotStarted;
 
 /// How workers work.
 #[derive(Debug, Clone)]
@@ -175,16 +178,6 @@ impl BatchConn {
             }
         }
     }
-}
-
-/// What becomes of a message whose step could not be started.
-enum NotStarted {
-    /// Run the step: it is this process's own attempt.
-    Run,
-    /// Settled (acknowledged, with any message it causes).
-    Settled,
-    /// Left unacknowledged for the live process that runs the attempt.
-    Leave,
 }
 
 /// A step this batch started.
@@ -624,231 +617,5 @@ impl Worker {
             "stored step results"
         );
         Ok(after)
-    }
-
-    /// Keeps the results of a batch whose store failed past its retries, and releases its
-    /// messages so that they come back at once (a release that fails leaves them to their
-    /// visibility timeout).
-    async fn keep(
-        &self,
-        started: &[Started],
-        results: BTreeMap<usize, Value>,
-        receipts: &HashMap<usize, Receipt>,
-    ) {
-        let shared = &self.shared;
-        {
-            let mut unstored = shared.unstored();
-            // A result whose message went elsewhere (this process was taken for gone meanwhile)
-            // is not waited for beyond a few leases.
-            let keep_for = shared.settings.lease_ttl * 10;
-            unstored.retain(|_, (kept_at, _)| kept_at.elapsed() < keep_for);
-            let now = Instant::now();
-            for (index, result) in results {
-                unstored.insert(started[index].step_message.step_id, (now, result));
-            }
-        }
-        for (index, item) in started.iter().enumerate() {
-            let receipt = receipts
-                .get(&index)
-                .unwrap_or_else(|| item.message.receipt());
-            if let Err(error) = shared.messaging.queue.nack(receipt, Nack::Requeue).await {
-                tracing::debug!(
-                    error = &error as &dyn std::error::Error,
-                    "releasing a step message failed; it comes back after its visibility timeout"
-                );
-            }
-        }
-        tracing::warn!(
-            steps = started.len(),
-            "storing step results failed past the retries; the results are kept and stored when their messages come back"
-        );
-    }
-
-    /// Stores a batch's results, sends their messages and acknowledges the step messages: in
-    /// one transaction on PGMQ, elsewhere in one statement with the messages after it. Returns
-    /// what is left to send after the commit and how many results were stored.
-    async fn store(
-        &self,
-        started: &[Started],
-        results: &BTreeMap<usize, Value>,
-        receipts: &HashMap<usize, Receipt>,
-    ) -> Result<(AfterCommit, usize), WorkerError> {
-        let shared = &self.shared;
-        let mut conn = if shared.messaging.is_transactional() {
-            BatchConn::Transaction(
-                begin_asynchronous_commit(&shared.pool)
-                    .await
-                    .doing("starting a result transaction")?,
-            )
-        } else {
-            BatchConn::Connection(
-                shared
-                    .pool
-                    .acquire()
-                    .await
-                    .doing("acquiring a connection")?,
-            )
-        };
-        let stores = results
-            .iter()
-            .map(|(index, result)| {
-                StepTransition::new(
-                    started[*index].step_message.step_id,
-                    StepState::InProgress,
-                    StepEvent::EnqueueForOrchestration {
-                        result: result.clone(),
-                    },
-                )
-            })
-            .collect();
-        let outcomes = transition_batch(conn.get(), stores, Some(self.id), shared.settings.backoff)
-            .await
-            .doing("storing step results")?;
-        let mut outbox = shared.messaging.outbox();
-        let mut stored = 0_usize;
-        for (index, outcome) in results.keys().zip(outcomes) {
-            let item = &started[*index];
-            match outcome {
-                Ok(_) => {
-                    stored += 1;
-                    outbox
-                        .push(
-                            &step_results_queue(),
-                            &StepResultMessage::from(item.step_message),
-                        )
-                        .doing("encoding a step result message")?;
-                }
-                // Stored by an earlier try whose commit succeeded unseen: send its message.
-                Err(StepTransitionError::Conflict {
-                    actual: StepState::EnqueuedForOrchestration,
-                    ..
-                }) => {
-                    outbox
-                        .push(
-                            &step_results_queue(),
-                            &StepResultMessage::from(item.step_message),
-                        )
-                        .doing("encoding a step result message")?;
-                }
-                // Declared lost meanwhile (this worker was too slow): the result is dropped.
-                Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
-            }
-        }
-        for (index, item) in started.iter().enumerate() {
-            let receipt = receipts.get(&index).cloned();
-            outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
-        }
-        let after = conn
-            .finish_deferred(outbox)
-            .await
-            .map_err(|error| WorkerError::nested("committing step results", error))?;
-        Ok((after, stored))
-    }
-
-    /// A message whose step could not be started: a duplicate, a redelivery after the result
-    /// was stored, or a redelivery of an attempt that is `in_progress`. Its acknowledgement,
-    /// and any result message it causes, join `outbox`.
-    ///
-    /// An `in_progress` attempt delivered again is
-    /// - this process's own attempt that it lost track of (the commit that started it failed
-    ///   as far as this process could see, but went through): run it now, as the attempt
-    ///   already counted;
-    /// - another live process's attempt (its lease lives: its connection to the broker
-    ///   dropped, or a transaction of it failed): left alone, unacknowledged, so that it comes
-    ///   back after its visibility timeout, to its holder or after the holder is gone;
-    /// - an attempt whose process is gone (no live lease of the incarnation that started it):
-    ///   declared lost (`worker_lost`), and orchestration retries the step.
-    async fn not_started(
-        &self,
-        conn: &mut sqlx::PgConnection,
-        outbox: &mut Outbox,
-        candidate: &Started,
-        step_id: StepId,
-        actual: StepState,
-    ) -> Result<NotStarted, WorkerError> {
-        if actual == StepState::InProgress
-            && candidate.message.read_count > 1
-            && !self.shared.running().contains(&step_id)
-        {
-            let holder = lease::attempt_holder(&mut *conn, step_id)
-                .await
-                .doing_with(|| format!("reading who runs step {step_id}"))?;
-            if let Some(holder) = holder
-                && holder.is_live()
-            {
-                if holder.processor_id == Some(self.id)
-                    && holder.live_incarnation == Some(self.shared.lease.started_at)
-                {
-                    tracing::info!(%step_id, "resuming an attempt this process started but lost track of");
-                    return Ok(NotStarted::Run);
-                }
-                tracing::debug!(%step_id, holder = ?holder.processor_id, "leaving a step message to the live process that runs its attempt");
-                return Ok(NotStarted::Leave);
-            }
-        }
-        match actual {
-            // The result is stored but its message may not have been sent: send it again.
-            StepState::EnqueuedForOrchestration => {
-                outbox
-                    .push(
-                        &step_results_queue(),
-                        &StepResultMessage::from(candidate.step_message),
-                    )
-                    .doing("encoding a step result message")?;
-            }
-            StepState::InProgress if candidate.message.read_count > 1 => {
-                let metadata = json!({
-                    "reason": "worker_lost",
-                    "detail": "the step message was delivered again and the process that started the attempt holds no live lease: it stopped without storing a result",
-                    "read_count": candidate.message.read_count,
-                });
-                let fail = step::StepTransition {
-                    step_id,
-                    expected: StepState::InProgress,
-                    event: StepEvent::Fail {
-                        error: StepError::retryable("the worker running this step was lost")
-                            .with_requested_backoff(Duration::ZERO),
-                    },
-                    metadata: Some(metadata),
-                };
-                match step::transition(conn, fail, Some(self.id), self.shared.settings.backoff)
-                    .await
-                {
-                    Ok(_) => {
-                        tracing::info!(%step_id, "declared a lost attempt failed; orchestration retries it");
-                        outbox
-                            .push(
-                                &step_results_queue(),
-                                &StepResultMessage::from(candidate.step_message),
-                            )
-                            .doing("encoding a step result message")?;
-                    }
-                    Err(StepTransitionError::Conflict { .. }) => {}
-                    Err(error) => return Err(error).doing("declaring a lost attempt failed"),
-                }
-            }
-            // A duplicate of a message whose step is running or done: nothing to do.
-            _ => {}
-        }
-        outbox.ack(candidate.message.receipt().clone());
-        Ok(NotStarted::Settled)
-    }
-
-    /// Moves a message that cannot be processed to its dead-letter queue.
-    async fn dead_letter(&self, message: &ReceivedMessage, reason: String) {
-        tracing::warn!(id = %message.id, %reason, "dead-lettering a step message");
-        let nack = Nack::DeadLetter { reason };
-        if let Err(error) = self
-            .shared
-            .messaging
-            .queue
-            .nack(message.receipt(), nack)
-            .await
-        {
-            tracing::warn!(
-                error = &error as &dyn std::error::Error,
-                "dead-lettering a step message failed"
-            );
-        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
-use super::RetryPolicy;
+use super::{RetryPolicy, TimedOut, within};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -107,4 +107,23 @@ async fn transient_errors_are_retried_up_to_the_limit_and_others_not_at_all() {
         )
         .await;
     assert_eq!(outcome.unwrap(), 7, "it succeeds once the failure passes");
+}
+
+#[tokio::test(start_paused = true)]
+async fn within_gives_up_after_its_limit_and_says_so() {
+    let limit = Duration::from_secs(10);
+    assert_eq!(
+        within(limit, async { 5 }).await,
+        Ok(5),
+        "a prompt answer passes"
+    );
+
+    // A server that never answers: the clock is paused, so this waits no real time.
+    let silent = within(limit, std::future::pending::<()>()).await;
+    let error = silent.expect_err("a silent operation times out");
+    assert_eq!(error, TimedOut { after: limit });
+    assert_eq!(
+        error.to_string(),
+        "no answer within 10s (the configured processing timeout); the database or the broker may be unreachable"
+    );
 }
