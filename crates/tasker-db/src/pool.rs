@@ -55,6 +55,13 @@ pub struct PoolConfig {
     pub max_lifetime: Option<Duration>,
     /// PostgreSQL's `statement_timeout` for every statement; `None` uses the server's setting.
     pub statement_timeout: Option<Duration>,
+    /// PostgreSQL's `idle_in_transaction_session_timeout` for every session; `None` uses the
+    /// server's setting. A client that vanished in the middle of a transaction (killed, or cut
+    /// off by the network, which the server may not notice for hours) leaves its session open
+    /// with its locks held; with this set, the server ends such a session after this long
+    /// without a statement, and the locks are free again. Tasker's transactions never wait on
+    /// anything but the database between their statements.
+    pub idle_in_transaction_timeout: Option<Duration>,
     /// Shown in `pg_stat_activity` and server logs.
     pub application_name: String,
     /// Plan each prepared statement once per connection (`plan_cache_mode =
@@ -70,6 +77,13 @@ pub struct PoolConfig {
     /// connection that died unnoticed may fail the statement that next uses it (the pool then
     /// drops it), as a connection dying mid-use would.
     pub check_idle_after: Option<Duration>,
+    /// A connection given back to the pool is checked by sqlx with a round trip that has no
+    /// time limit: one whose server stopped answering (hung, or a black-holed network, after
+    /// the caller gave up on it with a timeout) would hold its slot forever, and the pool would
+    /// run dry. With this set, a ping bounded by it runs first and a connection that does not
+    /// answer is closed. It costs one more round trip per release. `None` leaves sqlx's check
+    /// alone.
+    pub release_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for PoolConfig {
@@ -82,9 +96,14 @@ impl fmt::Debug for PoolConfig {
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
             .field("statement_timeout", &self.statement_timeout)
+            .field(
+                "idle_in_transaction_timeout",
+                &self.idle_in_transaction_timeout,
+            )
             .field("application_name", &self.application_name)
             .field("generic_plans", &self.generic_plans)
             .field("check_idle_after", &self.check_idle_after)
+            .field("release_timeout", &self.release_timeout)
             .finish()
     }
 }
@@ -149,9 +168,11 @@ impl PoolConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             max_lifetime: MAX_LIFETIME_DEFAULT,
             statement_timeout: None,
+            idle_in_transaction_timeout: None,
             application_name: APPLICATION_NAME_DEFAULT.to_owned(),
             generic_plans: GENERIC_PLANS_DEFAULT,
             check_idle_after: CHECK_IDLE_AFTER_DEFAULT,
+            release_timeout: Some(ACQUIRE_TIMEOUT_DEFAULT),
         }
     }
 
@@ -200,16 +221,35 @@ impl PoolConfig {
             options =
                 options.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
         }
+        if let Some(timeout) = self.idle_in_transaction_timeout {
+            options = options.options([(
+                "idle_in_transaction_session_timeout",
+                format!("{}ms", timeout.as_millis()),
+            )]);
+        }
         options
     }
 
     fn pool_options(&self) -> PgPoolOptions {
-        let options = PgPoolOptions::new()
+        let mut options = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .min_connections(self.min_connections)
             .acquire_timeout(self.acquire_timeout)
             .idle_timeout(self.idle_timeout)
             .max_lifetime(self.max_lifetime);
+        if let Some(limit) = self.release_timeout {
+            options = options.after_release(move |conn, _| {
+                Box::pin(async move {
+                    // An error closes the connection without a goodbye (nothing more is sent
+                    // on it), and the slot is free again.
+                    match tokio::time::timeout(limit, conn.ping()).await {
+                        Ok(Ok(())) => Ok(true),
+                        Ok(Err(error)) => Err(error),
+                        Err(_) => Err(sqlx::Error::PoolTimedOut),
+                    }
+                })
+            });
+        }
         match self.check_idle_after {
             None => options.test_before_acquire(true),
             Some(after) => options

@@ -9,6 +9,9 @@ use std::time::Duration;
 /// Default maximum size of one message: 256 KiB. Tasker's messages carry identifiers; a message
 /// near this size is almost certainly a mistake.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Default limit on a consumer's receive or settle call.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Default visibility timeout of a received message.
 pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of messages a consumer takes per receive.
@@ -94,6 +97,9 @@ pub struct MessagingConfig {
     pub poll_interval: Duration,
     /// The safety-net poll interval in [`DeploymentMode::Hybrid`].
     pub fallback_poll_interval: Duration,
+    /// The longest a consumer waits for the backend to receive or settle messages before the
+    /// call fails as [`QueueError::TimedOut`](crate::error::QueueError::TimedOut) (transient).
+    pub operation_timeout: Duration,
 }
 
 impl Default for MessagingConfig {
@@ -105,6 +111,7 @@ impl Default for MessagingConfig {
             batch_size: DEFAULT_BATCH_SIZE,
             poll_interval: DEFAULT_POLL_INTERVAL,
             fallback_poll_interval: DEFAULT_FALLBACK_POLL_INTERVAL,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{DeploymentMode, MessagingConfig};
 use crate::envelope::QueueMessage;
-use crate::error::QueueError;
+use crate::error::{Operation, QueueError};
 use crate::queue::{MessageId, MessageQueue, Nack, ReceivedMessage};
 use crate::queue_name::QueueName;
 
@@ -80,6 +80,24 @@ impl Consumer {
         }
     }
 
+    /// `call` on the backend, failing as [`QueueError::TimedOut`] after the configured
+    /// operation timeout: a backend that stopped answering never holds the consumer.
+    async fn bounded<T>(
+        &self,
+        operation: Operation,
+        call: impl Future<Output = Result<T, QueueError>>,
+    ) -> Result<T, QueueError> {
+        let after = self.config.operation_timeout;
+        tokio::time::timeout(after, call).await.unwrap_or_else(|_| {
+            Err(QueueError::TimedOut {
+                backend: self.backend.backend(),
+                operation,
+                queue: Some(self.queue.clone()),
+                after,
+            })
+        })
+    }
+
     /// Receives one batch and settles every message in it.
     pub async fn run_once<M, H, F>(&self, handler: &mut H) -> Result<BatchReport, QueueError>
     where
@@ -88,11 +106,13 @@ impl Consumer {
         F: Future<Output = Outcome>,
     {
         let messages = self
-            .backend
-            .receive(
-                &self.queue,
-                self.config.batch_size,
-                self.config.visibility_timeout,
+            .bounded(
+                Operation::Receive,
+                self.backend.receive(
+                    &self.queue,
+                    self.config.batch_size,
+                    self.config.visibility_timeout,
+                ),
             )
             .await?;
         let mut report = BatchReport {
@@ -139,15 +159,22 @@ impl Consumer {
         };
         let receipt = message.receipt();
         let settled = match outcome {
-            Outcome::Done => self.backend.ack(receipt).await.map(|()| &mut report.acked),
+            Outcome::Done => self
+                .bounded(Operation::Ack, self.backend.ack(receipt))
+                .await
+                .map(|()| &mut report.acked),
             Outcome::Retry => self
-                .backend
-                .nack(receipt, Nack::Requeue)
+                .bounded(
+                    Operation::Requeue,
+                    self.backend.nack(receipt, Nack::Requeue),
+                )
                 .await
                 .map(|()| &mut report.requeued),
             Outcome::Reject { reason } => self
-                .backend
-                .nack(receipt, Nack::DeadLetter { reason })
+                .bounded(
+                    Operation::DeadLetter,
+                    self.backend.nack(receipt, Nack::DeadLetter { reason }),
+                )
                 .await
                 .map(|()| &mut report.dead_lettered),
         };

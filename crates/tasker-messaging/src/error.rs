@@ -147,6 +147,22 @@ pub enum QueueError {
         /// How long it waited.
         waited: Duration,
     },
+    /// The backend did not answer within the configured operation timeout.
+    #[error(
+        "{backend} did not answer within {after:?} when asked to {operation}{}; \
+         the database or the broker may be unreachable (operation_timeout)",
+        on_queue(queue.as_ref())
+    )]
+    TimedOut {
+        /// The backend.
+        backend: BackendKind,
+        /// The operation.
+        operation: Operation,
+        /// The queue, if the operation had one.
+        queue: Option<QueueName>,
+        /// The limit that passed.
+        after: Duration,
+    },
     /// The backend was shut down.
     #[error("{backend} backend is shut down; could not {operation}")]
     Closed {
@@ -177,7 +193,7 @@ impl QueueError {
     /// shut down on purpose are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            QueueError::Unavailable { .. } => true,
+            QueueError::Unavailable { .. } | QueueError::TimedOut { .. } => true,
             QueueError::Backend { source, .. } => match source {
                 BackendError::Postgres(_)
                 | BackendError::Pgmq(_)

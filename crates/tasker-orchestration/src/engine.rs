@@ -51,8 +51,8 @@ pub struct OrchestratorSettings {
 
 impl OrchestratorSettings {
     /// Settings with the given process id, backoff and consumer settings, and defaults for the
-    /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout, operations
-    /// timing out after 60 s, no staleness detector).
+    /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout, the
+    /// consumers' operation timeout, no staleness detector).
     pub fn new(
         process_id: ProcessorId,
         backoff: BackoffParams,
@@ -66,9 +66,9 @@ impl OrchestratorSettings {
             shards: 2,
             redrive_after: messaging.visibility_timeout * 2,
             staleness: None,
+            operation_timeout: messaging.operation_timeout,
             messaging,
             shutdown_grace: Duration::from_secs(10),
-            operation_timeout: Duration::from_secs(60),
         }
     }
 }

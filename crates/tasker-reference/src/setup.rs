@@ -79,6 +79,25 @@ pub(crate) fn pool_config(
     pool.max_connections = database.pool.max_connections.max(min_connections);
     pool.min_connections = database.pool.min_connections.min(pool.max_connections);
     pool.acquire_timeout = Duration::from_secs(u64::from(database.pool.acquire_timeout_seconds));
+    // A connection given up on (a timeout) is checked within the same limit when released.
+    pool.release_timeout = Some(pool.acquire_timeout);
+    // A session whose process gave up on it mid-transaction (or vanished) is ended by the
+    // server once no unit of work could still be using it, freeing its locks.
+    let processing = config
+        .orchestration
+        .event_systems
+        .orchestration
+        .timing
+        .processing_timeout_seconds
+        .max(
+            config
+                .worker
+                .event_systems
+                .worker
+                .timing
+                .processing_timeout_seconds,
+        );
+    pool.idle_in_transaction_timeout = Some(Duration::from_secs(u64::from(processing)));
     pool.idle_timeout = Some(Duration::from_secs(u64::from(
         database.pool.idle_timeout_seconds,
     )));
@@ -140,6 +159,7 @@ pub(crate) fn messaging_config(config: &TaskerConfig) -> MessagingConfig {
         fallback_poll_interval: Duration::from_secs(u64::from(
             system.timing.fallback_polling_interval_seconds,
         )),
+        operation_timeout: Duration::from_secs(u64::from(system.timing.processing_timeout_seconds)),
         ..MessagingConfig::default()
     }
 }
@@ -387,7 +407,6 @@ impl Wiring {
     pub(crate) fn orchestrator_settings(&self, shards: usize) -> OrchestratorSettings {
         OrchestratorSettings {
             shards: shards.max(1),
-            operation_timeout: self.processing_timeout,
             staleness: self.staleness.clone(),
             ..OrchestratorSettings::new(
                 self.process_id,

@@ -152,7 +152,7 @@ impl Drop for Process {
 #[derive(Debug)]
 pub(crate) struct Deployment {
     pub(crate) backend: Backend,
-    url: String,
+    pub(crate) url: String,
     pub(crate) pool: PgPool,
     database: String,
     pool_config: PoolConfig,
@@ -224,8 +224,23 @@ impl Deployment {
         args: &[&str],
         process_id: uuid::Uuid,
     ) -> anyhow::Result<Process> {
-        let mut child = self
-            .command(args)
+        self.spawn_with(name, args, process_id, &[])
+    }
+
+    /// [`Deployment::spawn_as`] with extra environment variables (they override the
+    /// deployment's own, `DATABASE_URL` included).
+    pub(crate) fn spawn_with(
+        &self,
+        name: &str,
+        args: &[&str],
+        process_id: uuid::Uuid,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Process> {
+        let mut command = self.command(args);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
             .args(["--process-id", &process_id.to_string()])
             .spawn()
             .with_context(|| format!("spawning {name}"))?;

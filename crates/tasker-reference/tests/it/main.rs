@@ -18,6 +18,7 @@
 )]
 
 mod deployment;
+mod silence;
 mod startup;
 
 use std::collections::HashSet;
