@@ -13,6 +13,7 @@
 //! | [`messaging`] | `tasker-messaging` |
 //! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
 //! | `registry` (feature `postgres`) | `tasker-registry` |
+//! | [`resilience`] | `tasker-resilience` |
 //!
 //! # Feature flags
 //!
@@ -30,6 +31,7 @@ pub use tasker_messaging as messaging;
 pub use tasker_models as models;
 #[cfg(feature = "postgres")]
 pub use tasker_registry as registry;
+pub use tasker_resilience as resilience;
 pub use tasker_state as state_machine;
 
 /// Composable, typed query builders over tasks and steps (the predecessor's named scopes).

@@ -182,10 +182,10 @@ fn run(config: BreakerConfig, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 change.from,
                 change.to
             );
-            if let Some(last_at) = last_at {
-                if (change.from, change.to) != (HalfOpen, Open) {
-                    prop_assert!(change.at - last_at >= config.min_state_transition_interval);
-                }
+            if let Some(last_at) = last_at
+                && (change.from, change.to) != (HalfOpen, Open)
+            {
+                prop_assert!(change.at - last_at >= config.min_state_transition_interval);
             }
             state = change.to;
             last_at = Some(change.at);

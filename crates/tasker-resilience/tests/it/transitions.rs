@@ -319,10 +319,9 @@ async fn call_classifies_errors_and_counts_cancellations() {
     // A call given up on by a timeout is dropped: a failure.
     let timed_out = tokio::time::timeout(
         Duration::from_secs(1),
-        breaker.call(
-            || std::future::pending::<Result<(), DependencyError>>(),
-            |_| ErrorClass::Dependency,
-        ),
+        breaker.call(std::future::pending::<Result<(), DependencyError>>, |_| {
+            ErrorClass::Dependency
+        }),
     )
     .await;
     assert!(timed_out.is_err());
