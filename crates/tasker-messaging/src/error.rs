@@ -163,6 +163,22 @@ pub enum QueueError {
         /// The limit that passed.
         after: Duration,
     },
+    /// The circuit breaker of the messaging backend is open: it kept failing, so calls fail
+    /// fast until a trial call finds it answering again.
+    #[error(
+        "{backend} is failing: the `{component}` circuit breaker is open, so it was not asked \
+         to {operation}; the next trial call is due in {next_trial_in:?}"
+    )]
+    CircuitOpen {
+        /// The backend.
+        backend: BackendKind,
+        /// The operation.
+        operation: Operation,
+        /// The breaker's component name.
+        component: String,
+        /// When a trial call is due.
+        next_trial_in: Duration,
+    },
     /// The backend was shut down.
     #[error("{backend} backend is shut down; could not {operation}")]
     Closed {
@@ -193,7 +209,9 @@ impl QueueError {
     /// shut down on purpose are not.
     pub fn is_transient(&self) -> bool {
         match self {
-            QueueError::Unavailable { .. } | QueueError::TimedOut { .. } => true,
+            QueueError::Unavailable { .. }
+            | QueueError::TimedOut { .. }
+            | QueueError::CircuitOpen { .. } => true,
             QueueError::Backend { source, .. } => match source {
                 BackendError::Postgres(_)
                 | BackendError::Pgmq(_)

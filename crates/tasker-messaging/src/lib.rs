@@ -32,6 +32,7 @@ pub mod config;
 pub mod consumer;
 pub mod envelope;
 pub mod error;
+pub mod guarded;
 pub mod memory;
 pub mod messages;
 pub mod outbox;

@@ -82,6 +82,18 @@ impl Messaging {
         Self { queue, pgmq: None }
     }
 
+    /// The same backend with its sends and receives behind `breaker` (transactional sends
+    /// and acknowledgements on PGMQ stay with the database transaction).
+    pub fn guarded(&self, breaker: Arc<tasker_resilience::breaker::CircuitBreaker>) -> Self {
+        Self {
+            queue: Arc::new(crate::guarded::GuardedQueue::new(
+                Arc::clone(&self.queue),
+                breaker,
+            )),
+            pgmq: self.pgmq.clone(),
+        }
+    }
+
     /// Whether messages commit with the database transaction.
     pub fn is_transactional(&self) -> bool {
         self.pgmq.is_some()

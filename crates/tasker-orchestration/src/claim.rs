@@ -14,6 +14,7 @@ use tasker_db::task::TaskScope;
 use tasker_messaging::messages::{StepMessage, StepResultMessage, TaskFinalizationMessage};
 use tasker_messaging::queue_name::{step_results_queue, task_finalizations_queue};
 use tasker_messaging::retry::within;
+use tasker_resilience::permit::ErrorClass;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_state::{StepState, TaskState};
 
@@ -34,12 +35,31 @@ impl Orchestrator {
         let mut last_redrive = Instant::now();
         loop {
             let limit = self.settings.operation_timeout;
-            let claimed = within(limit, self.claim_all())
-                .await
-                .doing("claiming ready tasks")
-                .and_then(|claimed| claimed);
-            if let Err(error) = claimed {
-                tracing::warn!(error = format!("{error:#}"), "claiming ready tasks failed");
+            // While the readiness breaker is open the round is skipped: the loop waits for its
+            // next wake-up instead of asking a failing database again.
+            let breaker = self.settings.readiness_breaker.as_deref();
+            match breaker.map(tasker_resilience::breaker::CircuitBreaker::permit) {
+                Some(Err(open)) => {
+                    tracing::debug!(error = %open, "claiming skipped: the readiness breaker is open");
+                }
+                permit => {
+                    let claimed = within(limit, self.claim_all())
+                        .await
+                        .doing("claiming ready tasks")
+                        .and_then(|claimed| claimed);
+                    if let Some(Ok(permit)) = permit {
+                        match &claimed {
+                            Ok(_) => permit.success(),
+                            Err(error) if error.is_transient() => {
+                                permit.error(ErrorClass::Dependency);
+                            }
+                            Err(_) => permit.error(ErrorClass::Caller),
+                        }
+                    }
+                    if let Err(error) = claimed {
+                        tracing::warn!(error = format!("{error:#}"), "claiming ready tasks failed");
+                    }
+                }
             }
             if last_redrive.elapsed() >= self.settings.redrive_after / 2 {
                 last_redrive = Instant::now();

@@ -38,6 +38,10 @@ pub struct OrchestratorSettings {
     /// again. Lower means faster recovery from a lost message, and more duplicates of messages
     /// that were only slow.
     pub redrive_after: Duration,
+    /// The circuit breaker of the readiness and claiming queries (`task_readiness`), or
+    /// `None` for none. While it is open the claim loop skips its rounds instead of asking a
+    /// failing database again.
+    pub readiness_breaker: Option<std::sync::Arc<tasker_resilience::breaker::CircuitBreaker>>,
     /// The staleness detector, or `None` for none (the composition root maps
     /// `orchestration.dlq` onto it).
     pub staleness: Option<StalenessSettings>,
@@ -66,6 +70,7 @@ impl OrchestratorSettings {
             shards: 2,
             redrive_after: messaging.visibility_timeout * 2,
             staleness: None,
+            readiness_breaker: None,
             operation_timeout: messaging.operation_timeout,
             messaging,
             shutdown_grace: Duration::from_secs(10),

@@ -35,6 +35,7 @@
 //! of the facade, and on nothing else of the workspace. It holds no SQL of its own.
 
 mod bench;
+mod breakers;
 mod driver;
 mod expected;
 mod handlers;

@@ -144,7 +144,7 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
     let wiring = setup::wire(&args.common, connections(2 * args.shards + 6)).await?;
     let running = tasker_orchestration::start(
         wiring.pool.clone(),
-        wiring.messaging.clone(),
+        wiring.engine_messaging(),
         wiring.orchestrator_settings(args.shards),
     )
     .await?;
@@ -169,7 +169,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let running = tasker_worker::start(
         wiring.pool.clone(),
-        wiring.messaging.clone(),
+        wiring.engine_messaging(),
         catalog,
         wiring.worker_settings(args.workers),
     )
@@ -307,13 +307,13 @@ impl Engines {
     ) -> anyhow::Result<(Self, Submitter)> {
         let orchestrator = tasker_orchestration::start(
             wiring.pool.clone(),
-            wiring.messaging.clone(),
+            wiring.engine_messaging(),
             wiring.orchestrator_settings(args.shards),
         )
         .await?;
         let worker = tasker_worker::start(
             wiring.pool.clone(),
-            wiring.messaging.clone(),
+            wiring.engine_messaging(),
             Arc::clone(catalog),
             wiring.worker_settings(args.workers),
         )

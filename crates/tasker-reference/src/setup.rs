@@ -26,6 +26,7 @@ use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
 use tasker_shared::messaging::retry::RetryPolicy;
 use tasker_shared::models::ids::ProcessorId;
+use tasker_shared::resilience::registry::CircuitBreakers;
 use tasker_worker::WorkerSettings;
 
 /// The messaging backends the reference workflow can run on.
@@ -340,6 +341,8 @@ pub(crate) struct Wiring {
     pub(crate) processing_timeout: Duration,
     /// The orchestrator's staleness detector, if it runs.
     pub(crate) staleness: Option<StalenessSettings>,
+    /// One circuit breaker per component (`common.circuit_breakers`).
+    pub(crate) breakers: CircuitBreakers,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -399,15 +402,24 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
                 .processing_timeout_seconds,
         )),
         staleness: staleness_settings(&config),
+        breakers: crate::breakers::circuit_breakers(&config.common.circuit_breakers)?,
     })
 }
 
 impl Wiring {
+    /// The messaging backend as the engines use it: sends and receives behind the `messaging`
+    /// circuit breaker. (Submitters use [`Wiring::messaging`] as it is: a requester waits for
+    /// the broker rather than failing fast.)
+    pub(crate) fn engine_messaging(&self) -> Messaging {
+        self.messaging.guarded(self.breakers.get("messaging"))
+    }
+
     /// The orchestrator's settings, with `shards` result and claim loops.
     pub(crate) fn orchestrator_settings(&self, shards: usize) -> OrchestratorSettings {
         OrchestratorSettings {
             shards: shards.max(1),
             staleness: self.staleness.clone(),
+            readiness_breaker: Some(self.breakers.get("task_readiness")),
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,
