@@ -14,5 +14,7 @@ mod moka;
 mod noop;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "redis", feature = "memcached"))]
+mod server;
 mod suite;
 mod support;

@@ -7,8 +7,9 @@ use anyhow::ensure;
 use tasker_cache::config::{BackendKind, CacheConfig, MemcachedConfig};
 use tasker_cache::{Cache, Namespace};
 
+use crate::server::{Server, free_port, require_service};
 use crate::suite::{self, Harness, conformance};
-use crate::support::{Server, eventually, free_port, require_service, unique_prefix};
+use crate::support::{eventually, unique_prefix};
 
 fn config(url: String, max_connections: u32) -> CacheConfig {
     CacheConfig {

@@ -10,8 +10,9 @@ use tasker_cache::config::{BackendKind, CacheConfig, RedisConfig};
 use tasker_cache::error::ConnectError;
 use tasker_cache::{Cache, Namespace};
 
+use crate::server::{Server, free_port, require_service};
 use crate::suite::{self, Harness, conformance};
-use crate::support::{Server, eventually, free_port, require_service, unique_prefix};
+use crate::support::{eventually, unique_prefix};
 
 fn config(url: String) -> CacheConfig {
     CacheConfig {

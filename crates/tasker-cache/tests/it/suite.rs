@@ -180,6 +180,7 @@ pub(crate) async fn namespace_invalidation(h: &Harness) -> anyhow::Result<()> {
 
 /// Two caches with different prefixes on one server never see each other's entries, and one's
 /// invalidation does not touch the other.
+#[cfg(any(feature = "redis", feature = "memcached"))]
 pub(crate) async fn prefixes_isolate(h: &Harness, other: &Cache) -> anyhow::Result<()> {
     let ns = ns("shared-name");
     h.cache.set(&ns, "k", "mine").await;
