@@ -4,6 +4,7 @@
 //! in the error.
 
 use std::{
+    net::TcpStream,
     path::Path,
     process::Command,
     time::{Duration, Instant},
@@ -95,6 +96,7 @@ fn steps(nextest: bool) -> Vec<(&'static str, Step)> {
 }
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    ensure_memcached()?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
@@ -125,6 +127,58 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "\nci: all {total} steps passed in {}",
         human(started.elapsed())
     );
+    Ok(())
+}
+
+/// Where tasker-cache's tests expect memcached.
+const MEMCACHED: (&str, u16) = ("127.0.0.1", 11211);
+
+/// tasker-cache's tests need memcached on 127.0.0.1:11211 (`.ci/run` starts it too). Starts it
+/// when it is not answering, installing it first when the binary is missing and we are root.
+fn ensure_memcached() -> anyhow::Result<()> {
+    if TcpStream::connect(MEMCACHED).is_ok() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+    let installed = || Command::new("memcached").arg("-V").output().is_ok();
+    if !installed() {
+        anyhow::ensure!(
+            root,
+            "memcached is not installed and the tests need it on 127.0.0.1:11211; \
+             install it (`sudo apt-get install -y memcached`) or run as root"
+        );
+        println!("==> installing memcached (apt-get install -y memcached)");
+        let install = || {
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "memcached"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if !install() {
+            let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+            anyhow::ensure!(install(), "`apt-get install -y memcached` failed");
+        }
+    }
+    println!("==> starting memcached on 127.0.0.1:11211 (tasker-cache's tests need it)");
+    let mut command = Command::new("memcached");
+    command.args(["-d", "-l", MEMCACHED.0, "-p", "11211", "-m", "64"]);
+    if root {
+        command.args(["-u", "root"]);
+    }
+    let status = command.status().context("starting memcached")?;
+    anyhow::ensure!(status.success(), "memcached did not start ({status})");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(MEMCACHED).is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "memcached started but does not answer on 127.0.0.1:11211"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! | [`config`] | `tasker-config` |
 //! | [`models`] | `tasker-models` |
 //! | [`messaging`] | `tasker-messaging` |
+//! | [`cache`] | `tasker-cache` |
 //! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
 //! | `registry` (feature `postgres`) | `tasker-registry` |
 //! | [`resilience`] | `tasker-resilience` |
@@ -18,12 +19,15 @@
 //! # Feature flags
 //!
 //! - `postgres` (default): the `database`, `scopes` and `registry` modules.
+//! - `cache-redis` (default), `cache-moka` (default), `cache-memcached`: the `cache` module's
+//!   backends; `cache-redis-tls` adds `rediss://` URLs. The no-op backend is always there.
 //!
 //! # The README
 //!
 //! The repository's README follows; its Rust examples run as this crate's doctests.
 #![doc = include_str!("../../../README.md")]
 
+pub use tasker_cache as cache;
 pub use tasker_config as config;
 #[cfg(feature = "postgres")]
 pub use tasker_db as database;
