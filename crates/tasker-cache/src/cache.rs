@@ -21,6 +21,8 @@ use crate::error::{CacheError, ConnectError};
 use crate::namespace::Namespace;
 use crate::noop::NoopBackend;
 use crate::state::{CacheStats, Circuit, Counters, Health, HealthStatus, chain};
+use tasker_resilience::breaker::CircuitBreaker;
+use tasker_resilience::permit::{ErrorClass, Permit};
 
 /// A shared, typed cache. Cloning it is cheap; clones share the backend, state and counters.
 #[derive(Clone)]
@@ -33,6 +35,24 @@ struct Inner {
     default_ttl: Duration,
     circuit: Circuit,
     counters: Counters,
+    /// The `cache` circuit breaker every backend call goes through, if any: while it is open,
+    /// gets are misses and writes are dropped without asking the backend.
+    breaker: Option<Arc<CircuitBreaker>>,
+}
+
+/// A call admitted by the breaker (or no breaker): report its outcome.
+struct Admitted<'a>(Option<Permit<'a>>);
+
+impl Admitted<'_> {
+    fn report(self, outcome: Result<(), &CacheError>) {
+        if let Some(permit) = self.0 {
+            match outcome {
+                Ok(()) => permit.success(),
+                Err(error) if error.is_transient() => permit.error(ErrorClass::Dependency),
+                Err(_) => permit.error(ErrorClass::Caller),
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Cache {
@@ -85,6 +105,31 @@ impl Cache {
         default_ttl: Duration,
         probe_interval: Duration,
     ) -> Self {
+        Self::build(backend, default_ttl, probe_interval, None)
+    }
+
+    /// [`Cache::from_config`], with every backend call going through `breaker` (the `cache`
+    /// component of `common.circuit_breakers`): while it is open the backend is not asked;
+    /// gets are misses and writes are dropped (counted as short-circuited).
+    pub fn from_config_with_breaker(
+        config: &CacheConfig,
+        breaker: Arc<CircuitBreaker>,
+    ) -> Result<Self, ConnectError> {
+        let cache = Self::from_config(config)?;
+        Ok(Self::build(
+            Arc::clone(&cache.inner.backend),
+            cache.inner.default_ttl,
+            config.probe_interval,
+            Some(breaker),
+        ))
+    }
+
+    fn build(
+        backend: Arc<dyn CacheBackend>,
+        default_ttl: Duration,
+        probe_interval: Duration,
+        breaker: Option<Arc<CircuitBreaker>>,
+    ) -> Self {
         let circuit = Circuit::new(backend.kind(), probe_interval);
         Self {
             inner: Arc::new(Inner {
@@ -92,8 +137,27 @@ impl Cache {
                 default_ttl,
                 circuit,
                 counters: Counters::default(),
+                breaker,
             }),
         }
+    }
+
+    /// Whether a call may go to the backend: the breaker (if any) admits it, and the backend
+    /// is up or due for a probe. `None` means short-circuited.
+    fn admit(&self) -> Option<Admitted<'_>> {
+        let permit = match self.inner.breaker.as_deref().map(CircuitBreaker::permit) {
+            None => None,
+            Some(Ok(permit)) => Some(permit),
+            Some(Err(_)) => return None,
+        };
+        if !self.inner.circuit.admit() {
+            if let Some(permit) = permit {
+                // Not asked: neither a success nor a failure of the backend.
+                permit.ignore();
+            }
+            return None;
+        }
+        Some(Admitted(permit))
     }
 
     /// The value stored under the key, or `None`: missing, expired, invalidated, undecodable
@@ -138,17 +202,19 @@ impl Cache {
     /// Removes the entry. A failure is counted and logged, not returned.
     pub async fn delete(&self, namespace: &Namespace, key: &str) {
         let counters = &self.inner.counters;
-        if !self.inner.circuit.admit() {
+        let Some(admitted) = self.admit() else {
             Counters::bump(&counters.short_circuited);
             Counters::bump(&counters.dropped_writes);
             return;
-        }
+        };
         match self.inner.backend.delete(namespace, key).await {
             Ok(()) => {
+                admitted.report(Ok(()));
                 self.inner.circuit.succeeded();
                 Counters::bump(&counters.deletes);
             }
             Err(error) => {
+                admitted.report(Err(&error));
                 self.failed(&error);
                 Counters::bump(&counters.dropped_writes);
             }
@@ -253,22 +319,25 @@ impl Cache {
 
     async fn get_bytes(&self, namespace: &Namespace, key: &str) -> Option<Vec<u8>> {
         let counters = &self.inner.counters;
-        if !self.inner.circuit.admit() {
+        let Some(admitted) = self.admit() else {
             Counters::bump(&counters.short_circuited);
             Counters::bump(&counters.misses);
             return None;
-        }
+        };
         match self.inner.backend.get(namespace, key).await {
             Ok(Some(bytes)) => {
+                admitted.report(Ok(()));
                 self.inner.circuit.succeeded();
                 Some(bytes)
             }
             Ok(None) => {
+                admitted.report(Ok(()));
                 self.inner.circuit.succeeded();
                 Counters::bump(&counters.misses);
                 None
             }
             Err(error) => {
+                admitted.report(Err(&error));
                 self.failed(&error);
                 Counters::bump(&counters.misses);
                 None
@@ -278,17 +347,19 @@ impl Cache {
 
     async fn set_bytes(&self, namespace: &Namespace, key: &str, bytes: &[u8], ttl: Duration) {
         let counters = &self.inner.counters;
-        if !self.inner.circuit.admit() {
+        let Some(admitted) = self.admit() else {
             Counters::bump(&counters.short_circuited);
             Counters::bump(&counters.dropped_writes);
             return;
-        }
+        };
         match self.inner.backend.set(namespace, key, bytes, ttl).await {
             Ok(()) => {
+                admitted.report(Ok(()));
                 self.inner.circuit.succeeded();
                 Counters::bump(&counters.sets);
             }
             Err(error) => {
+                admitted.report(Err(&error));
                 self.failed(&error);
                 Counters::bump(&counters.dropped_writes);
             }

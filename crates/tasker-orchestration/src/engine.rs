@@ -42,6 +42,11 @@ pub struct OrchestratorSettings {
     /// `None` for none. While it is open the claim loop skips its rounds instead of asking a
     /// failing database again.
     pub readiness_breaker: Option<std::sync::Arc<tasker_resilience::breaker::CircuitBreaker>>,
+    /// The cache template lookups go through (cache-aside, `common.cache`), or `None` to read
+    /// them from the database.
+    pub template_cache: Option<tasker_cache::Cache>,
+    /// How long a template stays in that cache (`common.cache.template_ttl_seconds`).
+    pub template_ttl: Duration,
     /// The staleness detector, or `None` for none (the composition root maps
     /// `orchestration.dlq` onto it).
     pub staleness: Option<StalenessSettings>,
@@ -71,6 +76,8 @@ impl OrchestratorSettings {
             redrive_after: messaging.visibility_timeout * 2,
             staleness: None,
             readiness_breaker: None,
+            template_cache: None,
+            template_ttl: Duration::from_secs(3600),
             operation_timeout: messaging.operation_timeout,
             messaging,
             shutdown_grace: Duration::from_secs(10),

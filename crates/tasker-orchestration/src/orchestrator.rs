@@ -23,6 +23,7 @@ use crate::error::{Doing as _, OrchestrationError};
 use crate::settle::Settled;
 use crate::staleness::StalenessStats;
 use crate::templates::Templates;
+use tasker_registry::registry::TemplateRegistry;
 
 /// The orchestrator's state, shared by its loops.
 #[derive(Debug)]
@@ -95,7 +96,11 @@ pub(crate) fn reply_queue(task: &TaskFacts) -> Option<QueueName> {
 impl Orchestrator {
     pub(crate) fn new(pool: PgPool, messaging: Messaging, settings: OrchestratorSettings) -> Self {
         Self {
-            templates: Templates::new(pool.clone()),
+            templates: Templates::new(match &settings.template_cache {
+                Some(cache) => TemplateRegistry::new(pool.clone())
+                    .with_cache(cache.clone(), settings.template_ttl),
+                None => TemplateRegistry::new(pool.clone()),
+            }),
             pool,
             messaging,
             tasks: TaskFactsCache::default(),

@@ -1,15 +1,23 @@
-//! The templates task requests name, read from the template registry in the database (whoever
-//! registered them: a worker process, a deployment step) and kept in memory by routing key.
+//! The templates task requests name, read from the template registry (whoever registered them:
+//! a worker process, a deployment step; cache-aside when a cache is configured) and kept in
+//! memory by routing key. An entry kept longer than [`RECHECK`] is checked against the
+//! registry again, so a template registered again (same version, changed) is picked up
+//! within that time, without reading every request's template.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use sqlx::PgPool;
+use chrono::{DateTime, Utc};
 use tasker_db::template::RegisteredTemplate;
 use tasker_models::names::{NamespaceName, TaskName, TemplateVersion};
 use tasker_models::request::TaskRequest;
 use tasker_models::template::ValidatedTemplate;
 use tasker_registry::registry::{LookupError, TemplateRegistry};
+use tokio::time::Instant;
+
+/// How long an entry is used before it is checked against the registry again.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// A registered template with the rows task creation needs.
 #[derive(Debug)]
@@ -18,6 +26,15 @@ pub(crate) struct TemplateEntry {
     pub(crate) template: ValidatedTemplate,
     /// Its rows: the named task and named steps.
     pub(crate) registered: RegisteredTemplate,
+    /// When its registration was last written: a change means it was registered again.
+    updated_at: DateTime<Utc>,
+}
+
+/// An entry and when it was last checked.
+#[derive(Debug)]
+struct Kept {
+    entry: Arc<TemplateEntry>,
+    checked_at: Instant,
 }
 
 /// Why a request's template could not be had.
@@ -33,18 +50,18 @@ pub(crate) enum Missing {
 #[derive(Debug)]
 pub(crate) struct Templates {
     registry: TemplateRegistry,
-    by_key: Mutex<HashMap<String, Arc<TemplateEntry>>>,
+    by_key: Mutex<HashMap<String, Kept>>,
 }
 
 impl Templates {
-    pub(crate) fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(registry: TemplateRegistry) -> Self {
         Self {
-            registry: TemplateRegistry::new(pool),
+            registry,
             by_key: Mutex::new(HashMap::new()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<TemplateEntry>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Kept>> {
         self.by_key.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -54,7 +71,13 @@ impl Templates {
         request: &TaskRequest,
     ) -> Result<Arc<TemplateEntry>, Missing> {
         let key = request.routing_key();
-        if let Some(entry) = self.lock().get(&key) {
+        let kept = self
+            .lock()
+            .get(&key)
+            .map(|kept| (Arc::clone(&kept.entry), kept.checked_at));
+        if let Some((entry, checked_at)) = &kept
+            && checked_at.elapsed() < RECHECK
+        {
             return Ok(Arc::clone(entry));
         }
         let refuse = |what: &str, error: &dyn std::fmt::Display| {
@@ -79,6 +102,20 @@ impl Templates {
             }
             Err(error) => return Err(Missing::Failed(error)),
         };
+        if let Some((entry, _)) = kept
+            && entry.registered.named_task_id == stored.named_task_id
+            && entry.updated_at == stored.updated_at
+        {
+            // Unchanged since it was read.
+            self.lock().insert(
+                key,
+                Kept {
+                    entry: Arc::clone(&entry),
+                    checked_at: Instant::now(),
+                },
+            );
+            return Ok(entry);
+        }
         let registered = match self.registry.registered(stored.named_task_id).await {
             Ok(Some(registered)) => registered,
             Ok(None) => {
@@ -91,8 +128,15 @@ impl Templates {
         let entry = Arc::new(TemplateEntry {
             template: stored.template,
             registered,
+            updated_at: stored.updated_at,
         });
-        self.lock().insert(key, Arc::clone(&entry));
+        self.lock().insert(
+            key,
+            Kept {
+                entry: Arc::clone(&entry),
+                checked_at: Instant::now(),
+            },
+        );
         Ok(entry)
     }
 }

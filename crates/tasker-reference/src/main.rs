@@ -36,6 +36,7 @@
 
 mod bench;
 mod breakers;
+mod caching;
 mod driver;
 mod expected;
 mod handlers;

@@ -61,7 +61,7 @@ async fn catalog(
             })
         }
     });
-    let catalog = Catalog::register(&wiring.pool, dir, namespaces, &chain).await?;
+    let catalog = Catalog::register(&wiring.template_registry(), dir, namespaces, &chain).await?;
     Ok(Arc::new(catalog))
 }
 

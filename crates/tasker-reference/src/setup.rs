@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tasker_orchestration::OrchestratorSettings;
 use tasker_orchestration::client::SubmitterSettings;
 use tasker_orchestration::staleness::StalenessSettings;
+use tasker_shared::cache::Cache;
 use tasker_shared::config::ConfigLoader;
 use tasker_shared::config::event_system::DeploymentMode as ConfiguredMode;
 use tasker_shared::config::tasker::TaskerConfig;
@@ -26,6 +27,7 @@ use tasker_shared::messaging::pgmq::PgmqQueue;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
 use tasker_shared::messaging::retry::RetryPolicy;
 use tasker_shared::models::ids::ProcessorId;
+use tasker_shared::registry::registry::TemplateRegistry;
 use tasker_shared::resilience::registry::CircuitBreakers;
 use tasker_worker::WorkerSettings;
 
@@ -343,6 +345,10 @@ pub(crate) struct Wiring {
     pub(crate) staleness: Option<StalenessSettings>,
     /// One circuit breaker per component (`common.circuit_breakers`).
     pub(crate) breakers: CircuitBreakers,
+    /// The cache (`common.cache`), behind the `cache` breaker.
+    pub(crate) cache: Cache,
+    /// How long a template stays cached (`common.cache.template_ttl_seconds`).
+    pub(crate) template_ttl: Duration,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -369,6 +375,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         &pool,
     )
     .await?;
+    let breakers = crate::breakers::circuit_breakers(&config.common.circuit_breakers)?;
     Ok(Wiring {
         pool,
         messaging,
@@ -402,7 +409,13 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
                 .processing_timeout_seconds,
         )),
         staleness: staleness_settings(&config),
-        breakers: crate::breakers::circuit_breakers(&config.common.circuit_breakers)?,
+        cache: crate::caching::cache(
+            &config.common.cache,
+            &pool_config.target().database,
+            &breakers,
+        )?,
+        breakers,
+        template_ttl: Duration::from_secs(u64::from(config.common.cache.template_ttl_seconds)),
     })
 }
 
@@ -410,6 +423,12 @@ impl Wiring {
     /// The messaging backend as the engines use it: sends and receives behind the `messaging`
     /// circuit breaker. (Submitters use [`Wiring::messaging`] as it is: a requester waits for
     /// the broker rather than failing fast.)
+    /// The template registry, cache-aside through the configured cache: registering
+    /// templates invalidates their cached copies for every process sharing the cache.
+    pub(crate) fn template_registry(&self) -> TemplateRegistry {
+        TemplateRegistry::new(self.pool.clone()).with_cache(self.cache.clone(), self.template_ttl)
+    }
+
     pub(crate) fn engine_messaging(&self) -> Messaging {
         self.messaging.guarded(self.breakers.get("messaging"))
     }
@@ -420,6 +439,8 @@ impl Wiring {
             shards: shards.max(1),
             staleness: self.staleness.clone(),
             readiness_breaker: Some(self.breakers.get("task_readiness")),
+            template_cache: Some(self.cache.clone()),
+            template_ttl: self.template_ttl,
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,

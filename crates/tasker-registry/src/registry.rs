@@ -42,6 +42,7 @@
 //! # }
 //! ```
 
+mod cached;
 mod diff;
 mod error;
 mod load;
@@ -51,7 +52,10 @@ mod store;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use sqlx::PgPool;
+use tasker_cache::Cache;
 use tasker_db::error::DbError;
 use tasker_db::template::RegisteredTemplate;
 use tasker_models::ids::NamedTaskId;
@@ -70,6 +74,7 @@ use load::{Candidate, load};
 #[derive(Debug, Clone)]
 pub struct TemplateRegistry {
     pool: PgPool,
+    cache: Option<cached::TemplateCache>,
 }
 
 /// What registration does to one template, decided before anything is written.
@@ -83,7 +88,24 @@ impl TemplateRegistry {
     /// A registry over a pool of connections to a migrated database.
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self { pool, cache: None }
+    }
+
+    /// The same registry with cache-aside lookups: [`TemplateRegistry::get`] of a given
+    /// version reads the cache first and keeps what it read from the database there for
+    /// `ttl`; registering templates again invalidates their namespaces for every process
+    /// sharing the cache. The cache counts its hits and misses ([`Cache::stats`]).
+    #[must_use]
+    pub fn with_cache(self, cache: Cache, ttl: Duration) -> Self {
+        Self {
+            cache: Some(cached::TemplateCache { cache, ttl }),
+            ..self
+        }
+    }
+
+    /// The cache lookups go through, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref().map(|cached| &cached.cache)
     }
 
     /// Registers every template file (`*.yml`, `*.yaml`) under `dir`, recursively.
@@ -184,13 +206,24 @@ impl TemplateRegistry {
                 }
             })?,
         };
-        let record = store::fetch(
-            &self.pool,
-            namespace.as_str(),
-            name.as_str(),
-            version.as_str(),
-        )
-        .await?;
+        let key = TemplateKey {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            version: version.clone(),
+        };
+        let record = match &self.cache {
+            Some(cache) => match cache.get(&key).await {
+                Some(hit) => Some(hit),
+                None => {
+                    let fetched = self.fetch(&key).await?;
+                    if let Some(record) = &fetched {
+                        cache.put(&key, record).await;
+                    }
+                    fetched
+                }
+            },
+            None => self.fetch(&key).await?,
+        };
         let Some(record) = record else {
             let registered: Vec<String> = self
                 .versions(namespace, name)
@@ -211,11 +244,6 @@ impl TemplateRegistry {
                     registered,
                 }
             });
-        };
-        let key = TemplateKey {
-            namespace: namespace.clone(),
-            name: name.clone(),
-            version,
         };
         let loaded = ValidatedTemplate::from_json_value(&record.configuration, Strictness::Lenient)
             .map_err(|source| LookupError::Unreadable {
@@ -281,6 +309,18 @@ impl TemplateRegistry {
             .collect();
         versions.sort_by(|a, b| a.semver().cmp(b.semver()));
         Ok(versions)
+    }
+
+    /// The stored row of `key` from the database.
+    async fn fetch(&self, key: &TemplateKey) -> Result<Option<cached::CachedRecord>, LookupError> {
+        let record = store::fetch(
+            &self.pool,
+            key.namespace.as_str(),
+            key.name.as_str(),
+            key.version.as_str(),
+        )
+        .await?;
+        Ok(record.map(cached::CachedRecord::from))
     }
 
     async fn register_candidates(
@@ -361,6 +401,18 @@ impl TemplateRegistry {
             });
         }
         transaction.commit().await.map_err(DbError::from)?;
+        if let Some(cache) = &self.cache {
+            let mut changed: Vec<&str> = templates
+                .iter()
+                .filter(|outcome| !matches!(outcome.change, Change::Unchanged))
+                .map(|outcome| outcome.key.namespace.as_str())
+                .collect();
+            changed.sort_unstable();
+            changed.dedup();
+            for namespace in changed {
+                cache.invalidate(namespace).await;
+            }
+        }
         Ok(RegistrationReport { templates })
     }
 }

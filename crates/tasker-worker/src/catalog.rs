@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::CatalogError;
-use sqlx::PgPool;
 use tasker_db::template::RegisteredTemplate;
 use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_models::ids::NamedTaskId;
@@ -61,7 +60,7 @@ impl Catalog {
     /// transaction. Every problem is reported at once: templates that fail to load, and steps
     /// whose callable no resolver knows.
     pub async fn register(
-        pool: &PgPool,
+        registry: &TemplateRegistry,
         dir: &Path,
         namespaces: &[String],
         chain: &ResolverChain,
@@ -134,7 +133,6 @@ impl Catalog {
             .iter()
             .map(|(template, _)| template.clone())
             .collect();
-        let registry = TemplateRegistry::new(pool.clone());
         let report = registry
             .register_templates(&templates, false)
             .await

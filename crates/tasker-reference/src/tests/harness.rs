@@ -326,7 +326,15 @@ pub(super) async fn catalog_from(
     stall: Option<&Arc<Stall>>,
 ) -> anyhow::Result<Arc<Catalog>> {
     let chain = counting_chain(calls, stall);
-    Ok(Arc::new(Catalog::register(pool, dir, &[], &chain).await?))
+    Ok(Arc::new(
+        Catalog::register(
+            &tasker_shared::registry::registry::TemplateRegistry::new(pool.clone()),
+            dir,
+            &[],
+            &chain,
+        )
+        .await?,
+    ))
 }
 
 /// Handler invocations per step.
