@@ -7,6 +7,7 @@
 //!   afterwards, and writes its template files to a scratch directory of its own. A missing
 //!   server fails the test; it never skips.
 
+mod cached;
 mod harness;
 mod lookup;
 mod register;
