@@ -6,7 +6,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::str::FromStr as _;
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
@@ -62,9 +62,19 @@ pub(crate) struct Process {
     lines: mpsc::Receiver<String>,
     /// Every stdout line read so far.
     pub(crate) output: Vec<String>,
+    /// Every log line (stderr) so far; each is also written to the test's stderr.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 impl Process {
+    /// The log lines so far, without terminal colours.
+    pub(crate) fn logs(&self) -> Vec<String> {
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Waits for a stdout line containing `text`.
     pub(crate) fn wait_for_line(&mut self, text: &str, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
@@ -207,7 +217,7 @@ impl Deployment {
             .env("TASKER_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         command
     }
 
@@ -245,6 +255,19 @@ impl Deployment {
             .spawn()
             .with_context(|| format!("spawning {name}"))?;
         let stdout = child.stdout.take().context("the child's stdout")?;
+        let stderr = child.stderr.take().context("the child's stderr")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("{line}");
+                let plain = strip_colours(&line);
+                kept.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(plain);
+            }
+        });
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -260,6 +283,7 @@ impl Deployment {
             child,
             lines,
             output: Vec::new(),
+            logs,
         })
     }
 
@@ -430,4 +454,22 @@ async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
         Ok(String::from_utf8(output.stdout)?)
     })
     .await?
+}
+
+/// `line` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_colours(line: &str) -> String {
+    let mut plain = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for next in chars.by_ref() {
+                if next == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }

@@ -16,8 +16,14 @@
     clippy::print_stdout,
     reason = "the scenarios print their process ids and recovery figures (shown on failure, or with --no-capture)"
 )]
+#![expect(
+    clippy::print_stderr,
+    reason = "the processes' logs are passed through to the test's stderr (shown on failure)"
+)]
 
+mod breakers;
 mod deployment;
+mod proxy;
 mod silence;
 mod startup;
 
@@ -37,7 +43,7 @@ const TASKS: usize = 300;
 /// How long a submitter may go without a finished task before it gives up.
 const STALL_LIMIT_SECONDS: u64 = 60;
 /// How long a whole run may take.
-const RUN_LIMIT: Duration = Duration::from_secs(240);
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(240);
 
 /// The recovery bound after a fault: a killed worker's lease expires after `LEASE_SECONDS`
 /// and its messages come back after the visibility timeout, the lost attempts are retried at
@@ -94,7 +100,7 @@ async fn fault_scenario(backend: Backend, fault: Fault) -> anyhow::Result<()> {
 
 /// The worker role's arguments: 4 workers each, steps taking 20 ms, so a killed worker is
 /// running some when it dies.
-const WORKER: [&str; 5] = ["worker", "--workers", "4", "--step-delay-ms", "20"];
+pub(crate) const WORKER: [&str; 5] = ["worker", "--workers", "4", "--step-delay-ms", "20"];
 
 /// Two workers, then two orchestrators, each ready; then `submit --tasks TASKS --wait`.
 fn two_and_two_and_a_submitter(deployment: &Deployment) -> anyhow::Result<([Process; 4], Process)> {
@@ -200,7 +206,7 @@ async fn scenario(deployment: &mut Deployment, fault: Fault) -> anyhow::Result<(
         "no task finished for {pause:?}, more than {:?}",
         recovery_bound()
     );
-    let checked = check_database(deployment, killed_worker).await?;
+    let checked = check_database(deployment, TASKS, killed_worker).await?;
     if let Some(recovered) = checked.recovered {
         ensure!(
             recovered <= recovery_bound(),
@@ -250,7 +256,7 @@ async fn scenario(deployment: &mut Deployment, fault: Fault) -> anyhow::Result<(
 }
 
 /// Waits (on the database, every 50 ms) until `count` tasks finished.
-async fn wait_for_finished(deployment: &Deployment, count: usize) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_finished(deployment: &Deployment, count: usize) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + RUN_LIMIT;
     loop {
         let finished = task::TaskScope::new()
@@ -293,27 +299,28 @@ fn summary_row<'a>(output: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// What the database check found.
-struct Checked {
+pub(crate) struct Checked {
     /// Attempts declared lost (their handlers ran again).
-    rerun: usize,
+    pub(crate) rerun: usize,
     /// How long after the kill the last lost attempt was taken over.
     recovered: Option<Duration>,
 }
 
 /// Each request became one task that reached one terminal state; with a killed worker, only
 /// the steps it was running ran again, each within its attempts.
-async fn check_database(
+pub(crate) async fn check_database(
     deployment: &Deployment,
+    tasks_expected: usize,
     killed_worker: Option<(uuid::Uuid, chrono::DateTime<chrono::Utc>)>,
 ) -> anyhow::Result<Checked> {
     let tasks = task::TaskScope::new().all(&deployment.pool).await?;
     ensure!(
-        tasks.len() == TASKS,
-        "{} tasks for {TASKS} requests",
+        tasks.len() == tasks_expected,
+        "{} tasks for {tasks_expected} requests",
         tasks.len()
     );
     let requests: HashSet<_> = tasks.iter().filter_map(|task| task.request_uuid).collect();
-    ensure!(requests.len() == TASKS, "one task per request");
+    ensure!(requests.len() == tasks_expected, "one task per request");
     let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
     for record in &tasks {
         let history = task::history(&deployment.pool, record.task_id).await?;

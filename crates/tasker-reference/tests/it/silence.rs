@@ -4,92 +4,11 @@
 //! forever: each unit of work gives up after the processing timeout, drops its connection and
 //! is tried again on a fresh one, and the run finishes every task with its correct result.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::ensure;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-
 use crate::deployment::{Backend, Deployment};
-
-/// A TCP proxy to PostgreSQL that can turn every current connection into a black hole.
-#[derive(Debug, Clone, Default)]
-struct Proxy {
-    /// Set while new connections are black holes from the start.
-    silent: Arc<AtomicBool>,
-    /// One flag per connection: set, it forwards nothing ever again.
-    connections: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
-}
-
-impl Proxy {
-    /// Listens on a port of its own; returns it.
-    async fn start(&self, upstream: String) -> anyhow::Result<u16> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let port = listener.local_addr()?.port();
-        let proxy = self.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(&upstream).await else {
-                    continue;
-                };
-                let dead = Arc::new(AtomicBool::new(proxy.silent.load(Ordering::SeqCst)));
-                proxy
-                    .connections
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(Arc::clone(&dead));
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                tokio::spawn(pump(client_read, server_write, Arc::clone(&dead)));
-                tokio::spawn(pump(server_read, client_write, dead));
-            }
-        });
-        Ok(port)
-    }
-
-    /// Every connection open now, and every one opened until [`Proxy::speak`], goes silent
-    /// for good.
-    fn go_silent(&self) {
-        self.silent.store(true, Ordering::SeqCst);
-        for dead in self
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            dead.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// New connections work again (the silent ones stay silent).
-    fn speak(&self) {
-        self.silent.store(false, Ordering::SeqCst);
-    }
-}
-
-/// Copies bytes from `from` to `to` until either closes; once `dead` is set, swallows them.
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    dead: Arc<AtomicBool>,
-) {
-    let mut buffer = vec![0_u8; 16 * 1024];
-    loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(read) => read,
-        };
-        if dead.load(Ordering::SeqCst) {
-            // Held open, never answered: the peer waits until it gives up by itself.
-            continue;
-        }
-        if to.write_all(&buffer[..read]).await.is_err() {
-            return;
-        }
-    }
-}
+use crate::proxy::Proxy;
+use anyhow::ensure;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_gone_silent_mid_run_is_waited_out_not_waited_on() -> anyhow::Result<()> {
@@ -117,9 +36,9 @@ async fn a_database_gone_silent_mid_run_is_waited_out_not_waited_on() -> anyhow:
             &env,
         )?;
         crate::wait_for_finished(&deployment, 20).await?;
-        proxy.go_silent();
+        proxy.black_hole();
         tokio::time::sleep(Duration::from_secs(3)).await;
-        proxy.speak();
+        proxy.forward();
         let status = tokio::task::block_in_place(|| run.wait(crate::RUN_LIMIT))?;
         let output = run.output.join("\n");
         ensure!(status.success(), "the run failed ({status}):\n{output}");
