@@ -19,8 +19,7 @@ use tasker_resilience::permit::ErrorClass;
 use crate::envelope::Payload;
 use crate::error::{Operation, QueueError};
 use crate::queue::{
-    BackendKind, HealthReport, MessageId, MessageQueue, Nack, QueueDepth, Receipt,
-    ReceivedMessage,
+    BackendKind, HealthReport, MessageId, MessageQueue, Nack, QueueDepth, Receipt, ReceivedMessage,
 };
 use crate::queue_name::QueueName;
 use crate::signal::Subscription;
@@ -152,3 +151,6 @@ impl MessageQueue for GuardedQueue {
         self.inner.subscribe(queues).await
     }
 }
+
+#[cfg(test)]
+mod tests;
