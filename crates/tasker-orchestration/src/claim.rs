@@ -14,8 +14,8 @@ use tasker_db::task::TaskScope;
 use tasker_messaging::messages::{StepMessage, StepResultMessage, TaskFinalizationMessage};
 use tasker_messaging::queue_name::{step_results_queue, task_finalizations_queue};
 use tasker_messaging::retry::within;
-use tasker_resilience::permit::ErrorClass;
 use tasker_messaging::shutdown::Shutdown;
+use tasker_resilience::permit::ErrorClass;
 use tasker_state::{StepState, TaskState};
 
 use crate::error::{Doing as _, OrchestrationError};

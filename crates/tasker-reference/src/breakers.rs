@@ -12,8 +12,11 @@ use tasker_shared::resilience::registry::CircuitBreakers;
 
 /// The breakers the configuration describes (pass-throughs when `enabled = false`).
 pub(crate) fn circuit_breakers(configured: &Configured) -> anyhow::Result<CircuitBreakers> {
-    let damping =
-        Duration::from_secs_f64(configured.global_settings.min_state_transition_interval_seconds);
+    let damping = Duration::from_secs_f64(
+        configured
+            .global_settings
+            .min_state_transition_interval_seconds,
+    );
     let breaker = |settings: &CircuitBreakerSettings| BreakerConfig {
         failure_threshold: settings.failure_threshold,
         timeout: Duration::from_secs(u64::from(settings.timeout_seconds)),
@@ -23,7 +26,10 @@ pub(crate) fn circuit_breakers(configured: &Configured) -> anyhow::Result<Circui
     };
     let components = &configured.component_configs;
     let component_configs = BTreeMap::from([
-        ("task_readiness".to_owned(), breaker(&components.task_readiness)),
+        (
+            "task_readiness".to_owned(),
+            breaker(&components.task_readiness),
+        ),
         ("messaging".to_owned(), breaker(&components.messaging)),
         ("web".to_owned(), breaker(&components.web)),
         ("cache".to_owned(), breaker(&components.cache)),
