@@ -151,3 +151,6 @@ impl MessageQueue for GuardedQueue {
         self.inner.subscribe(queues).await
     }
 }
+
+#[cfg(test)]
+mod tests;
