@@ -77,7 +77,14 @@ impl Orchestrator {
         loop {
             loop {
                 let started = std::time::Instant::now();
-                match self.pop_batch(&pgmq, &queue, batch).await {
+                let popped = within(
+                    self.settings.operation_timeout,
+                    self.pop_batch(&pgmq, &queue, batch),
+                )
+                .await
+                .doing("taking step results")
+                .and_then(|popped| popped);
+                match popped {
                     Ok(0) => break,
                     Ok(count) => {
                         tracing::debug!(
@@ -175,14 +182,18 @@ impl Orchestrator {
         loop {
             // Drain what is visible, then wait for a signal, the safety-net poll or shutdown.
             loop {
-                let received = match backend
-                    .receive(&queue, self.settings.result_batch, visibility)
-                    .await
+                let received = match within(
+                    self.settings.operation_timeout,
+                    backend.receive(&queue, self.settings.result_batch, visibility),
+                )
+                .await
+                .doing("receiving step results")
+                .and_then(|received| received.doing("receiving step results"))
                 {
                     Ok(received) => received,
                     Err(error) => {
                         tracing::warn!(
-                            error = &error as &dyn std::error::Error,
+                            error = format!("{error:#}"),
                             "receiving step results failed"
                         );
                         break;
@@ -242,13 +253,19 @@ impl Orchestrator {
         let max = usize::from(self.settings.result_batch).max(1);
         // At most one batch's sends in flight; dropped (aborted) with the shard.
         let mut sending = JoinSet::new();
-        let finish = |after: AfterCommit| async move {
+        let limit = self.settings.operation_timeout;
+        let finish = move |after: AfterCommit| async move {
             // Not sent: the redrive sends it again; not acknowledged: it comes back.
-            if let Err(error) = after.finish().await {
-                tracing::warn!(
+            match within(limit, after.finish()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(
                     error = format!("{error:#}"),
                     "sending after a commit failed"
-                );
+                ),
+                Err(timed_out) => tracing::warn!(
+                    error = %timed_out,
+                    "sending after a commit timed out"
+                ),
             }
         };
         while let Some(first) = receiver.recv().await {

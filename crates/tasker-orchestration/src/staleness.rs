@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tasker_db::stale::{self, StaleTask, StalenessThresholds};
 use tasker_db::task::{TaskTransition, TaskTransitionError, transition_batch};
+use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_models::ids::TaskId;
 use tasker_state::TaskEvent;
@@ -92,7 +93,13 @@ impl Orchestrator {
                 () = shutdown.wait() => return Ok(()),
                 _ = ticks.tick() => {}
             }
-            let outcome = self.detect_stale(&settings).await;
+            let outcome = within(
+                self.settings.operation_timeout,
+                self.detect_stale(&settings),
+            )
+            .await
+            .doing("detecting stale tasks")
+            .and_then(|outcome| outcome);
             self.staleness.send_modify(|stats| {
                 stats.runs += 1;
                 match &outcome {

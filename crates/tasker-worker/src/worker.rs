@@ -273,10 +273,15 @@ impl Worker {
                             Ok(after) if after.is_empty() => {}
                             Ok(after) => {
                                 while sending.join_next().await.is_some() {}
+                                let limit = shared.settings.operation_timeout;
                                 sending.spawn(async move {
                                     // Not sent: the redrive sends it again; not acknowledged:
                                     // it comes back and finds its result stored.
-                                    if let Err(error) = after.finish().await {
+                                    if let Err(error) = within(limit, after.finish())
+                                        .await
+                                        .doing("sending step results")
+                                        .and_then(|sent| sent.doing("sending step results"))
+                                    {
                                         tracing::warn!(
                                             error = format!("{error:#}"),
                                             "sending step results failed"
