@@ -221,7 +221,10 @@ pub struct CatalogEntry {
     pub to: &'static str,
 }
 
-fn machine_label<S: serde::Serializer>(machine: &Machine, serializer: S) -> Result<S::Ok, S::Error> {
+fn machine_label<S: serde::Serializer>(
+    machine: &Machine,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(machine.as_str())
 }
 

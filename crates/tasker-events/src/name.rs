@@ -110,7 +110,9 @@ enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidPattern {
     /// A `*` that is not the whole pattern or the whole last segment.
-    #[error("pattern {pattern:?} has a '*' that is not the whole last segment; write `*` or `prefix.*`")]
+    #[error(
+        "pattern {pattern:?} has a '*' that is not the whole last segment; write `*` or `prefix.*`"
+    )]
     MisplacedWildcard {
         /// The pattern as given.
         pattern: String,

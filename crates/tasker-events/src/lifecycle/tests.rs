@@ -29,8 +29,8 @@ fn every_structural_transition_has_a_named_event() {
                     .find(|rule| rule.connects(&from, &to))
                     .unwrap_or_else(|| panic!("{from} + {kind}"));
                 let transition = Transition::Task { from, to };
-                let event = LifecycleEvent::new(Uuid::nil(), transition, rule.name, occurrence())
-                    .unwrap();
+                let event =
+                    LifecycleEvent::new(Uuid::nil(), transition, rule.name, occurrence()).unwrap();
                 assert!(names().contains(&event.name()));
             }
         }
@@ -49,8 +49,8 @@ fn every_structural_transition_has_a_named_event() {
                     from,
                     to,
                 };
-                let event = LifecycleEvent::new(Uuid::nil(), transition, rule.name, occurrence())
-                    .unwrap();
+                let event =
+                    LifecycleEvent::new(Uuid::nil(), transition, rule.name, occurrence()).unwrap();
                 assert_eq!(event.step_id(), Some(Uuid::nil()));
             }
         }
@@ -79,8 +79,8 @@ fn a_name_the_rules_do_not_have_is_refused() {
         from: TaskState::Pending,
         to: TaskState::Complete,
     };
-    let error = LifecycleEvent::new(Uuid::nil(), transition, "task.completed", occurrence())
-        .unwrap_err();
+    let error =
+        LifecycleEvent::new(Uuid::nil(), transition, "task.completed", occurrence()).unwrap_err();
     assert_eq!(
         error.to_string(),
         "no task rule named `task.completed` moves from `pending` to `complete`"
