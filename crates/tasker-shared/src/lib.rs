@@ -15,6 +15,7 @@
 //! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
 //! | `registry` (feature `postgres`) | `tasker-registry` |
 //! | [`resilience`] | `tasker-resilience` |
+//! | [`events`] | `tasker-events` |
 //!
 //! # Feature flags
 //!
@@ -31,6 +32,7 @@ pub use tasker_cache as cache;
 pub use tasker_config as config;
 #[cfg(feature = "postgres")]
 pub use tasker_db as database;
+pub use tasker_events as events;
 pub use tasker_messaging as messaging;
 pub use tasker_models as models;
 #[cfg(feature = "postgres")]

@@ -68,7 +68,7 @@ pub use retry::{
     BackoffPolicy, InvalidBackoffPolicy, InvalidJitterSample, JitterSample, RetryContext,
     RetryIneligible, is_retry_eligible, next_retry_at,
 };
-pub use rule::Actor;
+pub use rule::{Actor, LifecycleTransition};
 pub use state::{Machine, StepState, TaskState, UnknownState};
 pub use step::{
     InvalidStepTransition, StepEffect, StepStateMachine, StepTransitionError, StepTransitionRecord,

@@ -139,6 +139,46 @@ pub(crate) fn lifecycle_events<S, K, G, F>(
     names
 }
 
+/// One rule of a transition table as a lifecycle event sees it: the event's name, the states the
+/// transition leaves and the state it reaches.
+///
+/// Several rules may share a name (`task.failed` is reached from more than one place), so a
+/// table yields one of these per rule, not per name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleTransition<S> {
+    /// The lifecycle event name (`task.completed`, `step.enqueue_requested`).
+    pub name: &'static str,
+    /// The states the transition leaves, in lifecycle order.
+    pub from: Vec<S>,
+    /// The state it reaches.
+    pub to: S,
+}
+
+impl<S: PartialEq> LifecycleTransition<S> {
+    /// Whether this rule moves `from` to `to`.
+    pub fn connects(&self, from: &S, to: &S) -> bool {
+        self.from.contains(from) && self.to == *to
+    }
+}
+
+/// One [`LifecycleTransition`] per rule of a table, in table order.
+pub(crate) fn lifecycle_transitions<S: RuleState, K, G, F>(
+    rules: &'static [Rule<S, K, G, F>],
+) -> Vec<LifecycleTransition<S>> {
+    rules
+        .iter()
+        .map(|rule| LifecycleTransition {
+            name: rule.lifecycle_event,
+            from: S::ALL
+                .iter()
+                .copied()
+                .filter(|state| rule.from.contains(*state))
+                .collect(),
+            to: rule.to,
+        })
+        .collect()
+}
+
 /// `, `-joined backticked names, for error hints.
 pub(crate) fn backticked<T: fmt::Display>(items: &[T]) -> String {
     items

@@ -6,7 +6,7 @@ use std::{fmt, time::Duration};
 use crate::{
     StepEvent, StepEventKind, StepState,
     guard::{GuardError, StepGuard, StepGuardContext},
-    rule::{self, Actor, FromStates, Rule},
+    rule::{self, Actor, FromStates, LifecycleTransition, Rule},
 };
 
 /// The workflow step state machine.
@@ -324,6 +324,13 @@ impl StepStateMachine {
     /// Every lifecycle event name a step transition can publish.
     pub fn lifecycle_events(&self) -> Vec<&'static str> {
         rule::lifecycle_events(STEP_RULES)
+    }
+
+    /// Every step transition with its lifecycle event name, one per rule in table order:
+    /// the names with the states they connect, for event catalogues and for checking a stored
+    /// transition against the table.
+    pub fn lifecycle_transitions(&self) -> Vec<LifecycleTransition<StepState>> {
+        rule::lifecycle_transitions(STEP_RULES)
     }
 }
 

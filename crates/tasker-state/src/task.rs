@@ -5,7 +5,7 @@ use std::{convert::Infallible, fmt};
 
 use crate::{
     TaskEvent, TaskEventKind, TaskState,
-    rule::{self, Actor, FromStates, Rule},
+    rule::{self, Actor, FromStates, LifecycleTransition, Rule},
 };
 
 /// The task state machine: which event moves a task from which state to which.
@@ -177,6 +177,13 @@ impl TaskStateMachine {
     /// Every lifecycle event name a task transition can publish.
     pub fn lifecycle_events(&self) -> Vec<&'static str> {
         rule::lifecycle_events(TASK_RULES)
+    }
+
+    /// Every task transition with its lifecycle event name, one per rule in table order:
+    /// the names with the states they connect, for event catalogues and for checking a stored
+    /// transition against the table.
+    pub fn lifecycle_transitions(&self) -> Vec<LifecycleTransition<TaskState>> {
+        rule::lifecycle_transitions(TASK_RULES)
     }
 }
 

@@ -504,3 +504,30 @@ fn every_effect_kind_is_listed_once_and_documented() {
         assert!(markdown.contains(&format!("| step | `{kind}` |")), "{kind}");
     }
 }
+
+#[test]
+fn lifecycle_transitions_cover_the_table_exactly() {
+    let machine = StepStateMachine::new();
+    let transitions = machine.lifecycle_transitions();
+    let table = expected_table();
+    for (from, event, to, _) in &table {
+        let name = find(*from, *event).unwrap().lifecycle_event;
+        assert!(
+            transitions
+                .iter()
+                .any(|t| t.name == name && t.connects(from, to)),
+            "{from} + {event}"
+        );
+    }
+    for transition in &transitions {
+        for from in &transition.from {
+            assert!(
+                table
+                    .iter()
+                    .any(|(f, _, to, _)| f == from && *to == transition.to),
+                "{} from {from}",
+                transition.name
+            );
+        }
+    }
+}

@@ -334,3 +334,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lifecycle_transitions_agree_with_the_records() {
+    let machine = TaskStateMachine::new();
+    let transitions = machine.lifecycle_transitions();
+    for (from, event, to) in EXPECTED {
+        let record = machine.apply(*from, event.example()).unwrap();
+        assert!(
+            transitions
+                .iter()
+                .any(|t| t.name == record.lifecycle_event && t.connects(from, to)),
+            "{from} + {event}"
+        );
+    }
+    for transition in &transitions {
+        for from in &transition.from {
+            assert!(
+                EXPECTED
+                    .iter()
+                    .any(|(f, _, to)| f == from && *to == transition.to),
+                "{} from {from}",
+                transition.name
+            );
+        }
+    }
+}
