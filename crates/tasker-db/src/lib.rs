@@ -30,6 +30,7 @@ pub mod context;
 pub mod dag;
 pub mod dlq;
 pub mod error;
+pub mod event_outbox;
 pub mod health;
 pub mod lease;
 pub mod migrate;

@@ -33,6 +33,8 @@ pub enum MessageKind {
     /// [`crate::messages::TaskReplyMessage`]: orchestration tells a requester about its
     /// request.
     TaskReply,
+    /// [`crate::messages::LifecycleEventMessage`]: a task or step transition happened.
+    LifecycleEvent,
 }
 
 impl MessageKind {
@@ -45,6 +47,7 @@ impl MessageKind {
             Self::TaskFinalization => "task_finalization",
             Self::DomainEvent => "domain_event",
             Self::TaskReply => "task_reply",
+            Self::LifecycleEvent => "lifecycle_event",
         }
     }
 }

@@ -147,6 +147,38 @@ pub enum TaskReply {
     },
 }
 
+/// A task or step transition, relayed from the event outbox to `<namespace>_domain_events`
+/// (at least once; a consumer that keeps the highest `sort_key` per task or step seen drops
+/// repeats). Identifiers and states only, never the task's context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleEventMessage {
+    /// The event's place in the outbox: a task's events arrive in this order.
+    pub event_id: i64,
+    /// The lifecycle event, e.g. `step.completed` (tasker-state's rule tables name them).
+    pub name: String,
+    /// The task.
+    #[serde(rename = "task_uuid")]
+    pub task_id: TaskId,
+    /// The step, for a step transition.
+    #[serde(rename = "step_uuid")]
+    pub step_id: Option<StepId>,
+    /// The transition's sort key within its task or step.
+    pub sort_key: i32,
+    /// The state left (`None` for an initial transition).
+    pub from_state: Option<String>,
+    /// The state entered.
+    pub to_state: String,
+    /// The process that wrote the transition.
+    pub processor_id: Option<Uuid>,
+    /// When the transition happened.
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl QueueMessage for LifecycleEventMessage {
+    const KIND: MessageKind = MessageKind::LifecycleEvent;
+}
+
 /// An event declared by a task template, published on `<namespace>_domain_events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -47,6 +47,12 @@ pub struct OrchestratorSettings {
     pub template_cache: Option<tasker_cache::Cache>,
     /// How long a template stays in that cache (`common.cache.template_ttl_seconds`).
     pub template_ttl: Duration,
+    /// Whether this orchestrator relays lifecycle events from the outbox to the namespaces'
+    /// `_domain_events` queues (one relay runs at a time across orchestrators; the others
+    /// wait their turn).
+    pub relay_events: bool,
+    /// The in-process bus relayed events are also published on, if any.
+    pub events: Option<tasker_events::bus::Bus>,
     /// The staleness detector, or `None` for none (the composition root maps
     /// `orchestration.dlq` onto it).
     pub staleness: Option<StalenessSettings>,
@@ -76,6 +82,8 @@ impl OrchestratorSettings {
             redrive_after: messaging.visibility_timeout * 2,
             staleness: None,
             readiness_breaker: None,
+            relay_events: true,
+            events: None,
             template_cache: None,
             template_ttl: Duration::from_secs(3600),
             operation_timeout: messaging.operation_timeout,
@@ -123,6 +131,12 @@ pub async fn start(
     loops.spawn(Arc::clone(&orchestrator).run_results(shutdown.clone()));
     if let Some(staleness) = staleness_settings {
         loops.spawn(Arc::clone(&orchestrator).run_staleness(staleness, shutdown.clone()));
+    }
+    if orchestrator.settings.relay_events {
+        loops.spawn(
+            Arc::clone(&orchestrator)
+                .run_relay(orchestrator.settings.events.clone(), shutdown.clone()),
+        );
     }
     loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown));
     tracing::info!(%process_id, "the orchestrator is running");

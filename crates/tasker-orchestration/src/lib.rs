@@ -38,6 +38,7 @@ pub mod staleness;
 mod claim;
 mod intake;
 mod orchestrator;
+mod relay;
 mod results;
 mod settle;
 mod templates;

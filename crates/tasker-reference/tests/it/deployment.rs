@@ -406,6 +406,11 @@ impl Deployment {
         }
     }
 
+    /// The deployment's database name (on RabbitMQ, its queue prefix with a dot).
+    pub(crate) fn database(&self) -> &str {
+        &self.database
+    }
+
     /// Drops the database, and on RabbitMQ the deployment's queues.
     pub(crate) async fn finish(self) -> anyhow::Result<()> {
         if self.backend == Backend::Rabbitmq {
@@ -420,6 +425,9 @@ impl Deployment {
             .context("connecting to RabbitMQ to delete the deployment's queues")?;
             let mut queues = orchestration_queues().to_vec();
             queues.push(worker_queue(&Namespace::new("reference")?));
+            queues.push(tasker_shared::messaging::queue_name::domain_events_queue(
+                &Namespace::new("reference")?,
+            ));
             for queue in &queues {
                 broker.delete_queue(queue).await?;
             }

@@ -23,6 +23,7 @@
 
 mod breakers;
 mod deployment;
+mod events;
 mod proxy;
 mod silence;
 mod startup;
@@ -214,6 +215,9 @@ async fn scenario(deployment: &mut Deployment, fault: Fault) -> anyhow::Result<(
             recovery_bound()
         );
     }
+    // Every committed transition's lifecycle event was relayed, in order, even across a kill.
+    let events = events::check_events(deployment).await?;
+    println!("lifecycle events relayed: {events}");
     // Every message was consumed: nothing is left behind, not even a duplicate.
     deployment
         .wait_for_empty_queues(Duration::from_secs(

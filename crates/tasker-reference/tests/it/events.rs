@@ -1,0 +1,141 @@
+//! Durable lifecycle events: after a scenario, every committed transition that names a
+//! lifecycle event reached the namespace's `_domain_events` queue (at least once), in order
+//! per task and step, even when an orchestrator was killed between a commit and its relay.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use tasker_shared::database::{event_outbox, step, task};
+use tasker_shared::messaging::config::{PgmqConfig, RabbitMqConfig};
+use tasker_shared::messaging::messages::LifecycleEventMessage;
+use tasker_shared::messaging::pgmq::PgmqQueue;
+use tasker_shared::messaging::queue::MessageQueue;
+use tasker_shared::messaging::queue_name::{Namespace, domain_events_queue};
+use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
+
+use crate::deployment::{Backend, Deployment};
+
+/// Waits until the outbox is empty, drains the reference namespace's event queue and checks
+/// it against the transitions in the database; returns how many events were relayed.
+pub(crate) async fn check_events(deployment: &Deployment) -> anyhow::Result<usize> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = event_outbox::pending(&deployment.pool).await?;
+        if pending == 0 {
+            break;
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{pending} lifecycle events were never relayed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every transition that names a lifecycle event, by (task, step, sort key).
+    let mut expected = BTreeSet::new();
+    let tasks = task::TaskScope::new().all(&deployment.pool).await?;
+    let ids: Vec<_> = tasks.iter().map(|task| task.task_id).collect();
+    for record in &tasks {
+        for row in task::history(&deployment.pool, record.task_id).await? {
+            if row.lifecycle_event.is_some() {
+                expected.insert((record.task_id.into_uuid(), None, row.sort_key));
+            }
+        }
+    }
+    for step in step::for_tasks(&deployment.pool, &ids)
+        .await?
+        .values()
+        .flatten()
+    {
+        for row in step::history(&deployment.pool, step.step_id).await? {
+            if row.lifecycle_event.is_some() {
+                expected.insert((
+                    step.task_id.into_uuid(),
+                    Some(step.step_id.into_uuid()),
+                    row.sort_key,
+                ));
+            }
+        }
+    }
+
+    let received = drain(deployment).await?;
+    let mut seen = BTreeSet::new();
+    // Per task and step, sort keys never go back (a repeat, at least once, may follow).
+    let mut last: HashMap<(uuid::Uuid, Option<uuid::Uuid>), i32> = HashMap::new();
+    for event in &received {
+        let entity = (
+            event.task_id.into_uuid(),
+            event
+                .step_id
+                .map(tasker_shared::models::ids::StepId::into_uuid),
+        );
+        let previous = last.insert(entity, event.sort_key).unwrap_or(0);
+        ensure!(
+            event.sort_key >= previous,
+            "events of {entity:?} out of order: {} after {previous}",
+            event.sort_key
+        );
+        seen.insert((entity.0, entity.1, event.sort_key));
+    }
+    let missing: Vec<_> = expected.difference(&seen).take(5).collect();
+    ensure!(
+        missing.is_empty(),
+        "{} of {} transitions have no event, e.g. {missing:?}",
+        expected.difference(&seen).count(),
+        expected.len()
+    );
+    ensure!(
+        seen.is_subset(&expected),
+        "events without a committed transition"
+    );
+    Ok(received.len())
+}
+
+/// Every message of the reference namespace's event queue, in queue order, acknowledged.
+async fn drain(deployment: &Deployment) -> anyhow::Result<Vec<LifecycleEventMessage>> {
+    let queue = domain_events_queue(&Namespace::new("reference")?);
+    let backend: Box<dyn MessageQueue> = match deployment.backend {
+        Backend::Pgmq => {
+            Box::new(PgmqQueue::new(deployment.pool.clone(), PgmqConfig::default()).await)
+        }
+        Backend::Rabbitmq => Box::new(
+            RabbitMqQueue::connect(RabbitMqConfig {
+                url: std::env::var("RABBITMQ_URL")
+                    .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+                queue_prefix: format!("{}.", deployment.database()),
+                connection_name: "tasker-reference-it-events".to_owned(),
+                ..RabbitMqConfig::default()
+            })
+            .await
+            .context("connecting to RabbitMQ to read the event queue")?,
+        ),
+    };
+    backend.ensure_queue(&queue).await?;
+    let mut events = Vec::new();
+    let mut empty_rounds = 0;
+    // RabbitMQ hands deliveries over as they arrive: an empty receive ends the drain only
+    // when the broker also reports the queue empty, a few times in a row.
+    while empty_rounds < 3 {
+        let received = backend
+            .receive(&queue, 1000, Duration::from_secs(60))
+            .await?;
+        if received.is_empty() {
+            if backend.depth(&queue).await?.ready == 0 {
+                empty_rounds += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        empty_rounds = 0;
+        let receipts: Vec<_> = received
+            .iter()
+            .map(|message| message.receipt().clone())
+            .collect();
+        for message in &received {
+            events.push(message.decode::<LifecycleEventMessage>()?);
+        }
+        backend.ack_batch(&receipts).await?;
+    }
+    Ok(events)
+}
