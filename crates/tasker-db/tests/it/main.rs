@@ -15,6 +15,7 @@ mod health;
 mod leases;
 mod migrate;
 mod namespaces;
+mod outbox;
 mod readiness;
 mod retry_rules;
 mod scopes;
