@@ -26,7 +26,7 @@ async fn transitions_fill_the_outbox_and_a_relay_takes_them_in_order() -> anyhow
         // A rolled-back transition leaves no event.
         let enqueue = || StepTransition::new(steps[0], StepState::Pending, StepEvent::Enqueue);
         let mut tx = pool.begin().await?;
-        step::transition(&mut *tx, enqueue(), None, BackoffParams::DEFAULT).await?;
+        step::transition(&mut tx, enqueue(), None, BackoffParams::DEFAULT).await?;
         assert_eq!(event_outbox::pending(&mut *tx).await?, 1);
         tx.rollback().await?;
         assert_eq!(event_outbox::pending(&pool).await?, 0);
