@@ -15,6 +15,7 @@
 //! | `database`, `scopes` (feature `postgres`) | `tasker-db` |
 //! | `registry` (feature `postgres`) | `tasker-registry` |
 //! | [`resilience`] | `tasker-resilience` |
+//! | [`metrics`] | `tasker-metrics` |
 //!
 //! # Feature flags
 //!
@@ -32,6 +33,7 @@ pub use tasker_config as config;
 #[cfg(feature = "postgres")]
 pub use tasker_db as database;
 pub use tasker_messaging as messaging;
+pub use tasker_metrics as metrics;
 pub use tasker_models as models;
 #[cfg(feature = "postgres")]
 pub use tasker_registry as registry;
