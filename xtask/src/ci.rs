@@ -97,6 +97,7 @@ fn steps(nextest: bool) -> Vec<(&'static str, Step)> {
 
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     ensure_memcached()?;
+    ensure_promtool()?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
@@ -179,6 +180,55 @@ fn ensure_memcached() -> anyhow::Result<()> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    Ok(())
+}
+
+/// tasker-metrics's tests check the Prometheus exposition with `promtool check metrics`, and
+/// fail under `CI=true` without it. Installs Debian's `prometheus` package (which provides
+/// promtool) when promtool is missing and we are root; otherwise says how to install it.
+fn ensure_promtool() -> anyhow::Result<()> {
+    let installed = || Command::new("promtool").arg("--version").output().is_ok();
+    if installed() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|output| output.stdout.trim_ascii() == b"0");
+    anyhow::ensure!(
+        root,
+        "promtool is not installed and tasker-metrics's tests need it to check the Prometheus \
+         exposition; install it (`sudo apt-get install -y --no-install-recommends prometheus`) \
+         or run as root"
+    );
+    println!(
+        "==> installing promtool (apt-get install -y --no-install-recommends prometheus; \
+         tasker-metrics's tests need it)"
+    );
+    let install = || {
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "prometheus",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+        anyhow::ensure!(
+            install(),
+            "`apt-get install -y --no-install-recommends prometheus` failed"
+        );
+    }
+    anyhow::ensure!(
+        installed(),
+        "the `prometheus` package is installed but `promtool` does not run"
+    );
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 //! | `registry` (feature `postgres`) | `tasker-registry` |
 //! | [`resilience`] | `tasker-resilience` |
 //! | [`events`] | `tasker-events` |
+//! | [`metrics`] | `tasker-metrics` |
 //!
 //! # Feature flags
 //!
@@ -34,6 +35,7 @@ pub use tasker_config as config;
 pub use tasker_db as database;
 pub use tasker_events as events;
 pub use tasker_messaging as messaging;
+pub use tasker_metrics as metrics;
 pub use tasker_models as models;
 #[cfg(feature = "postgres")]
 pub use tasker_registry as registry;

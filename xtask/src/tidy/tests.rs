@@ -262,6 +262,47 @@ fn sql_outside_db_fails() {
 }
 
 #[test]
+fn only_the_metrics_crate_may_depend_on_the_otel_sdk() {
+    let fixture = Fixture::new("metrics-sdk");
+    fixture.write(
+        "docs/ARCHITECTURE.md",
+        "<!-- tidy:edges:start -->\ntasker-state -> (none)\ntasker-models -> tasker-state\n\
+         tasker-metrics -> (none)\n<!-- tidy:edges:end -->\n",
+    );
+    fixture.krate("tasker-metrics", &[]);
+    fixture.write(
+        "crates/tasker-metrics/Cargo.toml",
+        "[package]\nname = \"tasker-metrics\"\n\n[dependencies]\nopentelemetry_sdk = \"0.33\"\n",
+    );
+    assert_eq!(fixture.violations(), vec![]);
+
+    // The exception is the SDK only: a subscriber is still the binaries' business.
+    fixture.write(
+        "crates/tasker-metrics/Cargo.toml",
+        "[package]\nname = \"tasker-metrics\"\n\n[dependencies]\nopentelemetry_sdk = \"0.33\"\n\
+         tracing-subscriber = \"0.3\"\n",
+    );
+    assert_eq!(
+        rules(&fixture.violations()),
+        vec![Rule::SubscriberInLibrary]
+    );
+
+    // Any other library with the SDK fails.
+    fixture.write(
+        "crates/tasker-metrics/Cargo.toml",
+        "[package]\nname = \"tasker-metrics\"\n",
+    );
+    fixture.write(
+        "crates/tasker-state/Cargo.toml",
+        "[package]\nname = \"tasker-state\"\n\n[dependencies]\nopentelemetry_sdk = \"0.33\"\n",
+    );
+    assert_eq!(
+        rules(&fixture.violations()),
+        vec![Rule::SubscriberInLibrary]
+    );
+}
+
+#[test]
 fn subscriber_in_library_fails() {
     let fixture = Fixture::new("subscriber");
     fixture.write(
