@@ -9,6 +9,7 @@ mod intake;
 mod redelivery;
 mod redrive;
 mod replies;
+mod reregistration;
 mod staleness;
 mod workflow;
 
