@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
-use jsonschema::{Draft, Validator};
 use serde::Serialize;
+use tasker_models::template::CompiledSchema;
 use uuid::Uuid;
 
 use crate::name::{InvalidEventName, check_domain_name};
@@ -62,7 +62,7 @@ impl DomainEvent {
 /// The declared domain events, each with its compiled schema.
 #[derive(Clone, Default)]
 pub struct DomainEventCatalog {
-    events: BTreeMap<Arc<str>, Option<Arc<Validator>>>,
+    events: BTreeMap<Arc<str>, Option<CompiledSchema>>,
 }
 
 /// One problem with one declaration.
@@ -161,7 +161,7 @@ impl DomainEventCatalog {
                 continue;
             }
             let validator = match declaration.schema.as_ref().map(compile).transpose() {
-                Ok(validator) => validator.map(Arc::new),
+                Ok(validator) => validator,
                 Err(issues) => {
                     errors.push(DeclarationError::InvalidSchema { name, issues });
                     continue;
@@ -196,10 +196,11 @@ impl DomainEventCatalog {
         };
         if let Some(validator) = validator {
             let violations: Vec<Violation> = validator
-                .iter_errors(&payload)
-                .map(|error| Violation {
-                    pointer: error.instance_path.as_str().to_owned(),
-                    message: error.to_string(),
+                .violations(&payload)
+                .into_iter()
+                .map(|violation| Violation {
+                    pointer: violation.pointer,
+                    message: violation.message,
                 })
                 .collect();
             if !violations.is_empty() {
@@ -255,63 +256,23 @@ fn suggestion_text(suggestion: Option<&str>) -> String {
     suggestion.map_or_else(String::new, |known| format!(" (did you mean `{known}`?)"))
 }
 
-/// Refuses every external reference: schemas are checked offline and deterministically.
-#[derive(Debug)]
-struct NoRetrieval;
-
-impl jsonschema::Retrieve for NoRetrieval {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<serde_json::Value, Box<dyn std::error::Error + Send + Sync>> {
-        Err(
-            format!("external schema {uri} is not fetched; inline it or use a local $defs entry")
-                .into(),
-        )
-    }
-}
-
 /// Checks a schema against its meta-schema (every violation) and compiles it, as tasker-models
-/// does for template schemas: the draft from `$schema` (2020-12 without one), `format` asserted.
-fn compile(value: &serde_json::Value) -> Result<Validator, Vec<Violation>> {
+/// does for template schemas (`CompiledSchema::compile`): the draft from `$schema` (2020-12
+/// without one), `format` asserted, external references refused.
+fn compile(value: &serde_json::Value) -> Result<CompiledSchema, Vec<Violation>> {
     if !(value.is_object() || value.is_boolean()) {
         return Err(vec![Violation {
             pointer: String::new(),
             message: "a JSON Schema must be an object (or a boolean)".to_owned(),
         }]);
     }
-    let draft = Draft::default().detect(value).map_err(|error| {
-        vec![Violation {
-            pointer: "/$schema".to_owned(),
-            message: error.to_string(),
-        }]
-    })?;
-    let meta: &Validator = match draft {
-        Draft::Draft4 => &jsonschema::draft4::meta::VALIDATOR,
-        Draft::Draft6 => &jsonschema::draft6::meta::VALIDATOR,
-        Draft::Draft7 => &jsonschema::draft7::meta::VALIDATOR,
-        Draft::Draft201909 => &jsonschema::draft201909::meta::VALIDATOR,
-        _ => &jsonschema::draft202012::meta::VALIDATOR,
-    };
-    let issues: Vec<Violation> = meta
-        .iter_errors(value)
-        .map(|error| Violation {
-            pointer: error.instance_path.as_str().to_owned(),
-            message: error.to_string(),
-        })
-        .collect();
-    if !issues.is_empty() {
-        return Err(issues);
-    }
-    jsonschema::options()
-        .with_draft(draft)
-        .with_retriever(NoRetrieval)
-        .should_validate_formats(true)
-        .build(value)
-        .map_err(|error| {
-            vec![Violation {
-                pointer: error.instance_path.as_str().to_owned(),
-                message: error.to_string(),
-            }]
-        })
+    CompiledSchema::compile(value).map_err(|issues| {
+        issues
+            .into_iter()
+            .map(|issue| Violation {
+                pointer: issue.pointer,
+                message: issue.message,
+            })
+            .collect()
+    })
 }

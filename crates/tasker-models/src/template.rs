@@ -44,7 +44,7 @@ pub use model::{
 pub use problem::{Problem, Problems, Rule, Severity};
 pub use raw::DESCRIPTION_MAX_LEN;
 pub use raw_step::{CALLABLE_MAX_LEN, TIMEOUT_MAX_SECONDS};
-pub use schema::{CompiledSchema, JsonSchema, SchemaViolation};
+pub use schema::{CompiledSchema, JsonSchema, SchemaIssue, SchemaViolation};
 pub use step::{
     BATCH_PARALLELISM_RANGE, BATCH_SIZE_RANGE, BackoffKind, BatchConfig, DEFAULT_HANDLER_METHOD,
     DEFAULT_MAX_ATTEMPTS, FailureStrategy, HandlerDefinition, MAX_ATTEMPTS_LIMIT,

@@ -47,6 +47,16 @@ impl CompiledSchema {
             .collect()
     }
 
+    /// Checks `value` against its meta-schema (every issue at once) and compiles it, the way
+    /// template schemas are: the draft from `$schema` (2020-12 without one), `format`
+    /// asserted, external references refused.
+    ///
+    /// # Errors
+    /// Every way `value` is not a valid JSON Schema, each with a JSON pointer into it.
+    pub fn compile(value: &serde_json::Value) -> Result<Self, Vec<SchemaIssue>> {
+        compile(value)
+    }
+
     /// Whether `instance` satisfies the schema.
     #[must_use]
     pub fn is_valid(&self, instance: &serde_json::Value) -> bool {
@@ -81,10 +91,11 @@ pub struct SchemaViolation {
 
 /// One reason a schema is not a valid JSON Schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SchemaIssue {
+pub struct SchemaIssue {
     /// JSON pointer into the schema document.
-    pub(crate) pointer: String,
-    pub(crate) message: String,
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
 }
 
 /// Refuses every external reference: templates are checked offline and deterministically.
