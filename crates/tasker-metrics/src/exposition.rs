@@ -123,31 +123,28 @@ fn family_of<T: PromValue>(metric: &Metric, data: &MetricData<T>) -> Option<Fami
 }
 
 fn gauge_family<T: PromValue>(base: &str, unit: &str, help: String, gauge: &Gauge<T>) -> Family {
-    let name = gauge_name(base, unit);
-    let mut samples: Vec<String> = gauge
+    let points = gauge
         .data_points()
-        .map(|point| {
-            let labels = attribute_labels(point.attributes());
-            format!("{name}{labels} {}", point.value().render())
-        })
-        .collect();
-    samples.sort();
-    Family {
-        name,
-        help,
-        kind: "gauge",
-        samples,
-    }
+        .map(|point| (attribute_labels(point.attributes()), point.value().render()));
+    gauge_samples(gauge_name(base, unit), help, points)
 }
 
+/// An up-down counter is exposed as a gauge.
 fn nonmonotonic_family<T: PromValue>(base: &str, unit: &str, help: String, sum: &Sum<T>) -> Family {
-    let name = gauge_name(base, unit);
-    let mut samples: Vec<String> = sum
+    let points = sum
         .data_points()
-        .map(|point| {
-            let labels = attribute_labels(point.attributes());
-            format!("{name}{labels} {}", point.value().render())
-        })
+        .map(|point| (attribute_labels(point.attributes()), point.value().render()));
+    gauge_samples(gauge_name(base, unit), help, points)
+}
+
+/// A gauge family from (labels, value) pairs, its samples sorted.
+fn gauge_samples(
+    name: String,
+    help: String,
+    points: impl Iterator<Item = (String, String)>,
+) -> Family {
+    let mut samples: Vec<String> = points
+        .map(|(labels, value)| format!("{name}{labels} {value}"))
         .collect();
     samples.sort();
     Family {
