@@ -23,8 +23,10 @@ pub(crate) const HANDLER: &str = "tasker.handler";
 pub(crate) const COMPONENT: &str = "tasker.component";
 /// `tasker.cache.kind`: what a cache lookup was for, e.g. `template`.
 pub(crate) const CACHE_KIND: &str = "tasker.cache.kind";
-/// `tasker.auth.outcome`: the outcome of an authentication.
+/// `tasker.auth.outcome`: the outcome of an authentication: `success` or the failure's reason.
 pub(crate) const AUTH_OUTCOME: &str = "tasker.auth.outcome";
+/// `tasker.auth.method`: how a request authenticated: `jwt`, `api_key`, `none`.
+pub(crate) const AUTH_METHOD: &str = "tasker.auth.method";
 /// `tasker.permission`: the permission a request lacked.
 pub(crate) const PERMISSION: &str = "tasker.permission";
 
@@ -32,6 +34,12 @@ pub(crate) const PERMISSION: &str = "tasker.permission";
 /// advice for `db.client.operation.duration` and `messaging.client.operation.duration`.
 pub(crate) const CLIENT_DURATION_BOUNDS: [f64; 9] =
     [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];
+
+/// Boundaries of a credential's verification time, in seconds: an API key takes
+/// microseconds, an RSA signature tens of microseconds, a JWKS fetch up to its timeout.
+pub(crate) const VERIFICATION_DURATION_BOUNDS: [f64; 10] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1, 1.0,
+];
 
 /// Boundaries of a step's duration, in seconds: handlers run from milliseconds to minutes.
 pub(crate) const STEP_DURATION_BOUNDS: [f64; 12] = [

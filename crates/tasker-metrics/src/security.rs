@@ -1,67 +1,61 @@
-//! Security instruments: authentication results and permission denials.
+//! Security instruments: authentication attempts by method and outcome, their verification
+//! time, and permission denials.
+
+use std::time::Duration;
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Counter, Meter},
+    metrics::{Counter, Histogram, Meter},
 };
 
-use crate::attribute::{AUTH_OUTCOME, PERMISSION};
+use crate::attribute::{AUTH_METHOD, AUTH_OUTCOME, PERMISSION, VERIFICATION_DURATION_BOUNDS};
 
-/// The outcome of one authentication, the `tasker.auth.outcome` attribute.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthOutcome {
-    /// The credentials were valid.
-    Success,
-    /// No credentials were presented where they are required.
-    Missing,
-    /// The credentials were malformed, forged or for another audience.
-    Invalid,
-    /// The credentials had expired.
-    Expired,
-}
-
-impl AuthOutcome {
-    /// The attribute value: `success`, `missing`, `invalid`, `expired`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuthOutcome::Success => "success",
-            AuthOutcome::Missing => "missing",
-            AuthOutcome::Invalid => "invalid",
-            AuthOutcome::Expired => "expired",
-        }
-    }
-}
-
-/// The security instruments.
+/// The security instruments (recorded by tasker-web).
 #[derive(Debug, Clone)]
 pub struct SecurityMetrics {
-    results: Counter<u64>,
+    attempts: Counter<u64>,
+    verification: Histogram<f64>,
     denials: Counter<u64>,
 }
 
 impl SecurityMetrics {
     pub(crate) fn new(meter: &Meter) -> Self {
         Self {
-            results: meter
-                .u64_counter("tasker.auth.results")
+            attempts: meter
+                .u64_counter("tasker.auth.attempts")
                 .with_unit("{attempt}")
-                .with_description("Authentications, by outcome.")
+                .with_description(
+                    "Authentication attempts, by method (jwt, api_key, none) and outcome (success or the failure's reason).",
+                )
+                .build(),
+            verification: meter
+                .f64_histogram("tasker.auth.verification.duration")
+                .with_unit("s")
+                .with_description("Time to verify a credential, by method and outcome.")
+                .with_boundaries(VERIFICATION_DURATION_BOUNDS.to_vec())
                 .build(),
             denials: meter
                 .u64_counter("tasker.auth.denials")
                 .with_unit("{request}")
-                .with_description("Authenticated requests denied for a missing permission.")
+                .with_description("Authenticated requests denied for a missing permission, by permission.")
                 .build(),
         }
     }
 
-    /// Counts one authentication with its outcome.
-    pub fn auth_result(&self, outcome: AuthOutcome) {
-        self.results
-            .add(1, &[KeyValue::new(AUTH_OUTCOME, outcome.as_str())]);
+    /// Records one authentication attempt: `method` is `jwt`, `api_key` or `none` (no
+    /// credential); `outcome` is `success` or the failure's reason (`missing`, `expired`,
+    /// `invalid`, ...); `duration` is the verification time.
+    pub fn authentication(&self, method: &'static str, outcome: &'static str, duration: Duration) {
+        let attributes = [
+            KeyValue::new(AUTH_METHOD, method),
+            KeyValue::new(AUTH_OUTCOME, outcome),
+        ];
+        self.attempts.add(1, &attributes);
+        self.verification
+            .record(duration.as_secs_f64(), &attributes);
     }
 
-    /// Counts one request denied for lacking `permission` (e.g. `tasks:create`).
+    /// Counts one request denied for lacking `permission` (`tasks:create`).
     pub fn permission_denied(&self, permission: &'static str) {
         self.denials
             .add(1, &[KeyValue::new(PERMISSION, permission)]);

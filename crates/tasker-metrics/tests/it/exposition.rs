@@ -29,7 +29,8 @@ const EXPECTED: &[&str] = &[
     r#"tasker_cache_misses_total{tasker_cache_kind="template"} 1"#,
     r#"tasker_breaker_state{tasker_component="messaging"} 2"#,
     r#"tasker_breaker_rejections_total{tasker_component="messaging"} 1"#,
-    r#"tasker_auth_results_total{tasker_auth_outcome="invalid"} 1"#,
+    r#"tasker_auth_attempts_total{tasker_auth_method="jwt",tasker_auth_outcome="expired"} 1"#,
+    r#"tasker_auth_verification_duration_seconds_bucket{tasker_auth_method="jwt",tasker_auth_outcome="expired",le="0.00005"} 1"#,
     r#"tasker_auth_denials_total{tasker_permission="tasks:create"} 1"#,
     r#"target_info{service_name="tasker-test"} 1"#,
 ];
@@ -45,8 +46,8 @@ fn every_instrument_appears_with_its_value() {
         .filter(|line| !text.lines().any(|l| l == *line))
         .collect();
     assert!(missing.is_empty(), "missing lines {missing:#?} in\n{text}");
-    // 21 instruments plus target_info, each with one TYPE line.
-    assert_eq!(text.matches("# TYPE ").count(), 22, "{text}");
+    // 22 instruments plus target_info, each with one TYPE line.
+    assert_eq!(text.matches("# TYPE ").count(), 23, "{text}");
 }
 
 #[test]

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use tasker_metrics::config::{MetricsConfig, MetricsExporter};
 use tasker_metrics::instruments::Metrics;
-use tasker_metrics::security::AuthOutcome;
 
 /// Metrics with the Prometheus exporter, service `tasker-test`.
 pub(crate) fn installed() -> Metrics {
@@ -55,6 +54,8 @@ pub(crate) fn record_everything(metrics: &Metrics) {
     metrics.cache.miss("template");
     metrics.resilience.breaker_state("messaging", 2);
     metrics.resilience.rejection("messaging");
-    metrics.security.auth_result(AuthOutcome::Invalid);
+    metrics
+        .security
+        .authentication("jwt", "expired", Duration::from_micros(40));
     metrics.security.permission_denied("tasks:create");
 }
