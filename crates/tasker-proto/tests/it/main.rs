@@ -1,0 +1,3 @@
+//! tasker-proto's checks that need the generated artifacts as a whole.
+
+mod wire;
