@@ -11,6 +11,7 @@ use std::{
 
 use anyhow::Context;
 
+mod deps;
 pub(crate) mod edges;
 mod files;
 
@@ -36,6 +37,8 @@ pub(crate) enum Rule {
     SubscriberInLibrary,
     /// Migration files are named `YYYYMMDDHHMMSS_<what>.sql` with unique versions.
     MigrationName,
+    /// One version of each foundational crate; licenses from the allow-list.
+    DependencyHygiene,
 }
 
 impl fmt::Display for Rule {
@@ -49,6 +52,7 @@ impl fmt::Display for Rule {
             Rule::SqlOutsideDb => "sql-outside-db",
             Rule::SubscriberInLibrary => "subscriber-in-library",
             Rule::MigrationName => "migration-name",
+            Rule::DependencyHygiene => "dependency-hygiene",
         };
         f.write_str(name)
     }
@@ -97,6 +101,7 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
     edges::check_edges(root, &members, &mut violations)?;
     edges::check_subscribers(&members, root, &mut violations);
     files::check_migrations(root, &mut violations)?;
+    deps::check(root, &mut violations)?;
     violations.sort_by(|a, b| (&a.path, a.line, a.rule).cmp(&(&b.path, b.line, b.rule)));
     Ok(violations)
 }
