@@ -5,10 +5,10 @@
 //!   and dependencies (the target: under 20 ms);
 //! - `load_realistic`: the same with retry blocks and timeouts on every step;
 //! - `validate_preparsed`: validation and graph building from an already parsed
-//!   `serde_yaml::Value`, i.e. everything this crate does on top of a YAML parser (including
+//!   `serde_yaml_ng::Value`, i.e. everything this crate does on top of a YAML parser (including
 //!   borrowing the value into the reader's own value type);
-//! - `yaml_parse_only`: `serde_yaml` alone, for reference (the loader reads templates in
-//!   the block-style subset with its own reader and falls back to `serde_yaml` otherwise).
+//! - `yaml_parse_only`: `serde_yaml_ng` alone, for reference (the loader reads templates in
+//!   the block-style subset with its own reader and falls back to `serde_yaml_ng` otherwise).
 //!
 //! For instruction counts, which stay steady on a busy machine, run the same template through
 //! `examples/template_profile.rs` under `valgrind --tool=callgrind`.
@@ -33,7 +33,7 @@ fn load(text: &str) -> ValidatedTemplate {
 fn bench_template(c: &mut Criterion) {
     let minimal = layered_dag(false);
     let realistic = layered_dag(true);
-    let parsed: serde_yaml::Value = serde_yaml::from_str(&minimal).expect("yaml");
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&minimal).expect("yaml");
 
     let mut group = c.benchmark_group("template_10k_steps");
     group.throughput(Throughput::Elements((LAYERS * WIDTH) as u64));
@@ -47,7 +47,7 @@ fn bench_template(c: &mut Criterion) {
         });
     });
     group.bench_function("yaml_parse_only", |b| {
-        b.iter(|| serde_yaml::from_str::<serde_yaml::Value>(&minimal).expect("yaml"));
+        b.iter(|| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&minimal).expect("yaml"));
     });
     group.finish();
 }

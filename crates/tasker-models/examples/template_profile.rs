@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Phases: `load` (parse, validate, sort; the benchmark's `load_minimal`), `load_realistic`,
-//! `validate` (from a `serde_yaml::Value` parsed once up front) and `serde` (`serde_yaml`
+//! `validate` (from a `serde_yaml_ng::Value` parsed once up front) and `serde` (`serde_yaml_ng`
 //! alone). The optional second argument is the number of iterations.
 
 #[path = "../benches/support/template_dag.rs"]
@@ -21,10 +21,10 @@ fn main() {
     let phase = args.next().unwrap_or_else(|| "load".to_owned());
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
     let text = layered_dag(phase == "load_realistic");
-    let parsed: serde_yaml::Value = if phase == "validate" {
-        serde_yaml::from_str(&text).expect("yaml")
+    let parsed: serde_yaml_ng::Value = if phase == "validate" {
+        serde_yaml_ng::from_str(&text).expect("yaml")
     } else {
-        serde_yaml::Value::Null
+        serde_yaml_ng::Value::Null
     };
     for _ in 0..iterations {
         match phase.as_str() {
@@ -39,7 +39,7 @@ fn main() {
                 assert_eq!(loaded.template.graph().len(), LAYERS * WIDTH);
             }
             "serde" => {
-                let value: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
+                let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
                 assert!(value.is_mapping());
             }
             other => panic!("unknown phase {other}"),

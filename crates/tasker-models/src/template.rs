@@ -2,7 +2,7 @@
 //! and the derived graph views.
 //!
 //! Loading runs in two stages. The YAML is parsed into a generic value first (by the crate's
-//! own reader for the block-style subset templates are written in, by `serde_yaml` for
+//! own reader for the block-style subset templates are written in, by `serde_yaml_ng` for
 //! anything else; both give the same value, see `yaml.rs`), so that unknown keys, older key
 //! spellings (aliases) and type mismatches are reported with their YAML paths; then the
 //! cross-step rules run (dependencies, cycles, step types, batch wiring, overrides). Every problem is collected, never just the first. A template that passes is a

@@ -58,7 +58,7 @@ pub enum TemplateError {
     Syntax {
         /// The parser's error, with line and column.
         #[source]
-        source: serde_yaml::Error,
+        source: serde_yaml_ng::Error,
     },
     /// The YAML holds more than one document.
     #[error("template file holds {count} YAML documents; write one template per file")]
@@ -110,7 +110,7 @@ impl ValidatedTemplate {
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
         let value =
-            serde_yaml::to_value(json).map_err(|source| TemplateError::Syntax { source })?;
+            serde_yaml_ng::to_value(json).map_err(|source| TemplateError::Syntax { source })?;
         Self::from_yaml_value(&value, strictness)
     }
 
@@ -119,7 +119,7 @@ impl ValidatedTemplate {
     /// # Errors
     /// [`TemplateError::Invalid`] with every problem found.
     pub fn from_yaml_value(
-        value: &serde_yaml::Value,
+        value: &serde_yaml_ng::Value,
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
         Self::from_value(&Value::borrowed(value), strictness)
@@ -183,12 +183,12 @@ impl ValidatedTemplate {
     }
 }
 
-/// Parses template text with `serde_yaml`: one document, merge keys applied. The fast
+/// Parses template text with `serde_yaml_ng`: one document, merge keys applied. The fast
 /// reader (`yaml.rs`) gives the same value for every text it accepts.
-pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<serde_yaml::Value, TemplateError> {
+pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<serde_yaml_ng::Value, TemplateError> {
     let mut documents = Vec::with_capacity(1);
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let value = <serde_yaml::Value as serde::Deserialize>::deserialize(document)
+    for document in serde_yaml_ng::Deserializer::from_str(text) {
+        let value = <serde_yaml_ng::Value as serde::Deserialize>::deserialize(document)
             .map_err(|source| TemplateError::Syntax { source })?;
         documents.push(value);
     }
@@ -197,7 +197,7 @@ pub(crate) fn parse_yaml_with_serde(text: &str) -> Result<serde_yaml::Value, Tem
             count: documents.len(),
         });
     }
-    let mut value = documents.pop().unwrap_or(serde_yaml::Value::Null);
+    let mut value = documents.pop().unwrap_or(serde_yaml_ng::Value::Null);
     value
         .apply_merge()
         .map_err(|source| TemplateError::Syntax { source })?;

@@ -214,7 +214,7 @@ impl<'de> serde::Deserialize<'de> for ValidatedTemplate {
     /// Deserializes from any format and validates in strict mode; the error lists every
     /// problem. Warnings are dropped: stored templates were written by this crate.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_yaml::Value::deserialize(deserializer)?;
+        let value = serde_yaml_ng::Value::deserialize(deserializer)?;
         match Self::from_yaml_value(&value, Strictness::Strict) {
             Ok(loaded) => Ok(loaded.template),
             Err(error) => {

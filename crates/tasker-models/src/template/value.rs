@@ -1,18 +1,18 @@
-//! The generic YAML value templates are read from: `serde_yaml::Value`'s shape, but borrowing
-//! its strings (from the template text or from a `serde_yaml::Value`) and keeping mapping
+//! The generic YAML value templates are read from: `serde_yaml_ng::Value`'s shape, but borrowing
+//! its strings (from the template text or from a `serde_yaml_ng::Value`) and keeping mapping
 //! entries in a plain vector.
 //!
 //! Loading a large template used to spend as much time allocating, hashing and freeing
-//! `serde_yaml::Value`s as validating them: every key was an owned `String` hashed into an
+//! `serde_yaml_ng::Value`s as validating them: every key was an owned `String` hashed into an
 //! `IndexMap`. Here a key is usually a slice of the text, a mapping is one vector, and the
 //! reader looks keys up by scanning the handful of entries a template mapping has.
 
 use std::borrow::Cow;
 
-use serde_yaml::Number;
-use serde_yaml::value::Tag;
+use serde_yaml_ng::Number;
+use serde_yaml_ng::value::Tag;
 
-/// A YAML value; `'t` is the lifetime of the text or `serde_yaml::Value` it borrows from.
+/// A YAML value; `'t` is the lifetime of the text or `serde_yaml_ng::Value` it borrows from.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value<'t> {
     Null,
@@ -38,23 +38,23 @@ pub(crate) struct Mapping<'t> {
 }
 
 impl<'t> Value<'t> {
-    /// Borrows a `serde_yaml::Value` (its keys are unique already).
-    pub(crate) fn borrowed(value: &'t serde_yaml::Value) -> Self {
+    /// Borrows a `serde_yaml_ng::Value` (its keys are unique already).
+    pub(crate) fn borrowed(value: &'t serde_yaml_ng::Value) -> Self {
         match value {
-            serde_yaml::Value::Null => Value::Null,
-            serde_yaml::Value::Bool(flag) => Value::Bool(*flag),
-            serde_yaml::Value::Number(number) => Value::Number(number.clone()),
-            serde_yaml::Value::String(text) => Value::String(Cow::Borrowed(text)),
-            serde_yaml::Value::Sequence(items) => {
+            serde_yaml_ng::Value::Null => Value::Null,
+            serde_yaml_ng::Value::Bool(flag) => Value::Bool(*flag),
+            serde_yaml_ng::Value::Number(number) => Value::Number(number.clone()),
+            serde_yaml_ng::Value::String(text) => Value::String(Cow::Borrowed(text)),
+            serde_yaml_ng::Value::Sequence(items) => {
                 Value::Sequence(items.iter().map(Value::borrowed).collect())
             }
-            serde_yaml::Value::Mapping(map) => Value::Mapping(Mapping {
+            serde_yaml_ng::Value::Mapping(map) => Value::Mapping(Mapping {
                 entries: map
                     .iter()
                     .map(|(key, value)| (Value::borrowed(key), Value::borrowed(value)))
                     .collect(),
             }),
-            serde_yaml::Value::Tagged(tagged) => Value::Tagged(Box::new(Tagged {
+            serde_yaml_ng::Value::Tagged(tagged) => Value::Tagged(Box::new(Tagged {
                 tag: tagged.tag.clone(),
                 value: Value::borrowed(&tagged.value),
             })),
@@ -72,7 +72,7 @@ const PAIRWISE_LIMIT: usize = 8;
 
 impl<'t> Mapping<'t> {
     /// A mapping of `entries` if their keys are unique scalars other than floats (the only
-    /// keys the fast reader produces), or `None`: duplicates are for `serde_yaml` to report.
+    /// keys the fast reader produces), or `None`: duplicates are for `serde_yaml_ng` to report.
     pub(crate) fn from_unique_entries(entries: Vec<(Value<'t>, Value<'t>)>) -> Option<Self> {
         if entries.len() <= PAIRWISE_LIMIT {
             for (index, (key, _)) in entries.iter().enumerate() {
@@ -127,7 +127,7 @@ impl<'a, 't> IntoIterator for &'a Mapping<'t> {
     }
 }
 
-/// A key that orders and compares like the value does under `serde_yaml`'s equality, for
+/// A key that orders and compares like the value does under `serde_yaml_ng`'s equality, for
 /// null, booleans, integers and strings; `None` for other keys.
 fn sort_key<'v>(key: &'v Value<'_>) -> Option<(u8, i128, &'v str)> {
     match key {

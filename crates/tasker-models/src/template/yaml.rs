@@ -1,8 +1,8 @@
 //! A fast reader for the block-style YAML subset templates are written in. For a document in
-//! the subset it gives exactly the value `serde_yaml` gives (as a borrowed [`Value`]);
+//! the subset it gives exactly the value `serde_yaml_ng` gives (as a borrowed [`Value`]);
 //! otherwise it declines.
 //!
-//! `serde_yaml` (libyaml underneath) took most of the template loading budget. Templates use
+//! `serde_yaml_ng` (libyaml underneath) took most of the template loading budget. Templates use
 //! a small part of YAML: block mappings and sequences by indentation (including `- key: value`
 //! items and sequences at their key's indentation), one-line flow collections, plain scalars
 //! and one-line quoted scalars, comments and a leading `---`. This reader handles exactly that
@@ -10,8 +10,8 @@
 //! of: anchors, aliases, tags, block scalars, multi-line scalars, `?` keys, tabs, directives,
 //! several documents, duplicate keys, merge keys, float keys, unusual plain scalars (`~`,
 //! `yes`, `0x1f`, `1e3`, `007`, ...; see [`scalar::resolve_plain`]). Callers then use
-//! `serde_yaml`, so the values, errors and messages for such input are exactly what they
-//! were. Differential tests (`tests.rs`) hold it to `serde_yaml`;
+//! `serde_yaml_ng`, so the values, errors and messages for such input are exactly what they
+//! were. Differential tests (`tests.rs`) hold it to `serde_yaml_ng`;
 //! docs/design/template-parsing.md has the reasoning.
 //!
 //! The reader works line by line on the bytes; strings borrow from the text unless they
@@ -25,14 +25,14 @@ use super::value::{Mapping, Value};
 use self::flow::Flow;
 use self::scalar::{double_quoted, resolve_plain, single_quoted};
 
-/// Deepest nesting of collections the fast path handles (serde_yaml's limit is 128).
+/// Deepest nesting of collections the fast path handles (serde_yaml_ng's limit is 128).
 const MAX_DEPTH: usize = 64;
 
 /// Longest mapping key the fast path handles, plain or quoted (measured in source bytes);
 /// libyaml refuses implicit keys longer than 1024 characters.
 const MAX_KEY_LEN: usize = 512;
 
-/// Parses `text` if it is in the fast subset; `None` means "use serde_yaml", never "invalid".
+/// Parses `text` if it is in the fast subset; `None` means "use serde_yaml_ng", never "invalid".
 pub(crate) fn parse(text: &str) -> Option<Value<'_>> {
     if !is_clean(text) {
         return None;
@@ -212,7 +212,7 @@ impl<'t> Reader<'t> {
             entries.push((key, value));
         }
         self.depth -= 1;
-        // Duplicate keys are serde_yaml's to report.
+        // Duplicate keys are serde_yaml_ng's to report.
         Mapping::from_unique_entries(entries).map(Value::Mapping)
     }
 

@@ -19,8 +19,8 @@ fn paths_render_like_yaml_paths() {
 
 #[test]
 fn values_render_compactly() {
-    let parsed: serde_yaml::Value =
-        serde_yaml::from_str("{a: [1, 'two', null], b: true}").expect("yaml");
+    let parsed: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{a: [1, 'two', null], b: true}").expect("yaml");
     let value = Value::borrowed(&parsed);
     assert_eq!(
         render_value(&value),
@@ -59,7 +59,7 @@ fn wrong_types_get_useful_hints() {
         ("[1]", "a string", None),
     ];
     for (yaml, expected, hint) in cases {
-        let parsed: serde_yaml::Value = serde_yaml::from_str(yaml).expect("yaml");
+        let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).expect("yaml");
         let value = Value::borrowed(&parsed);
         let mut cx = Cx::new(Strictness::Strict);
         cx.wrong_type(&Path::Root, &value, expected);
@@ -77,8 +77,8 @@ fn wrong_types_get_useful_hints() {
 
 #[test]
 fn json_conversion_reports_what_json_cannot_hold() {
-    let parsed: serde_yaml::Value =
-        serde_yaml::from_str("{ok: 1, 2: two, nan: .nan, tagged: !foo bar}").expect("yaml");
+    let parsed: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("{ok: 1, 2: two, nan: .nan, tagged: !foo bar}").expect("yaml");
     let value = Value::borrowed(&parsed);
     let mut cx = Cx::new(Strictness::Strict);
     assert!(to_json(&mut cx, &Path::Root.key("input_schema"), &value).is_none());

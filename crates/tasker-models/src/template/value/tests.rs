@@ -10,8 +10,8 @@ fn string(text: &str) -> Value<'_> {
 
 #[test]
 fn borrowing_keeps_order_numbers_and_tags() {
-    let parsed: serde_yaml::Value =
-        serde_yaml::from_str("z: 1\na: [-2, 0.5, null, true]\nm: !tag {k: v}\n").expect("yaml");
+    let parsed: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str("z: 1\na: [-2, 0.5, null, true]\nm: !tag {k: v}\n").expect("yaml");
     let Value::Mapping(map) = Value::borrowed(&parsed) else {
         panic!("a mapping");
     };

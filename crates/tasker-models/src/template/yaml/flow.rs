@@ -104,7 +104,7 @@ impl<'t> Flow<'t> {
             match self.peek()? {
                 b'}' => {
                     self.at += 1;
-                    // Duplicate keys are serde_yaml's to report.
+                    // Duplicate keys are serde_yaml_ng's to report.
                     return Mapping::from_unique_entries(entries).map(Value::Mapping);
                 }
                 b',' => {

@@ -1,16 +1,16 @@
-//! Scalars of the fast YAML subset: plain scalars resolved the way `serde_yaml` resolves them
+//! Scalars of the fast YAML subset: plain scalars resolved the way `serde_yaml_ng` resolves them
 //! (only where that resolution is beyond doubt), and single-line quoted scalars.
 
 use std::borrow::Cow;
 
-use serde_yaml::Number;
+use serde_yaml_ng::Number;
 
 use super::super::value::Value;
 
-/// Resolves a plain scalar (already cut at its end and trimmed) to the value `serde_yaml`
+/// Resolves a plain scalar (already cut at its end and trimmed) to the value `serde_yaml_ng`
 /// gives it, or `None` when the fast path should not decide.
 ///
-/// `serde_yaml` tries, in order: null (`null`, `Null`, `NULL`, `~`, empty), booleans
+/// `serde_yaml_ng` tries, in order: null (`null`, `Null`, `NULL`, `~`, empty), booleans
 /// (`true`/`True`/`TRUE` and the same for false), integers (decimal with an optional sign,
 /// `0x`, `0o`, `0b`, 128-bit ranges), floats (anything Rust's `f64::from_str` reads as a
 /// finite number, plus `.inf`/`.nan` forms), and otherwise a string. We accept:
@@ -27,7 +27,7 @@ use super::super::value::Value;
 ///   integer or float syntax of the core schema allows any of these.
 ///
 /// Everything else (`+1`, `.5`, `1e3`, `0x1f`, `007`, `1_000`, `-foo`, `12:30`, dates, ...)
-/// declines, and `serde_yaml` decides.
+/// declines, and `serde_yaml_ng` decides.
 pub(super) fn resolve_plain(text: &str) -> Option<Value<'_>> {
     let bytes = text.as_bytes();
     let &first = bytes.first()?;

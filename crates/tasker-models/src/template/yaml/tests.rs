@@ -1,5 +1,5 @@
 //! Tests of the fast YAML reader: hand-picked documents it must accept (with the value
-//! `serde_yaml` gives) or decline, every fixture file, and differential property tests
+//! `serde_yaml_ng` gives) or decline, every fixture file, and differential property tests
 //! (`differential.rs`).
 
 mod differential;
@@ -38,7 +38,7 @@ pub(super) fn same(a: &Value<'_>, b: &Value<'_>) -> bool {
     }
 }
 
-/// If the fast reader accepts `text`, `serde_yaml` must accept it with the same value.
+/// If the fast reader accepts `text`, `serde_yaml_ng` must accept it with the same value.
 /// Returns whether the fast reader accepted.
 pub(super) fn agrees(text: &str) -> Result<bool, String> {
     let Some(fast) = parse(text) else {
@@ -48,10 +48,10 @@ pub(super) fn agrees(text: &str) -> Result<bool, String> {
     match slow.as_ref().map(Value::borrowed) {
         Ok(slow) if same(&fast, &slow) => Ok(true),
         Ok(slow) => Err(format!(
-            "values differ for {text:?}:\n fast: {fast:?}\n serde_yaml: {slow:?}"
+            "values differ for {text:?}:\n fast: {fast:?}\n serde_yaml_ng: {slow:?}"
         )),
         Err(error) => Err(format!(
-            "fast reader accepted {text:?} as {fast:?}, serde_yaml refused it: {error:?}"
+            "fast reader accepted {text:?} as {fast:?}, serde_yaml_ng refused it: {error:?}"
         )),
     }
 }
@@ -239,8 +239,8 @@ fn declines_keys_longer_than_libyaml_allows() {
         format!("f: {{'{long}': 1}}\n"),
     ] {
         declines(&text);
-        // serde_yaml refuses them, so the loader reports its syntax error.
-        assert!(serde_yaml::from_str::<serde_yaml::Value>(&text).is_err());
+        // serde_yaml_ng refuses them, so the loader reports its syntax error.
+        assert!(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text).is_err());
     }
     let fits = "x".repeat(500);
     accepts(&format!("\"{fits}\": 1\n"));
@@ -303,7 +303,7 @@ fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The predecessor's templates: every one the fast reader accepts gives serde_yaml's value,
+/// The predecessor's templates: every one the fast reader accepts gives serde_yaml_ng's value,
 /// and it accepts all of them but the two that spell a description over several lines.
 #[test]
 fn reference_templates_take_the_fast_path() {

@@ -1,5 +1,5 @@
-//! Differential property tests against `serde_yaml`: the fast reader never panics, and
-//! whenever it accepts a document its value is exactly `serde_yaml`'s.
+//! Differential property tests against `serde_yaml_ng`: the fast reader never panics, and
+//! whenever it accepts a document its value is exactly `serde_yaml_ng`'s.
 //!
 //! Three generators: template-shaped documents built only from constructs of the subset
 //! (which the fast reader must accept), the same shapes salted with scalars, keys and layout
@@ -32,7 +32,7 @@ enum Node {
 }
 
 /// Words YAML 1.1 or 1.2 give a meaning other than a string, which the subset leaves to
-/// `serde_yaml` (`null`, `true` and `false` excepted).
+/// `serde_yaml_ng` (`null`, `true` and `false` excepted).
 fn is_keyword(word: &str) -> bool {
     ["y", "n", "yes", "no", "on", "off", "inf", "infinity", "nan"].contains(&word)
 }
@@ -61,7 +61,7 @@ fn safe_scalar() -> BoxedStrategy<String> {
     .boxed()
 }
 
-/// Scalars at and beyond the subset's edges; `serde_yaml` decides what they mean.
+/// Scalars at and beyond the subset's edges; `serde_yaml_ng` decides what they mean.
 fn edge_scalar() -> BoxedStrategy<String> {
     prop_oneof![
         safe_scalar(),
@@ -513,7 +513,7 @@ fn line_soup() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Documents made only of the subset's constructs take the fast path, with serde_yaml's
+    /// Documents made only of the subset's constructs take the fast path, with serde_yaml_ng's
     /// value.
     #[test]
     fn subset_documents_are_accepted_with_serde_yaml_values(
@@ -524,9 +524,9 @@ proptest! {
         prop_assert_eq!(agrees(&text), Ok(true), "{}", text);
     }
 
-    /// Documents at the subset's edges: declined, or read exactly as serde_yaml reads them.
+    /// Documents at the subset's edges: declined, or read exactly as serde_yaml_ng reads them.
     #[test]
-    fn edge_documents_agree_with_serde_yaml(
+    fn edge_documents_agree_with_serde_yaml_ng(
         node in tree(edge_scalar(), edge_key(), false),
         layout in layout(),
     ) {
@@ -536,17 +536,17 @@ proptest! {
         }
     }
 
-    /// Token soup: never a panic, and never a value serde_yaml disagrees with.
+    /// Token soup: never a panic, and never a value serde_yaml_ng disagrees with.
     #[test]
-    fn token_soup_agrees_with_serde_yaml(text in token_soup()) {
+    fn token_soup_agrees_with_serde_yaml_ng(text in token_soup()) {
         if let Err(message) = agrees(&text) {
             prop_assert!(false, "{}", message);
         }
     }
 
-    /// Template-like lines at random indentation: never a value serde_yaml disagrees with.
+    /// Template-like lines at random indentation: never a value serde_yaml_ng disagrees with.
     #[test]
-    fn line_soup_agrees_with_serde_yaml(text in line_soup()) {
+    fn line_soup_agrees_with_serde_yaml_ng(text in line_soup()) {
         if let Err(message) = agrees(&text) {
             prop_assert!(false, "{}", message);
         }
