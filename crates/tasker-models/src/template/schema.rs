@@ -40,8 +40,8 @@ impl CompiledSchema {
         self.validator
             .iter_errors(instance)
             .map(|error| SchemaViolation {
-                pointer: error.instance_path.as_str().to_owned(),
-                schema_pointer: error.schema_path.as_str().to_owned(),
+                pointer: error.instance_path().as_str().to_owned(),
+                schema_pointer: error.schema_path().as_str().to_owned(),
                 message: error.to_string(),
             })
             .collect()
@@ -125,26 +125,30 @@ pub(crate) fn compile(value: &serde_json::Value) -> Result<CompiledSchema, Vec<S
             message: "a JSON Schema must be a mapping (or a boolean)".to_owned(),
         }]);
     }
-    let draft = match Draft::default().detect(value) {
-        Ok(draft) => draft,
-        Err(error) => {
-            return Err(vec![SchemaIssue {
-                pointer: "/$schema".to_owned(),
-                message: error.to_string(),
-            }]);
-        }
-    };
-    let meta: &Validator = match draft {
-        Draft::Draft4 => &jsonschema::draft4::meta::VALIDATOR,
-        Draft::Draft6 => &jsonschema::draft6::meta::VALIDATOR,
-        Draft::Draft7 => &jsonschema::draft7::meta::VALIDATOR,
-        Draft::Draft201909 => &jsonschema::draft201909::meta::VALIDATOR,
-        _ => &jsonschema::draft202012::meta::VALIDATOR,
+    let draft = Draft::default().detect(value);
+    if matches!(draft, Draft::Unknown) {
+        let uri = value
+            .get("$schema")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        return Err(vec![SchemaIssue {
+            pointer: "/$schema".to_owned(),
+            message: format!(
+                "unknown specification {uri:?}: use the meta-schema URI of draft 4, 6, 7, 2019-09 or 2020-12"
+            ),
+        }]);
+    }
+    let meta = match draft {
+        Draft::Draft4 => jsonschema::draft4::meta::validator(),
+        Draft::Draft6 => jsonschema::draft6::meta::validator(),
+        Draft::Draft7 => jsonschema::draft7::meta::validator(),
+        Draft::Draft201909 => jsonschema::draft201909::meta::validator(),
+        _ => jsonschema::draft202012::meta::validator(),
     };
     let issues: Vec<SchemaIssue> = meta
         .iter_errors(value)
         .map(|error| SchemaIssue {
-            pointer: error.instance_path.as_str().to_owned(),
+            pointer: error.instance_path().as_str().to_owned(),
             message: error.to_string(),
         })
         .collect();
@@ -162,7 +166,7 @@ pub(crate) fn compile(value: &serde_json::Value) -> Result<CompiledSchema, Vec<S
         })
         .map_err(|error| {
             vec![SchemaIssue {
-                pointer: error.instance_path.as_str().to_owned(),
+                pointer: error.instance_path().as_str().to_owned(),
                 message: error.to_string(),
             }]
         })
