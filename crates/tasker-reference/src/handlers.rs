@@ -6,6 +6,9 @@
 //! `Reference::FlakyOnce` adds like `Add` but fails retryably on its first attempt (asking for
 //! a `retry_after_ms` backoff), and `Reference::AlwaysFails` fails permanently. [`compute`] is
 //! the arithmetic, shared with [`crate::expected`], which predicts every step's result.
+//!
+//! A handler whose step declares the domain event [`VALUE_COMPUTED`] (the templates' seed
+//! steps do) publishes it with the step's name and value when it succeeds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,9 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tasker_shared::registry::handler::{StepContext, StepFailure, StepHandler, StepOutcome};
 use tasker_shared::registry::resolver::ResolverChain;
+
+/// The domain event a reference handler publishes when its step declares it.
+pub(crate) const VALUE_COMPUTED: &str = "reference.value_computed";
 
 /// What a reference handler computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +210,22 @@ impl StepHandler for Arithmetic {
             &parents,
             &context.task_context,
         ) {
-            Ok(value) => StepOutcome::success(json!(value)),
+            Ok(value) => {
+                if context
+                    .events
+                    .declared()
+                    .iter()
+                    .any(|event| event.name == VALUE_COMPUTED)
+                {
+                    let payload = json!({"step": context.step_name.as_str(), "value": value});
+                    if let Err(error) = context.publish(VALUE_COMPUTED, payload) {
+                        return StepOutcome::permanent(
+                            StepFailure::new(error.to_string()).with_kind("event"),
+                        );
+                    }
+                }
+                StepOutcome::success(json!(value))
+            }
             Err(error @ ComputeError::Declined { .. }) => {
                 StepOutcome::permanent(StepFailure::new(error.to_string()).with_kind("declined"))
             }
