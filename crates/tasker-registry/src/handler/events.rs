@@ -86,9 +86,9 @@ pub struct PublishedEvent {
 pub enum PublishError {
     /// The step's `publishes_events` does not declare the name.
     #[error(
-        "step `{step}` does not declare event `{name}`{}; hint: add it to the step's `publishes_events` (with a `schema`), or publish one of: {}",
+        "step `{step}` does not declare event `{name}`{}; hint: add it to the step's `publishes_events` (with a `schema`){}",
         suggestion.as_deref().map(|known| format!(" (did you mean `{known}`?)")).unwrap_or_default(),
-        if declared.is_empty() { "(none declared)".to_owned() } else { declared.join(", ") }
+        if declared.is_empty() { "; the step declares no event".to_owned() } else { format!(", or publish one of: {}", declared.join(", ")) }
     )]
     Undeclared {
         /// The step.
@@ -252,3 +252,6 @@ impl PartialEq for StepEvents {
         self.step == other.step && self.declared == other.declared
     }
 }
+
+#[cfg(test)]
+mod tests;
