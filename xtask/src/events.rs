@@ -26,14 +26,23 @@ const LIFECYCLE_FIELDS: &[(&str, &str)] = &[
         "the lifecycle event's name (table below), e.g. `step.completed`",
     ),
     ("task_uuid", "the task"),
-    ("step_uuid", "the step, for a step transition; `null` for a task transition"),
+    (
+        "step_uuid",
+        "the step, for a step transition; `null` for a task transition",
+    ),
     (
         "sort_key",
         "the transition's sort key within its task or step; a consumer drops what is not above the last it saw",
     ),
-    ("from_state", "the state left (`null` for an initial transition)"),
+    (
+        "from_state",
+        "the state left (`null` for an initial transition)",
+    ),
     ("to_state", "the state entered"),
-    ("processor_id", "the orchestrator or worker process that wrote the transition"),
+    (
+        "processor_id",
+        "the orchestrator or worker process that wrote the transition",
+    ),
     ("occurred_at", "when the transition was recorded (RFC 3339)"),
 ];
 
@@ -186,6 +195,9 @@ pub(crate) fn splice(current: &str, section: &str) -> String {
         _ if current.is_empty() => {
             format!("# Observability\n\n## Events\n\n{section}")
         }
-        _ => format!("{}\n## Events\n\n{section}", current.trim_end().to_owned() + "\n"),
+        _ => format!(
+            "{}\n## Events\n\n{section}",
+            current.trim_end().to_owned() + "\n"
+        ),
     }
 }

@@ -19,10 +19,10 @@ use tasker_events::event::Event;
 use tasker_events::lifecycle::{LifecycleEvent, Occurrence, Transition};
 use tasker_messaging::envelope::Payload;
 use tasker_messaging::messages::{DomainEvent, LifecycleEventMessage};
-use tasker_models::ids::CorrelationId;
 use tasker_messaging::queue_name::{Namespace, QueueName, domain_events_queue};
 use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
+use tasker_models::ids::CorrelationId;
 
 use crate::error::{Doing as _, OrchestrationError, display_chain};
 use crate::orchestrator::Orchestrator;

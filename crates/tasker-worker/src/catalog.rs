@@ -12,8 +12,8 @@ use tasker_db::template::RegisteredTemplate;
 use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_models::ids::NamedTaskId;
 use tasker_models::template::{Strictness, ValidatedTemplate, load_directory};
-use tasker_registry::registry::{LookupError, TemplateKey, TemplateRegistry};
 use tasker_registry::handler::DeclaredEvent;
+use tasker_registry::registry::{LookupError, TemplateKey, TemplateRegistry};
 use tasker_registry::resolver::{ResolverChain, TemplateHandlers};
 
 /// One registered template with its resolved handlers.

@@ -552,7 +552,13 @@ impl Worker {
                 };
                 // Published before a timeout or panic too: `failure` and `always` events stay.
                 let events = context.events.take(&outcome, will_retry);
-                (index, outcome, events, started_at.elapsed(), context.attempt)
+                (
+                    index,
+                    outcome,
+                    events,
+                    started_at.elapsed(),
+                    context.attempt,
+                )
             });
         }
 

@@ -102,7 +102,12 @@ fn lifecycle(entries: Vec<OutboxEntry>) -> Vec<OutboxEvent> {
         .collect()
 }
 
-fn published(task_id: tasker_models::ids::TaskId, step_id: tasker_models::ids::StepId, name: &str, n: u32) -> NewDomainEvent {
+fn published(
+    task_id: tasker_models::ids::TaskId,
+    step_id: tasker_models::ids::StepId,
+    name: &str,
+    n: u32,
+) -> NewDomainEvent {
     NewDomainEvent {
         domain_event_id: uuid::Uuid::now_v7(),
         task_id,
@@ -139,7 +144,10 @@ async fn domain_events_commit_with_the_result_and_leave_in_order_with_its_transi
         let mut tx = pool.begin().await?;
         step::transition(&mut tx, store(), None, BackoffParams::DEFAULT).await?;
         let first = [published(task_id, steps[0], "order.stored", 1)];
-        assert_eq!(event_outbox::insert_domain_events(&mut tx, &first, None).await?, 1);
+        assert_eq!(
+            event_outbox::insert_domain_events(&mut tx, &first, None).await?,
+            1
+        );
         assert_eq!(event_outbox::pending(&mut *tx).await?, 2);
         tx.rollback().await?;
         assert_eq!(event_outbox::pending(&pool).await?, 0);
@@ -158,7 +166,11 @@ async fn domain_events_commit_with_the_result_and_leave_in_order_with_its_transi
         let taken = event_outbox::take_batch(&mut relay, 100).await?;
         relay.commit().await?;
         assert_eq!(taken.len(), 3, "{taken:?}");
-        assert!(taken.windows(2).all(|pair| pair[0].event_id() < pair[1].event_id()));
+        assert!(
+            taken
+                .windows(2)
+                .all(|pair| pair[0].event_id() < pair[1].event_id())
+        );
         let OutboxEntry::Lifecycle(transition) = &taken[0] else {
             panic!("the transition's event comes first: {taken:?}");
         };

@@ -20,7 +20,9 @@ use tasker_shared::models::request::TaskRequest;
 use tasker_shared::state_machine::TaskState;
 use uuid::Uuid;
 
-use super::harness::{Calls, TestEngines, catalog_from, messaging, orchestrator_settings, with_database};
+use super::harness::{
+    Calls, TestEngines, catalog_from, messaging, orchestrator_settings, with_database,
+};
 use crate::setup::Backend;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -68,7 +70,10 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         let outcome = async {
             let request = TaskRequest::new("domain_it", "published", "2.1.0", json!({"value": 5}));
             let (task_id, state) = engines.run_one(&request, LIMIT).await?;
-            ensure!(state == TaskState::Error, "the refusing step fails the task: {state:?}");
+            ensure!(
+                state == TaskState::Error,
+                "the refusing step fails the task: {state:?}"
+            );
             wait_for_relay(&pool).await?;
             let (lifecycle, domain) = drain(&engines, &queue).await?;
             anyhow::Ok((task_id, lifecycle, domain))
@@ -121,7 +126,10 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
             .context("the task")?;
         for (position, event) in &domain {
             ensure!(event.task_id == task_id && event.namespace == "domain_it");
-            ensure!(event.version == "2.1.0", "the template's version: {event:?}");
+            ensure!(
+                event.version == "2.1.0",
+                "the template's version: {event:?}"
+            );
             ensure!(event.correlation_id == task.correlation_id, "{event:?}");
             // After the lifecycle event of the transition that stored the step's result.
             let stored = lifecycle

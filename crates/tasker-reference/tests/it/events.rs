@@ -169,7 +169,9 @@ async fn check_domain_events(
             .context("a domain event names its step")?
             .into_uuid();
         let Some(value) = expected.get(&step) else {
-            anyhow::bail!("a domain event of a step without a committed successful result: {event:?}");
+            anyhow::bail!(
+                "a domain event of a step without a committed successful result: {event:?}"
+            );
         };
         ensure!(
             event.payload.get("value") == value.as_ref(),
@@ -233,14 +235,14 @@ fn declaring_steps() -> anyhow::Result<BTreeSet<(String, String)>> {
                 .iter()
                 .any(|event| event.name.as_str() == "reference.value_computed")
             {
-                declaring.insert((
-                    template.template().name.to_string(),
-                    step.name.to_string(),
-                ));
+                declaring.insert((template.template().name.to_string(), step.name.to_string()));
             }
         }
     }
-    ensure!(!declaring.is_empty(), "no reference step declares the event");
+    ensure!(
+        !declaring.is_empty(),
+        "no reference step declares the event"
+    );
     Ok(declaring)
 }
 

@@ -48,15 +48,16 @@ impl DeclaredEvent {
         declarations
             .iter()
             .map(|declaration| {
-                let schema = CompiledSchema::compile(declaration.schema.as_value()).map_err(
-                    |issues| DeclarationError {
-                        name: declaration.name.to_string(),
-                        issues: issues
-                            .into_iter()
-                            .map(|issue| format!("at {:?}: {}", issue.pointer, issue.message))
-                            .collect(),
-                    },
-                )?;
+                let schema =
+                    CompiledSchema::compile(declaration.schema.as_value()).map_err(|issues| {
+                        DeclarationError {
+                            name: declaration.name.to_string(),
+                            issues: issues
+                                .into_iter()
+                                .map(|issue| format!("at {:?}: {}", issue.pointer, issue.message))
+                                .collect(),
+                        }
+                    })?;
                 Ok(Self {
                     name: declaration.name.to_string(),
                     condition: declaration.condition,
@@ -232,7 +233,9 @@ impl StepEvents {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<PublishedEvent>> {
-        self.published.lock().unwrap_or_else(PoisonError::into_inner)
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -58,7 +58,10 @@ steps:
 
 fn publish_all(events: &StepEvents) {
     events
-        .publish("payment.processed", json!({"payment_id": "p-1", "amount": 12.5}))
+        .publish(
+            "payment.processed",
+            json!({"payment_id": "p-1", "amount": 12.5}),
+        )
         .expect("valid");
     events
         .publish("payment.failed", json!({"reason": "declined"}))
@@ -105,7 +108,11 @@ fn a_payload_that_breaks_the_schema_is_refused_with_every_violation() {
     assert_eq!(violations.len(), 3, "{violations:?}");
     insta::assert_snapshot!(error.to_string());
     // Nothing refused is held.
-    assert!(events.take(&StepOutcome::success(json!(1)), false).is_empty());
+    assert!(
+        events
+            .take(&StepOutcome::success(json!(1)), false)
+            .is_empty()
+    );
 }
 
 #[test]
@@ -118,22 +125,38 @@ fn conditions_keep_the_events_that_match_the_outcome() {
     );
     publish_all(&events);
     assert_eq!(
-        kept(&events, &StepOutcome::retryable(StepFailure::new("timeout")), true),
+        kept(
+            &events,
+            &StepOutcome::retryable(StepFailure::new("timeout")),
+            true
+        ),
         ["payment.failed", "payment.retrying", "payment.attempted"]
     );
     // A retryable failure on the last attempt fails the step for good.
     publish_all(&events);
     assert_eq!(
-        kept(&events, &StepOutcome::retryable(StepFailure::new("timeout")), false),
+        kept(
+            &events,
+            &StepOutcome::retryable(StepFailure::new("timeout")),
+            false
+        ),
         ["payment.failed", "payment.abandoned", "payment.attempted"]
     );
     publish_all(&events);
     assert_eq!(
-        kept(&events, &StepOutcome::permanent(StepFailure::new("declined")), true),
+        kept(
+            &events,
+            &StepOutcome::permanent(StepFailure::new("declined")),
+            true
+        ),
         ["payment.failed", "payment.abandoned", "payment.attempted"]
     );
     // Taking empties the run's events.
-    assert!(events.take(&StepOutcome::success(json!(1)), true).is_empty());
+    assert!(
+        events
+            .take(&StepOutcome::success(json!(1)), true)
+            .is_empty()
+    );
 }
 
 #[test]
