@@ -129,7 +129,8 @@ pub(crate) fn section() -> anyhow::Result<String> {
     out.push_str(
         "Declared by a template step's `publishes_events` (name, description, `condition`: \
          `success` (default), `failure`, `retryable_failure`, `permanent_failure` or `always`; \
-         `schema`; `delivery_mode`), and published by its handler with \
+         `schema`, or the one of the template's `domain_events` entry of the same name; \
+         `delivery_mode`), and published by its handler with \
          `StepContext::publish(name, payload)`, which refuses an undeclared name or a payload \
          that breaks the schema. Published events are held until the step's outcome is known; \
          those whose condition matches it are written to the outbox in the transaction that \
