@@ -4,15 +4,18 @@
 //! `reference.value_computed` on success (`condition: success`); only the events whose
 //! condition matches their step's outcome reach the namespace's event queue, once each, after
 //! the lifecycle event of the transition that stored their step's result, with their ids,
-//! template version and correlation id.
+//! template version and correlation id; the orchestrator's in-process bus receives them too.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use serde_json::json;
+use tasker_orchestration::OrchestratorSettings;
 use tasker_shared::database::{event_outbox, step};
+use tasker_shared::events::bus::{Bus, Overflow, SubscriberOptions};
 use tasker_shared::messaging::envelope::DecodeError;
 use tasker_shared::messaging::messages::{DomainEvent, LifecycleEventMessage};
 use tasker_shared::messaging::queue_name::{Namespace, QueueName, domain_events_queue};
@@ -65,8 +68,17 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         let catalog = catalog_from(&pool, &templates, &calls, None).await?;
         let messaging = messaging(backend, &pool).await?;
         let queue = domain_events_queue(&Namespace::new("domain_it")?);
-        let mut engines =
-            TestEngines::start(&pool, messaging, &catalog, 2, orchestrator_settings()).await?;
+        let bus = Bus::new();
+        let options = SubscriberOptions {
+            capacity: NonZeroUsize::new(16).context("non-zero")?,
+            overflow: Overflow::Wait,
+        };
+        let mut subscription = bus.subscribe("reference.*", options)?;
+        let settings = OrchestratorSettings {
+            events: Some(bus),
+            ..orchestrator_settings()
+        };
+        let mut engines = TestEngines::start(&pool, messaging, &catalog, 2, settings).await?;
         let outcome = async {
             let request = TaskRequest::new("domain_it", "published", "2.1.0", json!({"value": 5}));
             let (task_id, state) = engines.run_one(&request, LIMIT).await?;
@@ -124,6 +136,20 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
             .into_iter()
             .find(|task| task.task_id == task_id)
             .context("the task")?;
+        // The bus got the same events, in the same order.
+        let mut on_bus = Vec::new();
+        while on_bus.len() < kept.len() {
+            let event = tokio::time::timeout(LIMIT, subscription.recv())
+                .await
+                .context("the bus delivers the relayed domain events")?
+                .context("the bus is open")?;
+            on_bus.push((event.name().to_owned(), event.task_id()));
+        }
+        let expected: Vec<_> = kept
+            .iter()
+            .map(|(name, _, _)| ((*name).to_owned(), task_id.into_uuid()))
+            .collect();
+        ensure!(on_bus == expected, "on the bus: {on_bus:?}");
         for (position, event) in &domain {
             ensure!(event.task_id == task_id && event.namespace == "domain_it");
             ensure!(
