@@ -45,14 +45,14 @@ impl Orchestrator {
                     self.relay_once(bus.as_ref()),
                 )
                 .await
-                .doing("relaying lifecycle events")
+                .doing("relaying events")
                 .and_then(|relayed| relayed);
                 match relayed {
                     Ok(count) if count == usize::try_from(BATCH).unwrap_or(usize::MAX) => {}
                     Ok(_) => break,
                     Err(error) => {
                         // Rolled back: the events wait in the outbox for the next round.
-                        tracing::warn!(error = %display_chain(&error), "relaying lifecycle events failed; retrying");
+                        tracing::warn!(error = %display_chain(&error), "relaying events failed; retrying");
                         break;
                     }
                 }
