@@ -50,11 +50,24 @@ pub(crate) fn generated() -> Vec<Generated> {
     .collect()
 }
 
+/// A section of a hand-written file between markers, derived from code (the rest of the file is
+/// left alone): the events catalogue of `docs/observability.md`.
+fn sections(root: &Path) -> anyhow::Result<Vec<Generated>> {
+    let path = root.join(crate::events::PATH);
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    let section = crate::events::section()?;
+    Ok(vec![Generated {
+        path: crate::events::PATH,
+        contents: crate::events::splice(&current, &section),
+    }])
+}
+
 /// Writes (or with `check`, compares) every generated file.
 pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     let (proto_code, proto_descriptor) = crate::proto::generate(root)?;
     let files = generated()
         .into_iter()
+        .chain(sections(root)?)
         .map(|file| (file.path, file.contents.into_bytes()))
         .chain([
             (crate::proto::CODE_PATH, proto_code.into_bytes()),

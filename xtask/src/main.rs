@@ -17,6 +17,7 @@ mod ci;
 mod codegen;
 mod config;
 mod db;
+mod events;
 mod proto;
 mod template;
 mod tidy;

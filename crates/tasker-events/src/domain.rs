@@ -38,6 +38,23 @@ pub struct DomainEvent {
 }
 
 impl DomainEvent {
+    /// An event its publisher checked in another process against the same declaration (a
+    /// step's `publishes_events`), read back from the durable outbox by the relay.
+    #[must_use]
+    pub fn relayed(
+        name: &str,
+        task_id: Uuid,
+        step_id: Option<Uuid>,
+        payload: serde_json::Value,
+    ) -> Self {
+        Self {
+            name: Arc::from(name),
+            task_id,
+            step_id,
+            payload,
+        }
+    }
+
     /// The declared name (`payment.processed`).
     pub fn name(&self) -> &str {
         &self.name

@@ -36,16 +36,19 @@
 //! # }).unwrap();
 //! ```
 //!
-//! # Not yet
+//! # Delivery outside the process
 //!
-//! Nothing publishes on a bus yet: the engines (tasker-orchestration, tasker-worker) are not
-//! wired to it, and there is no delivery outside the process.
+//! Not here: both kinds are written to the database's event outbox in the transaction that
+//! makes them true (lifecycle events by a trigger, domain events by the worker with the step's
+//! result; `tasker_db::event_outbox`), and tasker-orchestration's relay sends them to the
+//! namespace's event queue and publishes them on a bus when one is configured
+//! ([`domain::DomainEvent::relayed`] for the domain events, checked by their publisher).
 //!
 //! # Must not depend on
 //!
-//! Any workspace crate but `tasker-state` (whose rule tables name the lifecycle events), nor
-//! anything that performs IO. Template declarations reach the catalogue as plain names and
-//! schemas, so this crate does not know `tasker-models`.
+//! Any workspace crate but `tasker-state` (whose rule tables name the lifecycle events) and
+//! `tasker-models` (whose `CompiledSchema` compiles the declared schemas), nor anything that
+//! performs IO.
 
 pub mod bus;
 pub mod domain;

@@ -179,15 +179,20 @@ impl QueueMessage for LifecycleEventMessage {
     const KIND: MessageKind = MessageKind::LifecycleEvent;
 }
 
-/// An event declared by a task template, published on `<namespace>_domain_events`.
+/// An event declared by a task template and published by a step handler, relayed from the
+/// event outbox to `<namespace>_domain_events` with the task's lifecycle events (at least once:
+/// a consumer drops an `event_id` it has seen).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DomainEvent {
-    /// Identifies the event (a UUID v7, so ids sort by time).
+    /// Identifies the event (a UUID v7, so ids sort by time); the same on every delivery.
     pub event_id: Uuid,
+    /// The event's place in the outbox, shared with the lifecycle events (their `event_id`):
+    /// a task's events of both kinds arrive in this order.
+    pub sequence: i64,
     /// The event's name as declared, e.g. `payment.captured`.
     pub name: String,
-    /// The version of the event's schema.
+    /// The version of the task's template, which declares the event and its schema.
     pub version: String,
     /// The namespace of the task that fired it.
     pub namespace: String,

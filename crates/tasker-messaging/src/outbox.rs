@@ -130,6 +130,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// Adds an encoded message for `queue`, to be sent with the transaction (for a queue that
+    /// carries messages of several kinds, like `<namespace>_domain_events`).
+    pub fn push_payload(&mut self, queue: &QueueName, payload: Payload) {
+        self.pending.entry(queue.clone()).or_default().push(payload);
+    }
+
     /// Adds a consumed message, to be acknowledged with the transaction.
     pub fn ack(&mut self, receipt: Receipt) {
         self.acks.push(receipt);

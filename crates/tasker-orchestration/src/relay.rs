@@ -1,6 +1,8 @@
-//! The event relay: moves lifecycle events from the database's outbox (`tasker_db::event_outbox`,
-//! filled by a trigger in each transition's own transaction) to each task's namespace queue
-//! `<namespace>_domain_events`, and publishes them on the in-process bus when one is given.
+//! The event relay: moves events from the database's outbox (`tasker_db::event_outbox`) to
+//! each task's namespace queue `<namespace>_domain_events`, and publishes them on the
+//! in-process bus when one is given: lifecycle events (written by a trigger in each
+//! transition's own transaction) as `LifecycleEventMessage`s, and the domain events step
+//! handlers published (written with their step's result) as `DomainEvent`s, in one order.
 //!
 //! One relay runs at a time across every orchestrator (an advisory lock), so a task's events
 //! leave in the order they were written. On PGMQ the sends and the deletion commit together;
@@ -10,15 +12,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use tasker_db::event_outbox::{self, OutboxEvent};
+use tasker_db::event_outbox::{self, OutboxDomainEvent, OutboxEntry, OutboxEvent};
 use tasker_events::bus::Bus;
+use tasker_events::domain::DomainEvent as BusDomainEvent;
 use tasker_events::event::Event;
 use tasker_events::lifecycle::{LifecycleEvent, Occurrence, Transition};
 use tasker_messaging::envelope::Payload;
-use tasker_messaging::messages::LifecycleEventMessage;
+use tasker_messaging::messages::{DomainEvent, LifecycleEventMessage};
 use tasker_messaging::queue_name::{Namespace, QueueName, domain_events_queue};
 use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
+use tasker_models::ids::CorrelationId;
 
 use crate::error::{Doing as _, OrchestrationError, display_chain};
 use crate::orchestrator::Orchestrator;
@@ -41,14 +45,14 @@ impl Orchestrator {
                     self.relay_once(bus.as_ref()),
                 )
                 .await
-                .doing("relaying lifecycle events")
+                .doing("relaying events")
                 .and_then(|relayed| relayed);
                 match relayed {
                     Ok(count) if count == usize::try_from(BATCH).unwrap_or(usize::MAX) => {}
                     Ok(_) => break,
                     Err(error) => {
                         // Rolled back: the events wait in the outbox for the next round.
-                        tracing::warn!(error = %display_chain(&error), "relaying lifecycle events failed; retrying");
+                        tracing::warn!(error = %display_chain(&error), "relaying events failed; retrying");
                         break;
                     }
                 }
@@ -75,14 +79,19 @@ impl Orchestrator {
         if events.is_empty() {
             return Ok(0);
         }
-        let mut by_queue: BTreeMap<QueueName, Vec<LifecycleEventMessage>> = BTreeMap::new();
+        let mut by_queue: BTreeMap<QueueName, Vec<Payload>> = BTreeMap::new();
         for event in &events {
-            let namespace = Namespace::new(event.namespace_name.as_str())
-                .doing_with(|| format!("naming the event queue of task {}", event.task_id))?;
+            let namespace = Namespace::new(event.namespace_name())
+                .doing_with(|| format!("naming the event queue of task {}", event.task_id()))?;
+            let payload = match event {
+                OutboxEntry::Lifecycle(event) => Payload::encode(&message(event)),
+                OutboxEntry::Domain(event) => Payload::encode(&domain_message(event)),
+            }
+            .doing("encoding an event")?;
             by_queue
                 .entry(domain_events_queue(&namespace))
                 .or_default()
-                .push(message(event));
+                .push(payload);
         }
         for queue in by_queue.keys() {
             self.ensure_queue(queue).await?;
@@ -90,25 +99,18 @@ impl Orchestrator {
         match &self.messaging.pgmq {
             Some(_) => {
                 let mut outbox = self.messaging.outbox();
-                for (queue, messages) in &by_queue {
-                    for message in messages {
-                        outbox
-                            .push(queue, message)
-                            .doing("encoding a lifecycle event")?;
+                for (queue, payloads) in by_queue {
+                    for payload in payloads {
+                        outbox.push_payload(&queue, payload);
                     }
                 }
                 outbox.commit(tx).await.doing("committing an event relay")?;
             }
             None => {
-                for (queue, messages) in &by_queue {
-                    let payloads = messages
-                        .iter()
-                        .map(Payload::encode)
-                        .collect::<Result<Vec<_>, _>>()
-                        .doing("encoding a lifecycle event")?;
+                for (queue, payloads) in &by_queue {
                     self.messaging
                         .queue
-                        .send_batch(queue, &payloads)
+                        .send_batch(queue, payloads)
                         .await
                         .doing_with(|| format!("sending lifecycle events to {queue}"))?;
                 }
@@ -117,12 +119,22 @@ impl Orchestrator {
         }
         if let Some(bus) = bus {
             for event in &events {
-                match lifecycle_event(event) {
-                    Some(lifecycle) => {
-                        bus.publish(Event::Lifecycle(lifecycle));
-                    }
-                    None => {
-                        tracing::debug!(name = %event.name, "a lifecycle event tasker-state does not know; not published on the bus")
+                match event {
+                    OutboxEntry::Lifecycle(event) => match lifecycle_event(event) {
+                        Some(lifecycle) => {
+                            bus.publish(Event::Lifecycle(lifecycle));
+                        }
+                        None => {
+                            tracing::debug!(name = %event.name, "a lifecycle event tasker-state does not know; not published on the bus")
+                        }
+                    },
+                    OutboxEntry::Domain(event) => {
+                        bus.publish(Event::Domain(BusDomainEvent::relayed(
+                            &event.name,
+                            event.task_id.into_uuid(),
+                            event.step_id.map(tasker_models::ids::StepId::into_uuid),
+                            event.payload.clone(),
+                        )));
                     }
                 }
             }
@@ -142,6 +154,21 @@ fn message(event: &OutboxEvent) -> LifecycleEventMessage {
         to_state: event.to_state.clone(),
         processor_id: event.processor_uuid,
         occurred_at: event.occurred_at,
+    }
+}
+
+fn domain_message(event: &OutboxDomainEvent) -> DomainEvent {
+    DomainEvent {
+        event_id: event.domain_event_id,
+        sequence: event.event_id,
+        name: event.name.clone(),
+        version: event.template_version.clone(),
+        namespace: event.namespace_name.clone(),
+        task_id: event.task_id,
+        step_id: event.step_id,
+        correlation_id: CorrelationId::from_uuid(event.correlation_id),
+        fired_at: event.occurred_at,
+        payload: event.payload.clone(),
     }
 }
 

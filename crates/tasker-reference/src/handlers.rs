@@ -6,6 +6,11 @@
 //! `Reference::FlakyOnce` adds like `Add` but fails retryably on its first attempt (asking for
 //! a `retry_after_ms` backoff), and `Reference::AlwaysFails` fails permanently. [`compute`] is
 //! the arithmetic, shared with [`crate::expected`], which predicts every step's result.
+//!
+//! A handler whose step declares the domain event [`VALUE_COMPUTED`] (the templates' seed
+//! steps do) publishes it with the step's name and value when it succeeds; one whose step
+//! declares [`STEP_ATTEMPTED`] publishes that first, whatever happens next (the declaration's
+//! `condition` decides whether it is kept).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +18,21 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tasker_shared::registry::handler::{StepContext, StepFailure, StepHandler, StepOutcome};
 use tasker_shared::registry::resolver::ResolverChain;
+
+/// The domain event a reference handler publishes when its step declares it.
+pub(crate) const VALUE_COMPUTED: &str = "reference.value_computed";
+
+/// The domain event a reference handler publishes first when its step declares it.
+pub(crate) const STEP_ATTEMPTED: &str = "reference.step_attempted";
+
+/// Whether the step run by `context` declares the domain event `name`.
+fn declares(context: &StepContext, name: &str) -> bool {
+    context
+        .events
+        .declared()
+        .iter()
+        .any(|event| event.name == name)
+}
 
 /// What a reference handler computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +196,14 @@ impl Arithmetic {
 #[async_trait::async_trait]
 impl StepHandler for Arithmetic {
     async fn call(&self, context: &StepContext) -> StepOutcome {
+        if declares(context, STEP_ATTEMPTED) {
+            let payload = json!({"step": context.step_name.as_str(), "attempt": context.attempt});
+            if let Err(error) = context.publish(STEP_ATTEMPTED, payload) {
+                return StepOutcome::permanent(
+                    StepFailure::new(error.to_string()).with_kind("event"),
+                );
+            }
+        }
         if self.operation == Operation::FlakyOnce && context.attempt <= 1 {
             let backoff = context
                 .input("retry_after_ms")
@@ -204,7 +232,17 @@ impl StepHandler for Arithmetic {
             &parents,
             &context.task_context,
         ) {
-            Ok(value) => StepOutcome::success(json!(value)),
+            Ok(value) => {
+                if declares(context, VALUE_COMPUTED) {
+                    let payload = json!({"step": context.step_name.as_str(), "value": value});
+                    if let Err(error) = context.publish(VALUE_COMPUTED, payload) {
+                        return StepOutcome::permanent(
+                            StepFailure::new(error.to_string()).with_kind("event"),
+                        );
+                    }
+                }
+                StepOutcome::success(json!(value))
+            }
             Err(error @ ComputeError::Declined { .. }) => {
                 StepOutcome::permanent(StepFailure::new(error.to_string()).with_kind("declined"))
             }

@@ -3,6 +3,7 @@
 //! messaging backend in [`workflow`] and [`redelivery`], the redrive of a lost step
 //! message in [`redrive`], and the staleness detector in [`staleness`].
 
+mod domain_events;
 mod harness;
 mod history;
 mod intake;

@@ -16,6 +16,10 @@ use tasker_models::ids::{CorrelationId, StepId, TaskId};
 use tasker_models::names::{NamespaceName, StepName, TaskName, TemplateVersion};
 use tasker_models::template::DEFAULT_HANDLER_METHOD;
 
+mod events;
+
+pub use events::{DeclarationError, DeclaredEvent, PublishError, PublishedEvent, StepEvents};
+
 /// The code that runs one step.
 ///
 /// Handlers are shared between concurrent executions (`Arc<dyn StepHandler>`), so they hold
@@ -67,6 +71,9 @@ pub struct StepContext {
     pub dependency_results: BTreeMap<StepName, Value>,
     /// The task's context: the JSON object the task was requested with.
     pub task_context: Value,
+    /// The domain events the step declares (`publishes_events`) and those published in this
+    /// run; see [`StepContext::publish`].
+    pub events: StepEvents,
 }
 
 impl StepContext {
@@ -117,6 +124,21 @@ impl StepContext {
     /// [`ContextValueError::Invalid`] if it does not deserialize into `T`.
     pub fn task_context_as<T: DeserializeOwned>(&self, key: &str) -> Result<T, ContextValueError> {
         decode(ValueSource::TaskContext, key, self.task_context.get(key))
+    }
+
+    /// Publishes a domain event the step declares (`publishes_events`), checked against the
+    /// declared schema now. The event is held until the step's outcome is known: the worker
+    /// keeps it if a declaration's `condition` matches the outcome (`success`, `failure`, ...)
+    /// and writes it in the transaction that stores the step's result, so an attempt whose
+    /// result is not stored leaves no event. Keep payloads small: identifiers and what the
+    /// event says, not the task's context.
+    ///
+    /// # Errors
+    /// [`PublishError::Undeclared`] for a name the step does not declare,
+    /// [`PublishError::InvalidPayload`] for a payload that breaks the declared schema (each
+    /// violation with its place in the payload and in the schema).
+    pub fn publish(&self, name: &str, payload: Value) -> Result<(), PublishError> {
+        self.events.publish(name, payload)
     }
 
     /// Whether a retryable failure of this attempt would still be retried.

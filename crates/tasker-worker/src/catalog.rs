@@ -12,6 +12,7 @@ use tasker_db::template::RegisteredTemplate;
 use tasker_messaging::queue_name::{Namespace, QueueName, worker_queue};
 use tasker_models::ids::NamedTaskId;
 use tasker_models::template::{Strictness, ValidatedTemplate, load_directory};
+use tasker_registry::handler::DeclaredEvent;
 use tasker_registry::registry::{LookupError, TemplateKey, TemplateRegistry};
 use tasker_registry::resolver::{ResolverChain, TemplateHandlers};
 
@@ -28,6 +29,8 @@ pub struct TemplateEntry {
     pub queue: QueueName,
     /// Each step's direct dependencies, by name.
     parents: HashMap<String, Vec<String>>,
+    /// The domain events each step declares (`publishes_events`), schemas compiled.
+    events: HashMap<String, Arc<[DeclaredEvent]>>,
 }
 
 impl TemplateEntry {
@@ -44,6 +47,13 @@ impl TemplateEntry {
     /// The direct dependencies of `step`.
     pub fn parents(&self, step: &str) -> &[String] {
         self.parents.get(step).map_or(&[], Vec::as_slice)
+    }
+
+    /// The domain events `step` declares.
+    pub fn declared_events(&self, step: &str) -> Arc<[DeclaredEvent]> {
+        self.events
+            .get(step)
+            .map_or_else(|| Arc::from(Vec::new()), Arc::clone)
     }
 }
 
@@ -107,8 +117,24 @@ impl Catalog {
         }
         let mut resolved = Vec::with_capacity(templates.len());
         for template in templates {
+            let mut events = HashMap::new();
+            for step in template.steps() {
+                match DeclaredEvent::compile_all(&step.publishes_events) {
+                    Ok(declared) => {
+                        events.insert(step.name.as_str().to_owned(), Arc::from(declared));
+                    }
+                    Err(error) => {
+                        let _ = writeln!(
+                            problems,
+                            "{} step {}: {error}",
+                            template.routing_key(),
+                            step.name
+                        );
+                    }
+                }
+            }
             match chain.resolve_template(&template) {
-                Ok(handlers) => resolved.push((template, handlers)),
+                Ok(handlers) => resolved.push((template, handlers, events)),
                 Err(unresolved) => {
                     let _ = writeln!(problems, "{unresolved}");
                 }
@@ -131,7 +157,7 @@ impl Catalog {
         // template changed without a new version is refused with its differences.
         let templates: Vec<ValidatedTemplate> = resolved
             .iter()
-            .map(|(template, _)| template.clone())
+            .map(|(template, _, _)| template.clone())
             .collect();
         let report = registry
             .register_templates(&templates, false)
@@ -144,7 +170,7 @@ impl Catalog {
 
         // Task creation needs the named step rows of each template.
         let mut catalog = Catalog::default();
-        for (template, handlers) in resolved {
+        for (template, handlers, events) in resolved {
             let key = TemplateKey::of(&template);
             let lookup = |source| CatalogError::Lookup {
                 key: key.to_string(),
@@ -187,6 +213,7 @@ impl Catalog {
                 registered,
                 handlers,
                 parents,
+                events,
             };
             catalog.insert(entry);
         }

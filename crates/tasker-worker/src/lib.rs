@@ -10,6 +10,11 @@
 //!   stopped gracefully with [`engine::RunningWorker::shutdown`] (running handlers finish and
 //!   their results are stored) or abruptly with [`engine::RunningWorker::abort`].
 //!
+//! Domain events: a handler publishes the events its step declares through its context
+//! (`StepContext::publish`); those whose `condition` matches the outcome are written to the
+//! event outbox in the transaction that stores the result, so they exist exactly when the
+//! result was committed.
+//!
 //! Delivery: a worker acknowledges a step message only with (or after) storing its result and
 //! sending the result message. While handlers run, it extends its messages' visibility, so a
 //! message is delivered again only when its worker is gone; a redelivered message whose step

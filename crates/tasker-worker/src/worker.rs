@@ -25,7 +25,7 @@ use tasker_messaging::messages::StepMessage;
 use tasker_messaging::queue::{Receipt, ReceivedMessage};
 use tasker_messaging::queue_name::QueueName;
 use tasker_models::ids::{ProcessorId, StepId, TaskId};
-use tasker_registry::handler::{StepFailure, StepOutcome};
+use tasker_registry::handler::{PublishedEvent, StepFailure, StepOutcome};
 use tasker_state::{StepEvent, StepState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -97,7 +97,7 @@ pub(crate) struct WorkerShared {
     /// Results of handlers that ran here but could not be stored (the database failed past
     /// the retries): when the step's message comes back to this process, the kept result is
     /// stored instead of running the handler again.
-    pub(crate) unstored: Mutex<HashMap<StepId, (Instant, Value)>>,
+    pub(crate) unstored: Mutex<HashMap<StepId, (Instant, StepResult)>>,
     /// This incarnation's lease: an attempt started under this process's id by an earlier
     /// incarnation (a process restarted with the same configured id) is not its own.
     pub(crate) lease: Lease,
@@ -130,11 +130,19 @@ impl WorkerShared {
         self.running().extend(steps);
     }
 
-    fn unstored(&self) -> std::sync::MutexGuard<'_, HashMap<StepId, (Instant, Value)>> {
+    fn unstored(&self) -> std::sync::MutexGuard<'_, HashMap<StepId, (Instant, StepResult)>> {
         self.unstored
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// What a handler's run gave, to store: the result and the domain events its outcome keeps
+/// (written in the transaction that stores the result, or not at all).
+#[derive(Debug, Clone)]
+pub(crate) struct StepResult {
+    pub(crate) value: Value,
+    pub(crate) events: Vec<PublishedEvent>,
 }
 
 /// The steps a batch started, with the rows of their tasks' steps.
@@ -524,6 +532,7 @@ impl Worker {
             }
             let handler = Arc::clone(handler.handler());
             let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
+            let will_retry = context.has_attempts_left();
             runs.spawn(async move {
                 let started_at = Instant::now();
                 let run = AssertUnwindSafe(tokio::time::timeout(timeout, handler.call(&context)));
@@ -541,7 +550,15 @@ impl Worker {
                         .with_kind("panic"),
                     ),
                 };
-                (index, outcome, started_at.elapsed(), context.attempt)
+                // Published before a timeout or panic too: `failure` and `always` events stay.
+                let events = context.events.take(&outcome, will_retry);
+                (
+                    index,
+                    outcome,
+                    events,
+                    started_at.elapsed(),
+                    context.attempt,
+                )
             });
         }
 
@@ -551,8 +568,9 @@ impl Worker {
         while !runs.is_empty() {
             tokio::select! {
                 joined = runs.join_next() => match joined {
-                    Some(Ok((index, outcome, elapsed, attempt))) => {
-                        results.insert(index, stored_result(&outcome, elapsed, attempt, self.id));
+                    Some(Ok((index, outcome, events, elapsed, attempt))) => {
+                        let value = stored_result(&outcome, elapsed, attempt, self.id);
+                        results.insert(index, StepResult { value, events });
                     }
                     Some(Err(error)) => {
                         return Err(error).doing("a step handler task was cancelled");

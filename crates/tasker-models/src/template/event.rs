@@ -110,7 +110,9 @@ pub struct EventDeclaration {
     pub description: String,
     /// When it is published.
     pub condition: EventCondition,
-    /// JSON Schema of the payload.
+    /// JSON Schema of the payload: the step's own, or, when the step gives none, the schema of
+    /// the template's `domain_events` declaration of the same name (a step event with neither
+    /// is refused when the template is loaded). A publisher checks payloads against it.
     pub schema: JsonSchema,
     /// How it is delivered.
     pub delivery_mode: DeliveryMode,
@@ -119,7 +121,8 @@ pub struct EventDeclaration {
     pub publisher: Option<String>,
 }
 
-/// A domain event the template as a whole declares (`domain_events[]`).
+/// A domain event the template as a whole declares (`domain_events[]`): documentation, and the
+/// schema of step events of the same name that give none of their own.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct DomainEventDefinition {
     /// `namespace.action`, unique within the template.

@@ -91,6 +91,9 @@ pub(crate) struct DraftStep<'v> {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) timeout_seconds: Option<u32>,
     pub(crate) publishes_events: Vec<EventDeclaration>,
+    /// Positions in `publishes_events` (and in the YAML list) of events written without a
+    /// `schema`: theirs is the template's `domain_events` declaration's, resolved later.
+    pub(crate) events_without_schema: Vec<(usize, usize)>,
     pub(crate) batch_config: Option<BatchConfig>,
     pub(crate) has_batch_config: bool,
     pub(crate) result_schema: Option<JsonSchema>,
@@ -158,7 +161,7 @@ pub(crate) fn read_step<'v>(
         None => Some(RetryPolicy::default()),
     };
     let timeout_seconds = read_timeout(cx, path, map);
-    let publishes_events = field(map, "publishes_events")
+    let (publishes_events, events_without_schema) = field(map, "publishes_events")
         .map(|value| read_events(cx, &path.key("publishes_events"), value))
         .unwrap_or_default();
     let has_batch_config = field(map, "batch_config").is_some();
@@ -186,6 +189,7 @@ pub(crate) fn read_step<'v>(
         retry,
         timeout_seconds,
         publishes_events,
+        events_without_schema,
         batch_config,
         has_batch_config,
         result_schema,
@@ -400,11 +404,18 @@ fn read_retry_fields(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Option<
     })
 }
 
-fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Vec<EventDeclaration> {
+/// A step's events, and the positions (in the result, in the YAML list) of those written
+/// without a `schema` (resolved from the template's `domain_events` by the second stage).
+fn read_events(
+    cx: &mut Cx,
+    path: &Path<'_>,
+    value: &Value<'_>,
+) -> (Vec<EventDeclaration>, Vec<(usize, usize)>) {
     let Some(items) = sequence(cx, path, value) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut events: Vec<EventDeclaration> = Vec::with_capacity(items.len());
+    let mut without_schema = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let path = path.index(index);
         let Some(map) = mapping(cx, &path, item) else {
@@ -422,8 +433,15 @@ fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Vec<EventDecl
             Some(value) => choice(cx, &path.key("condition"), value, &EventCondition::CHOICES),
             None => Some(EventCondition::default()),
         };
-        let schema = required(cx, &path, map, "schema")
-            .and_then(|value| read_schema(cx, &path.key("schema"), value));
+        // Without a schema, the template's `domain_events` declaration must give one.
+        let schema = match field(map, "schema") {
+            Some(value) => read_schema(cx, &path.key("schema"), value)
+                .map(|compiled| compiled.schema().clone()),
+            None => {
+                without_schema.push((events.len(), index));
+                Some(JsonSchema::accept_all())
+            }
+        };
         let delivery_mode = match field(map, "delivery_mode") {
             Some(value) => choice(
                 cx,
@@ -447,6 +465,12 @@ fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Vec<EventDecl
         let (Some(name), Some(description), Some(condition), Some(schema), Some(delivery_mode)) =
             (name, description, condition, schema, delivery_mode)
         else {
+            if without_schema
+                .last()
+                .is_some_and(|(at, _)| *at == events.len())
+            {
+                without_schema.pop();
+            }
             continue;
         };
         if let Some(first) = events
@@ -467,12 +491,12 @@ fn read_events(cx: &mut Cx, path: &Path<'_>, value: &Value<'_>) -> Vec<EventDecl
             name,
             description,
             condition,
-            schema: schema.schema().clone(),
+            schema,
             delivery_mode,
             publisher,
         });
     }
-    events
+    (events, without_schema)
 }
 
 fn condition_name(condition: EventCondition) -> &'static str {

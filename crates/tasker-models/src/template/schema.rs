@@ -12,6 +12,12 @@ use jsonschema::{Draft, Validator};
 pub struct JsonSchema(serde_json::Value);
 
 impl JsonSchema {
+    /// A schema that accepts everything (`true`): the placeholder of a step event whose schema
+    /// is resolved from the template's `domain_events`.
+    pub(crate) fn accept_all() -> Self {
+        Self(serde_json::Value::Bool(true))
+    }
+
     /// The schema document.
     #[must_use]
     pub fn as_value(&self) -> &serde_json::Value {

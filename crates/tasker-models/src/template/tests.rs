@@ -331,3 +331,33 @@ fn hostile_yaml_is_rejected_quickly() {
         Err(TemplateError::Syntax { .. })
     ));
 }
+
+#[test]
+fn a_step_event_without_a_schema_takes_the_template_declarations() {
+    let template = load(
+        r#"
+name: payments
+namespace_name: billing
+version: 1.0.0
+domain_events:
+  - name: payment.processed
+    description: the card was charged
+    schema: {type: object, required: [payment_id]}
+steps:
+  - name: charge
+    handler: {callable: Billing::Charge}
+    publishes_events:
+      - {name: payment.processed, description: charged}
+      - {name: payment.audited, description: its own schema, schema: {type: object}}
+"#,
+    );
+    let charge = template.step_by_name("charge").expect("the step");
+    assert_eq!(
+        charge.publishes_events[0].schema.as_value(),
+        &json!({"type": "object", "required": ["payment_id"]})
+    );
+    assert_eq!(
+        charge.publishes_events[1].schema.as_value(),
+        &json!({"type": "object"})
+    );
+}

@@ -28,8 +28,9 @@ struct Resolved {
 /// Runs the cross-step checks and, when the template has no errors, builds it.
 pub(crate) fn finish(
     cx: &mut Cx,
-    draft: Draft<'_>,
+    mut draft: Draft<'_>,
 ) -> Option<(TaskTemplate, StepGraph, Option<CompiledSchema>)> {
+    resolve_event_schemas(cx, &mut draft);
     let index = index_steps(cx, &draft.steps);
     let resolved = resolve_dependencies(cx, &draft.steps, &index);
     let step_types: Vec<StepType> = draft
@@ -100,6 +101,42 @@ pub(crate) fn finish(
         lifecycle: draft.lifecycle,
     };
     Some((template, graph, input_schema))
+}
+
+/// Gives each step event written without a `schema` the schema of the template's
+/// `domain_events` declaration of the same name; an event with neither is an error.
+fn resolve_event_schemas(cx: &mut Cx, draft: &mut Draft<'_>) {
+    let declared = &draft.domain_events;
+    for step in &mut draft.steps {
+        let path = step.path();
+        for &(at, index) in &step.events_without_schema {
+            let Some(event) = step.publishes_events.get_mut(at) else {
+                continue;
+            };
+            let schema = declared
+                .iter()
+                .find(|definition| definition.name == event.name)
+                .and_then(|definition| definition.schema.clone());
+            match schema {
+                Some(schema) => event.schema = schema,
+                None => {
+                    let name = event.name.to_string();
+                    cx.push(
+                        Severity::Error,
+                        Rule::Required,
+                        format!("{path}.publishes_events[{index}].schema"),
+                        None,
+                        format!(
+                            "event `{name}` has no `schema`, and the template's `domain_events` declares none for it"
+                        ),
+                    )
+                    .hint(format!(
+                        "give the event a `schema`, or declare `{name}` with a `schema` under `domain_events`"
+                    ));
+                }
+            }
+        }
+    }
 }
 
 fn index_steps<'v>(cx: &mut Cx, steps: &[DraftStep<'v>]) -> HashMap<&'v str, usize> {

@@ -215,7 +215,8 @@ async fn scenario(deployment: &mut Deployment, fault: Fault) -> anyhow::Result<(
             recovery_bound()
         );
     }
-    // Every committed transition's lifecycle event was relayed, in order, even across a kill.
+    // Every committed transition's lifecycle event was relayed, in order, even across a kill,
+    // and every committed result of a step that declares a domain event has that event.
     let events = events::check_events(deployment).await?;
     println!("lifecycle events relayed: {events}");
     // Every message was consumed: nothing is left behind, not even a duplicate.

@@ -29,6 +29,7 @@ fn context() -> StepContext {
             .expect("object"),
         dependency_results,
         task_context: json!({"start": 7}),
+        events: StepEvents::none(),
     }
 }
 

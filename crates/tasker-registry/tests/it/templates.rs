@@ -116,6 +116,7 @@ async fn run(template: &ValidatedTemplate, handlers: &TemplateHandlers) -> BTree
             inputs: step.handler.initialization.clone(),
             dependency_results,
             task_context: json!({}),
+            events: tasker_registry::handler::StepEvents::none(),
         };
         let handler = handlers.get(step.name.as_str()).expect("resolved up front");
         match handler.handler().call(&context).await {
@@ -191,6 +192,7 @@ async fn a_missing_input_is_a_permanent_failure() {
         inputs: serde_json::Map::new(),
         dependency_results: BTreeMap::new(),
         task_context: json!({}),
+        events: tasker_registry::handler::StepEvents::none(),
     };
     let outcome = Math::Add.call(&context).await;
     let StepOutcome::PermanentFailure { error } = outcome else {

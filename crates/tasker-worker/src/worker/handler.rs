@@ -10,7 +10,7 @@ use tasker_db::step::StepRecord;
 use tasker_db::step::result::{self as stored, AttemptFacts, ReportedFailure};
 use tasker_models::ids::ProcessorId;
 use tasker_models::names::StepName;
-use tasker_registry::handler::{StepContext, StepFailure, StepOutcome};
+use tasker_registry::handler::{StepContext, StepEvents, StepFailure, StepOutcome};
 use tasker_state::StepState;
 
 use super::Started;
@@ -62,6 +62,10 @@ pub(super) fn step_context(
         inputs,
         dependency_results,
         task_context: item.task.context.clone(),
+        events: StepEvents::new(
+            definition.name.as_str(),
+            item.entry.declared_events(&record.name),
+        ),
     };
     let timeout = definition
         .timeout_seconds

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use serde_json::Value;
+use tasker_db::event_outbox::{self, NewDomainEvent};
 use tasker_db::pool::begin_asynchronous_commit;
 use tasker_db::step::{StepTransition, StepTransitionError, transition_batch};
 use tasker_messaging::messages::StepResultMessage;
@@ -14,7 +14,7 @@ use tasker_messaging::queue::{Nack, Receipt};
 use tasker_messaging::queue_name::step_results_queue;
 use tasker_state::{StepEvent, StepState};
 
-use super::{BatchConn, Started, Worker};
+use super::{BatchConn, Started, StepResult, Worker};
 use crate::error::{Doing as _, WorkerError};
 
 impl Worker {
@@ -24,7 +24,7 @@ impl Worker {
     pub(super) async fn keep(
         &self,
         started: &[Started],
-        results: BTreeMap<usize, Value>,
+        results: BTreeMap<usize, StepResult>,
         receipts: &HashMap<usize, Receipt>,
     ) {
         let shared = &self.shared;
@@ -56,19 +56,32 @@ impl Worker {
         );
     }
 
-    /// Stores a batch's results, sends their messages and acknowledges the step messages: in
-    /// one transaction on PGMQ, elsewhere in one statement with the messages after it. Returns
-    /// what is left to send after the commit and how many results were stored.
+    /// Stores a batch's results with the domain events their handlers published, sends their
+    /// messages and acknowledges the step messages: in one transaction on PGMQ; elsewhere the
+    /// results (and their events, in one transaction when there are any) commit first and the
+    /// messages follow. Returns what is left to send after the commit and how many results
+    /// were stored.
     pub(super) async fn store(
         &self,
         started: &[Started],
-        results: &BTreeMap<usize, Value>,
+        results: &BTreeMap<usize, StepResult>,
         receipts: &HashMap<usize, Receipt>,
     ) -> Result<(AfterCommit, usize), WorkerError> {
         let shared = &self.shared;
+        let has_events = results.values().any(|result| !result.events.is_empty());
         let mut conn = if shared.messaging.is_transactional() {
             BatchConn::Transaction(
                 begin_asynchronous_commit(&shared.pool)
+                    .await
+                    .doing("starting a result transaction")?,
+            )
+        } else if has_events {
+            // The events commit with their results; the messages leave the database after
+            // the commit, so it is a durable one.
+            BatchConn::Transaction(
+                shared
+                    .pool
+                    .begin()
                     .await
                     .doing("starting a result transaction")?,
             )
@@ -88,7 +101,7 @@ impl Worker {
                     started[*index].step_message.step_id,
                     StepState::InProgress,
                     StepEvent::EnqueueForOrchestration {
-                        result: result.clone(),
+                        result: result.value.clone(),
                     },
                 )
             })
@@ -98,11 +111,20 @@ impl Worker {
             .doing("storing step results")?;
         let mut outbox = shared.messaging.outbox();
         let mut stored = 0_usize;
-        for (index, outcome) in results.keys().zip(outcomes) {
+        let mut events = Vec::new();
+        for ((index, result), outcome) in results.iter().zip(outcomes) {
             let item = &started[*index];
             match outcome {
                 Ok(_) => {
                     stored += 1;
+                    events.extend(result.events.iter().map(|event| NewDomainEvent {
+                        domain_event_id: event.event_id,
+                        task_id: item.step_message.task_id,
+                        step_id: item.step_message.step_id,
+                        name: event.name.clone(),
+                        payload: event.payload.clone(),
+                        occurred_at: event.published_at,
+                    }));
                     outbox
                         .push(
                             &step_results_queue(),
@@ -110,7 +132,8 @@ impl Worker {
                         )
                         .doing("encoding a step result message")?;
                 }
-                // Stored by an earlier try whose commit succeeded unseen: send its message.
+                // Stored by an earlier try whose commit succeeded unseen (with its events):
+                // send its message.
                 Err(StepTransitionError::Conflict {
                     actual: StepState::EnqueuedForOrchestration,
                     ..
@@ -126,6 +149,10 @@ impl Worker {
                 Err(error) => tracing::warn!(error = %error, "a step result could not be stored"),
             }
         }
+        // After the transitions: a step's lifecycle event precedes the events it published.
+        event_outbox::insert_domain_events(conn.get(), &events, Some(self.id.into_uuid()))
+            .await
+            .doing("writing published domain events")?;
         for (index, item) in started.iter().enumerate() {
             let receipt = receipts.get(&index).cloned();
             outbox.ack(receipt.unwrap_or_else(|| item.message.receipt().clone()));
