@@ -1,3 +1,5 @@
+//! Tests of trace propagation: spans exported to memory, parents and links checked.
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing_subscriber::layer::SubscriberExt as _;

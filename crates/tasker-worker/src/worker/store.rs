@@ -64,6 +64,7 @@ impl Worker {
         started: &[Started],
         results: &BTreeMap<usize, Value>,
         receipts: &HashMap<usize, Receipt>,
+        traceparents: &HashMap<usize, String>,
     ) -> Result<(AfterCommit, usize), WorkerError> {
         let shared = &self.shared;
         let mut conn = if shared.messaging.is_transactional() {
@@ -100,13 +101,15 @@ impl Worker {
         let mut stored = 0_usize;
         for (index, outcome) in results.keys().zip(outcomes) {
             let item = &started[*index];
+            let traceparent = traceparents.get(index).map(String::as_str);
             match outcome {
                 Ok(_) => {
                     stored += 1;
                     outbox
-                        .push(
+                        .push_traced(
                             &step_results_queue(),
                             &StepResultMessage::from(item.step_message),
+                            traceparent,
                         )
                         .doing("encoding a step result message")?;
                 }
@@ -116,9 +119,10 @@ impl Worker {
                     ..
                 }) => {
                     outbox
-                        .push(
+                        .push_traced(
                             &step_results_queue(),
                             &StepResultMessage::from(item.step_message),
+                            traceparent,
                         )
                         .doing("encoding a step result message")?;
                 }
