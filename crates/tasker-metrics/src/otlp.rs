@@ -41,7 +41,9 @@ impl OtlpEndpoint {
 
 impl fmt::Debug for OtlpEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OtlpEndpoint").field(&self.redacted()).finish()
+        f.debug_tuple("OtlpEndpoint")
+            .field(&self.redacted())
+            .finish()
     }
 }
 

@@ -187,7 +187,10 @@ impl TracingGuard {
 impl Drop for TracingGuard {
     fn drop(&mut self) {
         if let Err(error) = self.stop() {
-            tracing::warn!(error = &error as &dyn std::error::Error, "spans may have been lost");
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "spans may have been lost"
+            );
         }
     }
 }
@@ -210,7 +213,8 @@ fn tracer_provider(
     export: &TraceExport,
 ) -> Result<SdkTracerProvider, TracingError> {
     let exporter = span_exporter(&export.endpoint)?;
-    let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+    let processor =
+        BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(

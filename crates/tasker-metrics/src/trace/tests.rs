@@ -47,7 +47,10 @@ fn a_traceparent_injected_on_one_side_parents_the_span_on_the_other() {
         follow(&handled, TASK, result.as_deref());
     });
     let sent = sent.expect("a traceparent while tracing is on");
-    assert!(sent.starts_with("00-01935a7e112273448566778899aabbcc-"), "{sent}");
+    assert!(
+        sent.starts_with("00-01935a7e112273448566778899aabbcc-"),
+        "{sent}"
+    );
     assert!(sent.ends_with("-01"), "sampled at ratio 1: {sent}");
     let enqueue = named(&spans, "step.enqueue");
     let execute = named(&spans, "step.execute");
