@@ -64,9 +64,9 @@ fn console_layer() -> Option<subscriber::ExtraLayer> {
     )
 }
 
-/// Without the `tokio-console` feature: no console. (With the private
-/// `_tokio-console-unchecked` and no `--cfg tokio_unstable`, as in `--all-features` runs, the
-/// code above is type-checked by clippy with the flag only; here the console stays off.)
+/// No console: the `tokio-console` feature is off, or (only with the private
+/// `_tokio-console-unchecked`, which `--all-features` runs turn on) tokio has no instrumentation
+/// to show because `--cfg tokio_unstable` is missing.
 #[cfg(not(all(feature = "tokio-console", tokio_unstable)))]
 fn console_layer() -> Option<subscriber::ExtraLayer> {
     None

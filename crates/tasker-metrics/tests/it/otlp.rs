@@ -70,7 +70,7 @@ fn counter(requests: &[ExportMetricsServiceRequest], service: &str, name: &str) 
             number_data_point::Value::AsInt(value) => u64::try_from(value).unwrap_or(0),
             number_data_point::Value::AsDouble(value) => value as u64,
         })
-        .last()
+        .next_back()
 }
 
 #[tokio::test(flavor = "multi_thread")]
