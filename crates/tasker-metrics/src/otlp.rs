@@ -7,7 +7,7 @@
 //! use the SDK's async-runtime variants (`span_processor_with_async_runtime::BatchSpanProcessor`
 //! and `periodic_reader_with_async_runtime::PeriodicReader` with `runtime::Tokio`): the batches
 //! are exported from a tokio task of the process's runtime, where tonic works. They must be
-//! built inside that runtime, which [`current_runtime`] checks instead of letting the SDK
+//! built inside that runtime, which `current_runtime` checks instead of letting the SDK
 //! panic; the tests' OTLP receivers prove that the spans and points arrive.
 
 use std::fmt;
@@ -84,6 +84,7 @@ pub(crate) fn current_runtime(endpoint: &OtlpEndpoint) -> Result<(), OtlpError> 
 }
 
 /// The span exporter for `endpoint`.
+#[cfg(feature = "subscriber")]
 pub(crate) fn span_exporter(
     endpoint: &OtlpEndpoint,
 ) -> Result<opentelemetry_otlp::SpanExporter, OtlpError> {
