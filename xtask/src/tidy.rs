@@ -182,19 +182,21 @@ pub(crate) fn members(root: &Path) -> anyhow::Result<Vec<Member>> {
     let names: BTreeSet<String> = parsed.iter().map(|(name, ..)| name.clone()).collect();
     Ok(parsed
         .into_iter()
-        .map(|(name, dir, is_library, all_deps, normal_deps, optional_deps)| Member {
-            workspace_deps: all_deps
-                .iter()
-                .filter(|dep| names.contains(*dep))
-                .cloned()
-                .collect(),
-            name,
-            dir,
-            is_library,
-            all_deps,
-            normal_deps,
-            optional_deps,
-        })
+        .map(
+            |(name, dir, is_library, all_deps, normal_deps, optional_deps)| Member {
+                workspace_deps: all_deps
+                    .iter()
+                    .filter(|dep| names.contains(*dep))
+                    .cloned()
+                    .collect(),
+                name,
+                dir,
+                is_library,
+                all_deps,
+                normal_deps,
+                optional_deps,
+            },
+        )
         .collect())
 }
 

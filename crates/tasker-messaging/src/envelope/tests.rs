@@ -106,7 +106,10 @@ fn the_traceparent_travels_in_the_envelope() {
         }
     );
     // A consumer that does not care still reads the message.
-    assert_eq!(decode::<StepMessage>(payload.as_str().as_bytes()).unwrap(), step());
+    assert_eq!(
+        decode::<StepMessage>(payload.as_str().as_bytes()).unwrap(),
+        step()
+    );
 }
 
 #[test]
@@ -131,7 +134,8 @@ fn an_old_message_without_the_field_decodes() {
 #[test]
 fn an_odd_traceparent_does_not_fail_the_message() {
     let body = r#"{"task_uuid":"00000000-0000-0000-0000-000000000001","step_uuid":"00000000-0000-0000-0000-000000000002","correlation_id":"00000000-0000-0000-0000-000000000003"}"#;
-    let text = format!(r#"{{"version":1,"kind":"step","traceparent":"not\u0020one","body":{body}}}"#);
+    let text =
+        format!(r#"{{"version":1,"kind":"step","traceparent":"not\u0020one","body":{body}}}"#);
     let traced = decode_traced::<StepMessage>(text.as_bytes()).unwrap();
     assert_eq!(traced.traceparent.as_deref(), Some("not one"));
 }
