@@ -255,7 +255,7 @@ fn main() -> ExitCode {
         }
     });
     if let Err(error) = tracing.shutdown() {
-        let _ = writeln!(std::io::stderr(), "warning: {error:#}");
+        let _ = writeln!(std::io::stderr(), "warning: {:#}", anyhow::Error::from(error));
     }
     match outcome {
         Ok(code) => code,
