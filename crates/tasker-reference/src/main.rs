@@ -255,7 +255,11 @@ fn main() -> ExitCode {
         }
     });
     if let Err(error) = tracing.shutdown() {
-        let _ = writeln!(std::io::stderr(), "warning: {:#}", anyhow::Error::from(error));
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: {:#}",
+            anyhow::Error::from(error)
+        );
     }
     match outcome {
         Ok(code) => code,
