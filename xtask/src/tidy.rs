@@ -90,6 +90,8 @@ pub(crate) struct Member {
     pub(crate) all_deps: BTreeSet<String>,
     /// Names under `[dependencies]` only: what ships in the built crate.
     pub(crate) normal_deps: BTreeSet<String>,
+    /// The `[dependencies]` marked `optional = true`: built only with a feature that names them.
+    pub(crate) optional_deps: BTreeSet<String>,
 }
 
 /// Runs every rule and returns the violations, sorted by path.
@@ -161,29 +163,45 @@ pub(crate) fn members(root: &Path) -> anyhow::Result<Vec<Member>> {
             .and_then(|deps| deps.as_table())
             .map(|table| table.keys().cloned().collect())
             .unwrap_or_default();
+        let optional_deps: BTreeSet<String> = manifest
+            .get("dependencies")
+            .and_then(|deps| deps.as_table())
+            .map(|table| {
+                table
+                    .iter()
+                    .filter(|(_, spec)| {
+                        spec.get("optional").and_then(toml::Value::as_bool) == Some(true)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         for kind in ["dependencies", "dev-dependencies", "build-dependencies"] {
             if let Some(table) = manifest.get(kind).and_then(|deps| deps.as_table()) {
                 all_deps.extend(table.keys().cloned());
             }
         }
         let is_library = dir.join("src/lib.rs").is_file();
-        parsed.push((name, dir, is_library, all_deps, normal_deps));
+        parsed.push((name, dir, is_library, all_deps, normal_deps, optional_deps));
     }
     let names: BTreeSet<String> = parsed.iter().map(|(name, ..)| name.clone()).collect();
     Ok(parsed
         .into_iter()
-        .map(|(name, dir, is_library, all_deps, normal_deps)| Member {
-            workspace_deps: all_deps
-                .iter()
-                .filter(|dep| names.contains(*dep))
-                .cloned()
-                .collect(),
-            name,
-            dir,
-            is_library,
-            all_deps,
-            normal_deps,
-        })
+        .map(
+            |(name, dir, is_library, all_deps, normal_deps, optional_deps)| Member {
+                workspace_deps: all_deps
+                    .iter()
+                    .filter(|dep| names.contains(*dep))
+                    .cloned()
+                    .collect(),
+                name,
+                dir,
+                is_library,
+                all_deps,
+                normal_deps,
+                optional_deps,
+            },
+        )
         .collect())
 }
 

@@ -4,9 +4,13 @@
 //! On the wire a message is `{"version":1,"kind":"step","body":{...}}`. The `kind` names the
 //! message type, so a message sent to the wrong queue is refused when it is decoded instead of
 //! being misread; the `version` lets a consumer refuse (and dead-letter) a message from a newer
-//! producer it cannot read. Decoding never panics: every failure is a [`DecodeError`] whose text
+//! producer it cannot read. An optional `traceparent` (W3C trace context) names the span that
+//! sent the message, so the span that handles it continues the same trace; it is left out when
+//! there is none, and a message without it (from an older producer) decodes as before.
+//! Decoding never panics: every failure is a [`DecodeError`] whose text
 //! becomes the dead-letter reason.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
@@ -68,6 +72,8 @@ pub trait QueueMessage: Serialize + DeserializeOwned {
 struct EnvelopeOut<'a, T> {
     version: u16,
     kind: MessageKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
     body: &'a T,
 }
 
@@ -75,8 +81,20 @@ struct EnvelopeOut<'a, T> {
 struct EnvelopeIn<'a> {
     version: u16,
     kind: &'a str,
+    #[serde(default, borrow)]
+    traceparent: Option<Cow<'a, str>>,
     #[serde(borrow)]
     body: &'a RawValue,
+}
+
+/// A decoded message with the trace context it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Traced<M> {
+    /// The message.
+    pub message: M,
+    /// The W3C `traceparent` of the span that sent it, if the sender traced it. Not validated
+    /// here: whoever uses it parses it and ignores it when malformed.
+    pub traceparent: Option<String>,
 }
 
 /// A JSON document ready to send: normally an encoded envelope. Backends refuse payloads over
@@ -87,9 +105,19 @@ pub struct Payload(String);
 impl Payload {
     /// Encodes `message` in an envelope.
     pub fn encode<M: QueueMessage>(message: &M) -> Result<Self, EncodeError> {
+        Self::encode_traced(message, None)
+    }
+
+    /// Encodes `message` in an envelope with the `traceparent` of the span that sends it
+    /// (left out when `None`).
+    pub fn encode_traced<M: QueueMessage>(
+        message: &M,
+        traceparent: Option<&str>,
+    ) -> Result<Self, EncodeError> {
         let envelope = EnvelopeOut {
             version: ENVELOPE_VERSION,
             kind: M::KIND,
+            traceparent,
             body: message,
         };
         serde_json::to_string(&envelope)
@@ -131,6 +159,18 @@ impl fmt::Debug for Payload {
 
 /// Decodes the envelope in `bytes` as an `M`.
 pub fn decode<M: QueueMessage>(bytes: &[u8]) -> Result<M, DecodeError> {
+    open(bytes).map(|(message, _)| message)
+}
+
+/// Decodes the envelope in `bytes` as an `M`, with its `traceparent`.
+pub fn decode_traced<M: QueueMessage>(bytes: &[u8]) -> Result<Traced<M>, DecodeError> {
+    open(bytes).map(|(message, traceparent)| Traced {
+        message,
+        traceparent: traceparent.map(Cow::into_owned),
+    })
+}
+
+fn open<M: QueueMessage>(bytes: &[u8]) -> Result<(M, Option<Cow<'_, str>>), DecodeError> {
     let envelope: EnvelopeIn<'_> =
         serde_json::from_slice(bytes).map_err(|source| DecodeError::NotAnEnvelope {
             size: bytes.len(),
@@ -148,10 +188,12 @@ pub fn decode<M: QueueMessage>(bytes: &[u8]) -> Result<M, DecodeError> {
             found: envelope.kind.to_owned(),
         });
     }
-    serde_json::from_str(envelope.body.get()).map_err(|source| DecodeError::InvalidBody {
-        kind: M::KIND,
-        source,
-    })
+    let message =
+        serde_json::from_str(envelope.body.get()).map_err(|source| DecodeError::InvalidBody {
+            kind: M::KIND,
+            source,
+        })?;
+    Ok((message, envelope.traceparent))
 }
 
 /// A message could not be encoded.

@@ -125,7 +125,17 @@ impl Outbox {
         queue: &QueueName,
         message: &M,
     ) -> Result<(), EncodeError> {
-        let payload = Payload::encode(message)?;
+        self.push_traced(queue, message, None)
+    }
+
+    /// [`Outbox::push`], with the `traceparent` of the span that sends it in the envelope.
+    pub fn push_traced<M: QueueMessage>(
+        &mut self,
+        queue: &QueueName,
+        message: &M,
+        traceparent: Option<&str>,
+    ) -> Result<(), EncodeError> {
+        let payload = Payload::encode_traced(message, traceparent)?;
         self.pending.entry(queue.clone()).or_default().push(payload);
         Ok(())
     }

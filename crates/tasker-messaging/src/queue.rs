@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::envelope::{DecodeError, Payload, QueueMessage, decode};
+use crate::envelope::{DecodeError, Payload, QueueMessage, Traced, decode};
 use crate::error::QueueError;
 use crate::queue_name::QueueName;
 use crate::signal::Subscription;
@@ -146,6 +146,11 @@ impl ReceivedMessage {
     /// Decodes the envelope in the body.
     pub fn decode<M: QueueMessage>(&self) -> Result<M, DecodeError> {
         decode(&self.body)
+    }
+
+    /// Decodes the envelope in the body, with the trace context it was sent with.
+    pub fn decode_traced<M: QueueMessage>(&self) -> Result<Traced<M>, DecodeError> {
+        crate::envelope::decode_traced(&self.body)
     }
 }
 

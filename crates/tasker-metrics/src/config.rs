@@ -5,12 +5,21 @@
 pub const SERVICE_NAME_DEFAULT: &str = "tasker";
 
 /// Where metrics go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetricsExporter {
     /// Prometheus text exposition, rendered on demand by
     /// [`Metrics::render_prometheus`](crate::instruments::Metrics::render_prometheus) (served on
     /// `GET /metrics` by the process).
     Prometheus,
+    /// Pushed over OTLP (gRPC) to a collector every `interval`, cumulative (feature `otlp`).
+    /// Must be installed inside a tokio runtime: the reader exports from a task of it.
+    #[cfg(feature = "otlp")]
+    Otlp {
+        /// The collector (credentials in the URL are redacted in `Debug`).
+        endpoint: crate::otlp::OtlpEndpoint,
+        /// How often the points are pushed.
+        interval: std::time::Duration,
+    },
     /// Nowhere: every instrument is a no-op ([`Metrics::disabled`](crate::instruments::Metrics::disabled)).
     None,
 }
@@ -32,4 +41,11 @@ pub enum MetricsError {
     /// The service name is empty.
     #[error("install metrics: `service_name` is empty")]
     EmptyServiceName,
+    /// The OTLP exporter could not be built.
+    #[cfg(feature = "otlp")]
+    #[error("install metrics")]
+    Otlp(#[source] crate::otlp::OtlpError),
+    /// Pushing the last points (on [`Metrics::shutdown`](crate::instruments::Metrics::shutdown)) failed.
+    #[error("flush the metrics exporter")]
+    Flush(#[source] opentelemetry_sdk::error::OTelSdkError),
 }

@@ -53,6 +53,12 @@ pub struct Metrics {
 enum Exporter {
     /// Nothing: the instruments are the API's no-ops.
     Disabled,
+    /// An SDK provider whose periodic reader pushes over OTLP.
+    #[cfg(feature = "otlp")]
+    Otlp {
+        /// Kept so the provider (and its reader's task) lives as long as any clone.
+        provider: SdkMeterProvider,
+    },
     /// An SDK provider whose reader the Prometheus exposition collects on demand.
     Prometheus {
         /// Kept so the provider lives as long as any clone of [`Metrics`].
@@ -71,8 +77,28 @@ impl Metrics {
         if config.service_name.trim().is_empty() {
             return Err(MetricsError::EmptyServiceName);
         }
-        match config.exporter {
+        match &config.exporter {
             MetricsExporter::None => Ok(Self::disabled()),
+            #[cfg(feature = "otlp")]
+            MetricsExporter::Otlp { endpoint, interval } => {
+                use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
+                // The async-runtime reader: see the `otlp` module for why.
+                let exporter =
+                    crate::otlp::metric_exporter(endpoint).map_err(MetricsError::Otlp)?;
+                let reader = PeriodicReader::builder(exporter, opentelemetry_sdk::runtime::Tokio)
+                    .with_interval(*interval)
+                    .build();
+                let provider = MeterProviderBuilder::default()
+                    .with_resource(
+                        Resource::builder_empty()
+                            .with_service_name(config.service_name.clone())
+                            .build(),
+                    )
+                    .with_reader(reader)
+                    .build();
+                let meter = provider.meter(SCOPE);
+                Ok(Self::from_meter(&meter, Exporter::Otlp { provider }))
+            }
             MetricsExporter::Prometheus => {
                 let reader = PrometheusReader::new();
                 let provider = MeterProviderBuilder::default()
@@ -120,6 +146,27 @@ impl Metrics {
             return String::new();
         }
         exposition::render(&resource_metrics)
+    }
+
+    /// Pushes what is recorded now (OTLP; nothing to do otherwise). Call it from outside the
+    /// runtime's async context, e.g. `spawn_blocking`, or before exiting: the last points are
+    /// exported by a task of the runtime.
+    pub fn flush(&self) -> Result<(), MetricsError> {
+        match &self.exporter {
+            #[cfg(feature = "otlp")]
+            Exporter::Otlp { provider } => provider.force_flush().map_err(MetricsError::Flush),
+            _ => Ok(()),
+        }
+    }
+
+    /// Pushes what is recorded and stops the exporter (OTLP; nothing to do otherwise). Same
+    /// calling rules as [`Metrics::flush`].
+    pub fn shutdown(&self) -> Result<(), MetricsError> {
+        match &self.exporter {
+            #[cfg(feature = "otlp")]
+            Exporter::Otlp { provider } => provider.shutdown().map_err(MetricsError::Flush),
+            _ => Ok(()),
+        }
     }
 
     fn from_meter(meter: &Meter, exporter: Exporter) -> Self {

@@ -37,8 +37,17 @@
 //!
 //! This crate depends on no workspace crate (the composition root maps configuration onto
 //! [`config`]), and is the only library allowed to depend on `opentelemetry_sdk`: it owns the
-//! meter provider, and only binaries call [`instruments::Metrics::install`]. OTLP export is not
-//! here yet.
+//! meter and tracer providers, and only binaries call [`instruments::Metrics::install`] and
+//! `subscriber::init`.
+//!
+//! Traces:
+//! - [`trace`]: W3C trace context for one task across processes (the task's id is its trace
+//!   id; a message's `traceparent` parents the span that handles it). The engines use it; it
+//!   costs one atomic load when tracing is off.
+//! - `subscriber` (feature `subscriber`, binaries only): the one tracing init (log format and
+//!   filter, OTLP span export with a parent-based ratio sampler) and its flushing guard.
+//! - `otlp` (feature `otlp`, implied by `subscriber`): the OTLP endpoint (credentials redacted)
+//!   and the gRPC exporters, also behind `MetricsExporter::Otlp`.
 
 mod attribute;
 pub mod cache;
@@ -48,5 +57,10 @@ mod exposition;
 pub mod instruments;
 pub mod messaging;
 pub mod orchestration;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod resilience;
 pub mod security;
+#[cfg(feature = "subscriber")]
+pub mod subscriber;
+pub mod trace;

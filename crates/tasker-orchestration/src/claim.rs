@@ -17,10 +17,12 @@ use tasker_messaging::retry::within;
 use tasker_messaging::shutdown::Shutdown;
 use tasker_resilience::permit::ErrorClass;
 use tasker_state::{StepState, TaskState};
+use tracing::Instrument as _;
 
 use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, queue_of};
 use crate::settle::Unsettled;
+use crate::spans;
 
 /// Steps redriven per pass at most.
 const REDRIVE_LIMIT: i64 = 500;
@@ -130,26 +132,35 @@ impl Orchestrator {
             tx.rollback().await.doing("ending an empty claim")?;
             return Ok(0);
         }
-        let mut outbox = self.messaging.outbox();
-        let tasks = claimed
-            .iter()
-            .map(|task| Unsettled {
-                task_id: task.task_id,
-                state: task.to_state,
-                prefix: Vec::new(),
-            })
-            .collect();
-        let settled = self
-            .settle_all(&mut tx, tasks, &mut outbox)
-            .await
-            .doing("settling claimed tasks")?;
-        self.commit(outbox, tx, "committing claimed tasks")
-            .await?
-            .finish()
-            .await
-            .doing("sending after committing claimed tasks")?;
-        self.committed(&settled);
-        Ok(claimed.len())
+        // A span for rounds that claimed something only: idle polls would drown the traces.
+        let span = tracing::info_span!("claim.round", claimed = claimed.len());
+        for task in &claimed {
+            tasker_metrics::trace::link_task(&span, spans::trace_key(task.task_id));
+        }
+        async {
+            let mut outbox = self.messaging.outbox();
+            let tasks = claimed
+                .iter()
+                .map(|task| Unsettled {
+                    task_id: task.task_id,
+                    state: task.to_state,
+                    prefix: Vec::new(),
+                })
+                .collect();
+            let settled = self
+                .settle_all(&mut tx, tasks, &mut outbox)
+                .await
+                .doing("settling claimed tasks")?;
+            self.commit(outbox, tx, "committing claimed tasks")
+                .await?
+                .finish()
+                .await
+                .doing("sending after committing claimed tasks")?;
+            self.committed(&settled);
+            Ok(claimed.len())
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends messages again that were lost between a commit and its send (RabbitMQ, in

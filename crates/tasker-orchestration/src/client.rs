@@ -50,6 +50,8 @@ pub async fn send_requests(
 ) -> Result<Vec<Uuid>, OrchestrationError> {
     let mut ids = Vec::with_capacity(requests.len());
     let mut payloads = Vec::with_capacity(requests.len());
+    // The caller's span (if traced) is linked from each task's first span.
+    let traceparent = tasker_metrics::trace::current_traceparent();
     for request in requests {
         let message = TaskRequestMessage {
             request_id: Uuid::now_v7(),
@@ -57,7 +59,10 @@ pub async fn send_requests(
             reply_to: reply_to.cloned(),
             request: request.clone(),
         };
-        payloads.push(Payload::encode(&message).doing("encoding a task request")?);
+        payloads.push(
+            Payload::encode_traced(&message, traceparent.as_deref())
+                .doing("encoding a task request")?,
+        );
         ids.push(message.request_id);
     }
     if !payloads.is_empty() {

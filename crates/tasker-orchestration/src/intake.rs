@@ -29,11 +29,13 @@ use tasker_messaging::shutdown::Shutdown;
 use tasker_models::ids::TaskId;
 use tasker_models::request::{JsonLimits, ValidatedTaskRequest};
 use tasker_state::{TaskEvent, TaskState};
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::error::{Doing as _, OrchestrationError, database_may_pass, display_chain};
 use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::Unsettled;
+use crate::spans;
 use crate::templates::{Missing, TemplateEntry};
 
 /// A request that passed validation, with its delivery.
@@ -112,7 +114,12 @@ impl Orchestrator {
                 };
                 let count = received.len();
                 // Requests not taken in time come back after their visibility timeout.
-                if count > 0 && within(limit, self.intake(received)).await.is_err() {
+                let span = tracing::info_span!("intake.batch", requests = count);
+                if count > 0
+                    && within(limit, self.intake(received).instrument(span))
+                        .await
+                        .is_err()
+                {
                     tracing::warn!(
                         ?limit,
                         "taking task requests timed out waiting for the database or the broker; they will be redelivered"
@@ -375,6 +382,12 @@ impl Orchestrator {
                         .as_ref()
                         .map(|queue| queue.as_str().to_owned()),
                 });
+                spans::task_created(
+                    &tracing::Span::current(),
+                    *task_id,
+                    item.validated.namespace.as_str(),
+                    &item.received,
+                );
                 fresh.push(*task_id);
             }
         }
@@ -489,10 +502,14 @@ impl Orchestrator {
     /// Gives up on a task blocked by failures (`blocked_by_failures → error`) and tells its
     /// requester, in one transaction.
     async fn give_up(&self, task_id: TaskId) -> Outcome {
-        let given_up = within(self.settings.operation_timeout, self.try_give_up(task_id))
-            .await
-            .doing_with(|| format!("finalizing task {task_id}"))
-            .and_then(|given_up| given_up);
+        let given_up = within(
+            self.settings.operation_timeout,
+            self.try_give_up(task_id)
+                .instrument(spans::finalizing(task_id)),
+        )
+        .await
+        .doing_with(|| format!("finalizing task {task_id}"))
+        .and_then(|given_up| given_up);
         match given_up {
             Ok(()) => Outcome::Done,
             Err(error) => {

@@ -27,7 +27,7 @@
 //!   configured ([`engine::RunningOrchestrator::staleness`] counts what it did).
 //!
 //! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging and
-//! tasker-registry, and on nothing of the worker: what both need lives in the crate that owns
+//! tasker-registry (and tasker-metrics for its spans' trace context: see `spans`), and on nothing of the worker: what both need lives in the crate that owns
 //! it. It writes no SQL (tasker-db does) and initialises no tracing subscriber.
 
 pub mod client;
@@ -41,6 +41,7 @@ mod orchestrator;
 mod relay;
 mod results;
 mod settle;
+mod spans;
 mod templates;
 
 pub use engine::{OrchestratorSettings, RunningOrchestrator, start};

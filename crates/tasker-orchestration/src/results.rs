@@ -20,10 +20,12 @@ use tasker_models::ids::{StepId, TaskId};
 use tasker_state::{StepEvent, StepState, TaskEvent, TaskState};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, Woken, wait_for_work};
 use crate::settle::{Settled, Unsettled};
+use crate::spans;
 
 /// A decoded result message with its delivery.
 #[derive(Debug)]
@@ -134,28 +136,36 @@ impl Orchestrator {
         if received.is_empty() {
             return Ok(0);
         }
-        let mut messages = Vec::with_capacity(received.len());
-        for message in &received {
-            match message.decode::<StepResultMessage>() {
-                Ok(decoded) => messages.push(decoded),
-                Err(error) => {
-                    let reason = error.reason();
-                    tracing::warn!(%reason, "dead-lettering an undecodable step result");
-                    pgmq.dead_letter_in(&mut tx, message, reason)
-                        .await
-                        .doing("dead-lettering a step result")?;
+        let span = tracing::info_span!("results.batch", results = received.len());
+        let kept = spans::results_received(&span, received.iter());
+        let taken = async {
+            let mut messages = Vec::with_capacity(received.len());
+            for message in &received {
+                match message.decode::<StepResultMessage>() {
+                    Ok(decoded) => messages.push(decoded),
+                    Err(error) => {
+                        let reason = error.reason();
+                        tracing::warn!(%reason, "dead-lettering an undecodable step result");
+                        pgmq.dead_letter_in(&mut tx, message, reason)
+                            .await
+                            .doing("dead-lettering a step result")?;
+                    }
                 }
             }
+            let mut outbox = self.messaging.outbox();
+            let settled = self.record(&mut tx, messages.iter(), &mut outbox).await?;
+            self.commit(outbox, tx, "committing step results")
+                .await?
+                .finish()
+                .await
+                .doing("sending after committing step results")?;
+            self.committed(&settled);
+            Ok(received.len())
         }
-        let mut outbox = self.messaging.outbox();
-        let settled = self.record(&mut tx, messages.iter(), &mut outbox).await?;
-        self.commit(outbox, tx, "committing step results")
-            .await?
-            .finish()
-            .await
-            .doing("sending after committing step results")?;
-        self.committed(&settled);
-        Ok(received.len())
+        .instrument(span)
+        .await;
+        drop(kept);
+        taken
     }
 
     /// Receives step results until shutdown, routing them to the shards (backends that cannot
@@ -307,6 +317,17 @@ impl Orchestrator {
     /// Records the results of a batch and settles their tasks in one transaction; returns the
     /// sends and acknowledgements left for after its commit.
     async fn process_results(&self, batch: &[Delivery]) -> Result<AfterCommit, OrchestrationError> {
+        let span = tracing::info_span!("results.batch", results = batch.len());
+        let kept = spans::results_received(&span, batch.iter().map(|delivery| &delivery.received));
+        let processed = self.process_results_in(batch).instrument(span).await;
+        drop(kept);
+        processed
+    }
+
+    async fn process_results_in(
+        &self,
+        batch: &[Delivery],
+    ) -> Result<AfterCommit, OrchestrationError> {
         let mut tx = self
             .pool
             .begin()

@@ -20,6 +20,7 @@ use tasker_state::{StepEvent, StepState, TaskEvent, TaskState, TaskStateMachine}
 
 use crate::error::{Doing as _, OrchestrationError};
 use crate::orchestrator::{Orchestrator, queue_of};
+use crate::spans;
 
 /// Where a settled task rests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,6 +358,15 @@ impl Orchestrator {
         if pending.is_empty() {
             return Ok(enqueued);
         }
+        // Step names, for the `step.enqueue` spans only.
+        let names: HashMap<StepId, &str> = if tasker_metrics::trace::is_enabled() {
+            ready
+                .iter()
+                .map(|step| (step.step_id, step.name.as_str()))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         let enqueues = pending
             .iter()
             .map(|step_id| StepTransition::new(*step_id, StepState::Pending, StepEvent::Enqueue))
@@ -375,14 +385,21 @@ impl Orchestrator {
                     let task = self.task(conn, applied.task_id).await?;
                     let queue = queue_of(&task)?;
                     self.ensure_queue(&queue).await?;
+                    let traceparent = spans::step_enqueued(
+                        applied.task_id,
+                        applied.step_id,
+                        names.get(&applied.step_id).copied(),
+                        queue.as_str(),
+                    );
                     outbox
-                        .push(
+                        .push_traced(
                             &queue,
                             &StepMessage {
                                 task_id: applied.task_id,
                                 step_id: applied.step_id,
                                 correlation_id: task.correlation_id,
                             },
+                            traceparent.as_deref(),
                         )
                         .doing("encoding a step message")?;
                     enqueued

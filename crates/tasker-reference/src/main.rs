@@ -29,7 +29,9 @@
 //! → [`roles`] (which engines a process runs) → [`driver`] (requests, progress, verification
 //! against [`expected`]) → [`report`].
 //!
-//! Logs go to stderr, filtered by `TASKER_LOG` (default `warn`).
+//! Logs go to stderr in `common.telemetry.log_format`, filtered by `RUST_LOG` if set, else
+//! `TASKER_LOG` if set, else `common.telemetry.log_filter`; with `common.telemetry.enabled`
+//! spans are exported over OTLP (see [`telemetry`] and docs/observability.md).
 //!
 //! This binary depends on the `tasker-shared` facade and the two engines, which are not part
 //! of the facade, and on nothing else of the workspace. It holds no SQL of its own.
@@ -43,6 +45,7 @@ mod handlers;
 mod report;
 mod roles;
 mod setup;
+mod telemetry;
 
 #[cfg(test)]
 mod tests;
@@ -53,7 +56,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 use crate::setup::Backend;
 
@@ -218,13 +220,6 @@ fn main() -> ExitCode {
         Some(Command::Submit(args)) => &mut args.common,
     };
     let process_id = *common.process_id.get_or_insert_with(uuid::Uuid::now_v7);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("TASKER_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_timer(StampAndProcess(process_id))
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -238,6 +233,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The OTLP exporter's batches run on this runtime: tracing starts inside it, and stops
+    // (exporting the last spans) after the roles returned, while it is still alive.
+    let tracing = {
+        let _entered = runtime.enter();
+        match telemetry::init(process_id) {
+            Ok(guard) => guard,
+            Err(error) => {
+                let _ = writeln!(std::io::stderr(), "error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let outcome = runtime.block_on(async move {
         match cli.command {
             None => roles::run(cli.run).await,
@@ -247,26 +254,19 @@ fn main() -> ExitCode {
             Some(Command::Submit(args)) => roles::submit(args).await,
         }
     });
+    if let Err(error) = tracing.shutdown() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: {:#}",
+            anyhow::Error::from(error)
+        );
+    }
     match outcome {
         Ok(code) => code,
         Err(error) => {
             let _ = writeln!(std::io::stderr(), "error: {error:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Log lines start with the time and this process's id.
-struct StampAndProcess(uuid::Uuid);
-
-impl tracing_subscriber::fmt::time::FormatTime for StampAndProcess {
-    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        write!(
-            w,
-            "{} process={}",
-            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"),
-            self.0
-        )
     }
 }
 

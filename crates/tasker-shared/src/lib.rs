@@ -23,6 +23,8 @@
 //! - `postgres` (default): the `database`, `scopes` and `registry` modules.
 //! - `cache-redis` (default), `cache-moka` (default), `cache-memcached`: the `cache` module's
 //!   backends; `cache-redis-tls` adds `rediss://` URLs. The no-op backend is always there.
+//! - `metrics-otlp`, `metrics-subscriber`: OTLP export of metrics (`metrics::otlp`), and the
+//!   binaries' tracing init with OTLP span export (`metrics::subscriber`).
 //!
 //! # The README
 //!

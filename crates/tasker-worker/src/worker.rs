@@ -24,11 +24,13 @@ use tasker_db::step::{self, StepRecord, StepTransitionError, transition_batch};
 use tasker_messaging::messages::StepMessage;
 use tasker_messaging::queue::{Receipt, ReceivedMessage};
 use tasker_messaging::queue_name::QueueName;
+use tasker_metrics::trace;
 use tasker_models::ids::{ProcessorId, StepId, TaskId};
 use tasker_registry::handler::{PublishedEvent, StepFailure, StepOutcome};
 use tasker_state::{StepEvent, StepState};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 use tasker_db::lease::Lease;
 use tasker_db::step::StepTransition;
@@ -192,6 +194,8 @@ impl BatchConn {
 struct Started {
     message: ReceivedMessage,
     step_message: StepMessage,
+    /// The `traceparent` of the orchestrator's `step.enqueue` span, if it traced the step.
+    traceparent: Option<String>,
     task: Arc<TaskFacts>,
     entry: Arc<TemplateEntry>,
 }
@@ -277,7 +281,12 @@ impl Worker {
                         }
                     };
                     if let Some(taken) = taken {
-                        match self.execute(taken).await {
+                        let span = tracing::info_span!(
+                            "worker.batch",
+                            messaging.source.name = queue.as_str(),
+                            steps = taken.started.len(),
+                        );
+                        match self.execute(taken).instrument(span).await {
                             Ok(after) if after.is_empty() => {}
                             Ok(after) => {
                                 while sending.join_next().await.is_some() {}
@@ -367,8 +376,8 @@ impl Worker {
         let mut dead = Vec::new();
         let mut candidates = Vec::with_capacity(received.len());
         for message in received {
-            let step_message = match message.decode::<StepMessage>() {
-                Ok(decoded) => decoded,
+            let (step_message, traceparent) = match message.decode_traced::<StepMessage>() {
+                Ok(decoded) => (decoded.message, decoded.traceparent),
                 Err(error) => {
                     dead.push((message, error.reason()));
                     continue;
@@ -396,6 +405,7 @@ impl Worker {
             candidates.push(Started {
                 message,
                 step_message,
+                traceparent,
                 task,
                 entry,
             });
@@ -507,6 +517,8 @@ impl Worker {
         let mut runs = JoinSet::new();
         let mut receipts: HashMap<usize, Receipt> = HashMap::new();
         let mut results = BTreeMap::new();
+        // The `traceparent` of each step's `step.execute` span, for its result message.
+        let mut traceparents: HashMap<usize, String> = HashMap::new();
         for (index, item) in started.iter().enumerate() {
             let step_id = item.step_message.step_id;
             let task_steps = steps.get(&item.task.task_id).map_or(&[][..], Vec::as_slice);
@@ -533,33 +545,41 @@ impl Worker {
             let handler = Arc::clone(handler.handler());
             let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
             let will_retry = context.has_attempts_left();
-            runs.spawn(async move {
-                let started_at = Instant::now();
-                let run = AssertUnwindSafe(tokio::time::timeout(timeout, handler.call(&context)));
-                let outcome = match run.catch_unwind().await {
-                    Ok(Ok(outcome)) => outcome,
-                    Ok(Err(_)) => StepOutcome::retryable(format!(
-                        "the handler did not finish within {timeout:?}"
-                    )),
-                    // A panicking handler is a bug in the handler: running it again cannot help.
-                    Err(panic) => StepOutcome::permanent(
-                        StepFailure::new(format!(
-                            "the handler panicked: {}",
-                            panic_message(&*panic)
-                        ))
-                        .with_kind("panic"),
-                    ),
-                };
-                // Published before a timeout or panic too: `failure` and `always` events stay.
-                let events = context.events.take(&outcome, will_retry);
-                (
-                    index,
-                    outcome,
-                    events,
-                    started_at.elapsed(),
-                    context.attempt,
-                )
-            });
+            let span = execute_span(item, record, context.attempt);
+            if let Some(traceparent) = trace::traceparent(&span) {
+                traceparents.insert(index, traceparent);
+            }
+            runs.spawn(
+                async move {
+                    let started_at = Instant::now();
+                    let run =
+                        AssertUnwindSafe(tokio::time::timeout(timeout, handler.call(&context)));
+                    let outcome = match run.catch_unwind().await {
+                        Ok(Ok(outcome)) => outcome,
+                        Ok(Err(_)) => StepOutcome::retryable(format!(
+                            "the handler did not finish within {timeout:?}"
+                        )),
+                        // A panicking handler is a bug in the handler: running it again cannot help.
+                        Err(panic) => StepOutcome::permanent(
+                            StepFailure::new(format!(
+                                "the handler panicked: {}",
+                                panic_message(&*panic)
+                            ))
+                            .with_kind("panic"),
+                        ),
+                    };
+                    // Published before a timeout or panic too: `failure` and `always` events stay.
+                    let events = context.events.take(&outcome, will_retry);
+                    (
+                        index,
+                        outcome,
+                        events,
+                        started_at.elapsed(),
+                        context.attempt,
+                    )
+                }
+                .instrument(span),
+            );
         }
 
         // Wait for the handlers, keeping the messages invisible meanwhile.
@@ -618,7 +638,7 @@ impl Worker {
                 || async {
                     within(
                         shared.settings.operation_timeout,
-                        self.store(&started, &results, &receipts),
+                        self.store(&started, &results, &receipts, &traceparents),
                     )
                     .await
                     .doing("storing step results")?
@@ -641,4 +661,27 @@ impl Worker {
         );
         Ok(after)
     }
+}
+
+/// `step.execute`: one step's handler run, the child of the orchestrator's `step.enqueue` span
+/// that sent its message (or of its task's trace root). A disabled span with tracing off.
+fn execute_span(item: &Started, record: &StepRecord, attempt: u32) -> tracing::Span {
+    if !trace::is_enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "step.execute",
+        tasker.namespace = item.task.namespace.as_str(),
+        tasker.template = item.task.template.as_str(),
+        tasker.task_id = %item.task.task_id,
+        tasker.step_id = %record.step_id,
+        tasker.step_name = record.name.as_str(),
+        tasker.attempt = attempt,
+    );
+    trace::follow(
+        &span,
+        item.task.task_id.into_uuid().into_bytes(),
+        item.traceparent.as_deref(),
+    );
+    span
 }

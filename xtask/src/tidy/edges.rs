@@ -17,15 +17,21 @@ const FACADE: &str = "tasker-shared";
 const UNRESTRICTED: [&str; 2] = [FACADE, "xtask"];
 
 /// Dependencies only a binary may initialise.
-const SUBSCRIBER_CRATES: [&str; 3] = [
+const SUBSCRIBER_CRATES: [&str; 4] = [
     "tracing-subscriber",
     "opentelemetry_sdk",
+    "opentelemetry-otlp",
     "console-subscriber",
 ];
 
-/// The one library that may depend on `opentelemetry_sdk`: it owns the meter provider and the
-/// Prometheus reader, and only binaries call its `Metrics::install`.
+/// The one library that may depend on `opentelemetry_sdk`: it owns the meter and tracer
+/// providers and the Prometheus reader, and only binaries call its `Metrics::install`. It may
+/// also depend on `tracing-subscriber` and `opentelemetry-otlp` as *optional* dependencies
+/// (its `subscriber` and `otlp` features, which only binaries enable), never unconditionally.
 const METRICS: &str = "tasker-metrics";
+
+/// What [`METRICS`] may depend on only optionally.
+const METRICS_OPTIONAL: [&str; 2] = ["tracing-subscriber", "opentelemetry-otlp"];
 
 const START: &str = "<!-- tidy:edges:start -->";
 const END: &str = "<!-- tidy:edges:end -->";
@@ -186,7 +192,10 @@ fn planned(name: &str) -> bool {
 pub(super) fn check_subscribers(members: &[Member], root: &Path, violations: &mut Vec<Violation>) {
     for member in members.iter().filter(|member| member.is_library) {
         for dep in SUBSCRIBER_CRATES {
-            if member.name == METRICS && dep == "opentelemetry_sdk" {
+            if member.name == METRICS
+                && (dep == "opentelemetry_sdk"
+                    || (METRICS_OPTIONAL.contains(&dep) && member.optional_deps.contains(dep)))
+            {
                 continue;
             }
             if member.normal_deps.contains(dep) {

@@ -287,6 +287,15 @@ fn only_the_metrics_crate_may_depend_on_the_otel_sdk() {
         vec![Rule::SubscriberInLibrary]
     );
 
+    // ...unless it is optional (the `subscriber` feature only binaries enable).
+    fixture.write(
+        "crates/tasker-metrics/Cargo.toml",
+        "[package]\nname = \"tasker-metrics\"\n\n[dependencies]\nopentelemetry_sdk = \"0.33\"\n\
+         tracing-subscriber = { version = \"0.3\", optional = true }\n\
+         opentelemetry-otlp = { version = \"0.33\", optional = true }\n",
+    );
+    assert_eq!(fixture.violations(), vec![]);
+
     // Any other library with the SDK fails.
     fixture.write(
         "crates/tasker-metrics/Cargo.toml",

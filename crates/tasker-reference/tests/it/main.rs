@@ -27,6 +27,7 @@ mod events;
 mod proxy;
 mod silence;
 mod startup;
+mod traces;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -66,6 +66,7 @@ impl Worker {
         started: &[Started],
         results: &BTreeMap<usize, StepResult>,
         receipts: &HashMap<usize, Receipt>,
+        traceparents: &HashMap<usize, String>,
     ) -> Result<(AfterCommit, usize), WorkerError> {
         let shared = &self.shared;
         let has_events = results.values().any(|result| !result.events.is_empty());
@@ -114,6 +115,7 @@ impl Worker {
         let mut events = Vec::new();
         for ((index, result), outcome) in results.iter().zip(outcomes) {
             let item = &started[*index];
+            let traceparent = traceparents.get(index).map(String::as_str);
             match outcome {
                 Ok(_) => {
                     stored += 1;
@@ -126,9 +128,10 @@ impl Worker {
                         occurred_at: event.published_at,
                     }));
                     outbox
-                        .push(
+                        .push_traced(
                             &step_results_queue(),
                             &StepResultMessage::from(item.step_message),
+                            traceparent,
                         )
                         .doing("encoding a step result message")?;
                 }
@@ -139,9 +142,10 @@ impl Worker {
                     ..
                 }) => {
                     outbox
-                        .push(
+                        .push_traced(
                             &step_results_queue(),
                             &StepResultMessage::from(item.step_message),
+                            traceparent,
                         )
                         .doing("encoding a step result message")?;
                 }
