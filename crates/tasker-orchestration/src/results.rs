@@ -122,11 +122,7 @@ impl Orchestrator {
         queue: &QueueName,
         max: u16,
     ) -> Result<usize, OrchestrationError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting a result transaction")?;
+        let mut tx = self.begin().await.doing("starting a result transaction")?;
         let received = pgmq
             .pop_in(&mut tx, queue, max)
             .await
@@ -307,11 +303,7 @@ impl Orchestrator {
     /// Records the results of a batch and settles their tasks in one transaction; returns the
     /// sends and acknowledgements left for after its commit.
     async fn process_results(&self, batch: &[Delivery]) -> Result<AfterCommit, OrchestrationError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting a result transaction")?;
+        let mut tx = self.begin().await.doing("starting a result transaction")?;
         let mut outbox = self.messaging.outbox();
         let settled = self
             .record(
@@ -360,6 +352,7 @@ impl Orchestrator {
                 )
             })
             .collect();
+        let began = std::time::Instant::now();
         let (outcomes, states) = step::transition_batch_locking_tasks(
             &mut *tx,
             completions,
@@ -368,6 +361,10 @@ impl Orchestrator {
         )
         .await
         .doing("completing reported steps")?;
+        self.settings
+            .metrics
+            .db
+            .operation("complete_steps", began.elapsed());
         // Per task, the step whose result is reported in the task's transition event.
         let mut events: BTreeMap<TaskId, TaskEvent> = BTreeMap::new();
         let mut unsuccessful = Vec::new();
