@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tasker_orchestration::client::{Submitter, send_requests};
+use tasker_shared::messaging::queue_name::orchestration_queues;
 use tasker_worker::catalog::Catalog;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -142,6 +143,9 @@ async fn stop_gracefully(
 pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let wiring = setup::wire(&args.common, connections(2 * args.shards + 6)).await?;
+    let serving = wiring
+        .serve_metrics(orchestration_queues().to_vec())
+        .await?;
     let running = tasker_orchestration::start(
         wiring.pool.clone(),
         wiring.engine_messaging(),
@@ -153,7 +157,9 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
         wiring.process_id,
         wiring.backend.as_str()
     ))?;
-    serve_until_signal(&mut signals, "orchestrator", running).await
+    let served = serve_until_signal(&mut signals, "orchestrator", running).await;
+    serving.stop().await?;
+    served
 }
 
 /// `worker`: the worker engine for the chosen namespaces until a signal.
@@ -167,6 +173,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    let serving = wiring.serve_metrics(catalog.worker_queues()).await?;
     let running = tasker_worker::start(
         wiring.pool.clone(),
         wiring.engine_messaging(),
@@ -180,7 +187,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         wiring.backend.as_str(),
         queues.join(", ")
     ))?;
-    serve_until_signal(&mut signals, "worker", running).await
+    let served = serve_until_signal(&mut signals, "worker", running).await;
+    serving.stop().await?;
+    served
 }
 
 /// `submit`: sends requests; with `--wait`, follows them and reports.
@@ -244,6 +253,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         write_out(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut queues = orchestration_queues().to_vec();
+    queues.extend(catalog.worker_queues());
+    let serving = wiring.serve_metrics(queues).await?;
     let (mut engines, mut submitter) = Engines::start(&wiring, &catalog, &args).await?;
     let templates: Vec<_> = catalog
         .entries()
@@ -260,8 +272,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ))
     .await;
     let stopped = engines.shutdown(submitter).await;
+    let served = serving.stop().await;
     let report = driven?;
     stopped.context("stopping the engines")?;
+    served?;
     finish(&report, &wiring)
 }
 

@@ -23,6 +23,7 @@
 //! - `postgres` (default): the `database`, `scopes` and `registry` modules.
 //! - `cache-redis` (default), `cache-moka` (default), `cache-memcached`: the `cache` module's
 //!   backends; `cache-redis-tls` adds `rediss://` URLs. The no-op backend is always there.
+//! - `metrics-listener`: `metrics::listener`, the `GET /metrics` server.
 //!
 //! # The README
 //!
