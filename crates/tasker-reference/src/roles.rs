@@ -143,15 +143,16 @@ async fn stop_gracefully(
 pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::new()?;
     let wiring = setup::wire(&args.common, connections(2 * args.shards + 6)).await?;
-    let serving = wiring
-        .serve_metrics(orchestration_queues().to_vec())
-        .await?;
     let running = tasker_orchestration::start(
         wiring.pool.clone(),
         wiring.engine_messaging(),
         wiring.orchestrator_settings(args.shards),
     )
     .await?;
+    // After the start, which creates the queues whose depths it samples.
+    let serving = wiring
+        .serve_metrics(orchestration_queues().to_vec())
+        .await?;
     write_out(&format!(
         "orchestrator ready: process {} on {}\n",
         wiring.process_id,
@@ -173,7 +174,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let serving = wiring.serve_metrics(catalog.worker_queues()).await?;
+    let worker_queues = catalog.worker_queues();
     let running = tasker_worker::start(
         wiring.pool.clone(),
         wiring.engine_messaging(),
@@ -181,6 +182,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         wiring.worker_settings(args.workers),
     )
     .await?;
+    let serving = wiring.serve_metrics(worker_queues).await?;
     write_out(&format!(
         "worker ready: process {} on {}, queues {}\n",
         wiring.process_id,
@@ -253,10 +255,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         write_out(&report)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let (mut engines, mut submitter) = Engines::start(&wiring, &catalog, &args).await?;
     let mut queues = orchestration_queues().to_vec();
     queues.extend(catalog.worker_queues());
     let serving = wiring.serve_metrics(queues).await?;
-    let (mut engines, mut submitter) = Engines::start(&wiring, &catalog, &args).await?;
     let templates: Vec<_> = catalog
         .entries()
         .map(|entry| Arc::new(entry.template.clone()))
