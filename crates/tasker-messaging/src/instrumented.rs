@@ -72,7 +72,13 @@ impl MessageQueue for InstrumentedQueue {
     ) -> Result<Vec<MessageId>, QueueError> {
         let began = Instant::now();
         let ids = self.inner.send_batch(queue, payloads).await?;
-        record_sent(&self.metrics, self.system, queue, ids.len(), began.elapsed());
+        record_sent(
+            &self.metrics,
+            self.system,
+            queue,
+            ids.len(),
+            began.elapsed(),
+        );
         Ok(ids)
     }
 

@@ -44,7 +44,8 @@ impl ResilienceMetrics {
     /// Counts `count` calls `component`'s breaker rejected (a breaker keeps its own counters;
     /// its growth since the last sample is reported here).
     pub fn rejections(&self, component: &str, count: u64) {
-        self.rejections.add(count, &[component_attribute(component)]);
+        self.rejections
+            .add(count, &[component_attribute(component)]);
     }
 }
 

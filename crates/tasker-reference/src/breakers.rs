@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tasker_shared::config::common::{CircuitBreakerSettings, CircuitBreakersConfig as Configured};
-use tasker_shared::resilience::config::{BreakerConfig, CircuitBreakersConfig};
 use tasker_shared::metrics::instruments::Metrics;
+use tasker_shared::resilience::config::{BreakerConfig, CircuitBreakersConfig};
 use tasker_shared::resilience::registry::CircuitBreakers;
 use tasker_shared::resilience::state::StateChange;
 

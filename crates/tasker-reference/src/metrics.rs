@@ -35,7 +35,9 @@ const CACHE_KIND: &str = "template";
 
 /// Installs the metrics `common.telemetry` asks for, and the address its listener is to bind
 /// (`None`: no listener).
-pub(crate) fn install(telemetry: &TelemetryConfig) -> anyhow::Result<(Metrics, Option<SocketAddr>)> {
+pub(crate) fn install(
+    telemetry: &TelemetryConfig,
+) -> anyhow::Result<(Metrics, Option<SocketAddr>)> {
     let exporter = match telemetry.metrics_exporter {
         Configured::Prometheus => MetricsExporter::Prometheus,
         Configured::None => MetricsExporter::None,
@@ -51,8 +53,8 @@ pub(crate) fn install(telemetry: &TelemetryConfig) -> anyhow::Result<(Metrics, O
         service_name: telemetry.service_name.clone(),
     })
     .context("common.telemetry: installing metrics")?;
-    let listen = (exporter == MetricsExporter::Prometheus)
-        .then(|| telemetry.metrics_listen.socket_addr());
+    let listen =
+        (exporter == MetricsExporter::Prometheus).then(|| telemetry.metrics_listen.socket_addr());
     Ok((metrics, listen))
 }
 
@@ -129,7 +131,9 @@ impl Sampled {
                     queue.as_str(),
                     depth.ready + depth.in_flight.unwrap_or(0),
                 ),
-                Err(error) => tracing::debug!(%queue, error = &error as &dyn std::error::Error, "sampling a queue's depth failed"),
+                Err(error) => {
+                    tracing::debug!(%queue, error = &error as &dyn std::error::Error, "sampling a queue's depth failed")
+                }
             }
         }
     }
@@ -190,7 +194,10 @@ impl Serving {
     pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
         self.sampler.abort();
         if let Some(listener) = self.listener.take() {
-            listener.shutdown().await.context("stopping the metrics listener")?;
+            listener
+                .shutdown()
+                .await
+                .context("stopping the metrics listener")?;
         }
         Ok(())
     }

@@ -141,7 +141,13 @@ impl PgmqQueue {
         .collect();
         let latency = began.elapsed();
         for send in &outgoing {
-            record_sent(&self.metrics, SYSTEM, send.queue, send.bodies.len(), latency);
+            record_sent(
+                &self.metrics,
+                SYSTEM,
+                send.queue,
+                send.bodies.len(),
+                latency,
+            );
         }
         let outcomes: Vec<Result<(), QueueError>> = outcomes
             .into_iter()
@@ -236,7 +242,13 @@ impl PgmqQueue {
         let received = self
             .read(connection, queue, max, visibility_timeout, asynchronous)
             .await?;
-        record_received(&self.metrics, SYSTEM, queue, received.len(), began.elapsed());
+        record_received(
+            &self.metrics,
+            SYSTEM,
+            queue,
+            received.len(),
+            began.elapsed(),
+        );
         Ok(received)
     }
 
@@ -262,7 +274,13 @@ impl PgmqQueue {
             let received = self
                 .read(connection, queue, max, Duration::from_secs(3600), false)
                 .await?;
-            record_received(&self.metrics, SYSTEM, queue, received.len(), began.elapsed());
+            record_received(
+                &self.metrics,
+                SYSTEM,
+                queue,
+                received.len(),
+                began.elapsed(),
+            );
             let receipts: Vec<Receipt> = received.iter().map(|m| m.receipt.clone()).collect();
             // Counts the acknowledgements.
             self.ack_batch_in(connection, &receipts).await?;
@@ -278,7 +296,13 @@ impl PgmqQueue {
             .map(|message| self.to_received(queue, message))
             .collect::<Result<Vec<_>, _>>()?;
         // A pop receives and acknowledges at once.
-        record_received(&self.metrics, SYSTEM, queue, received.len(), began.elapsed());
+        record_received(
+            &self.metrics,
+            SYSTEM,
+            queue,
+            received.len(),
+            began.elapsed(),
+        );
         if !received.is_empty() {
             self.metrics
                 .acked(SYSTEM, queue.as_str(), received.len() as u64);

@@ -312,8 +312,8 @@ pub(super) async fn messaging(backend: Backend, pool: &PgPool) -> anyhow::Result
         pool,
         &tasker_shared::metrics::instruments::Metrics::disabled(),
     )
-        .await
-        .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")
+    .await
+    .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")
 }
 
 /// The shipped templates with counting handlers, registered.

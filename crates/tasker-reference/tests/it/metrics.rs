@@ -42,7 +42,10 @@ async fn run_and_scrape(deployment: &Deployment) -> anyhow::Result<()> {
     )?;
     let status = tokio::task::block_in_place(|| submitter.wait(crate::RUN_LIMIT))?;
     let output = submitter.output.join("\n");
-    ensure!(status.success(), "the submitter failed ({status}):\n{output}");
+    ensure!(
+        status.success(),
+        "the submitter failed ({status}):\n{output}"
+    );
     ensure!(
         output.contains(&format!("{TASKS} ok, 0 wrong, 0 unchecked")),
         "every result verified:\n{output}"
@@ -117,13 +120,19 @@ async fn run_and_scrape(deployment: &Deployment) -> anyhow::Result<()> {
             sent > 0.0 && received > 0.0 && acked > 0.0,
             "{name}: sent {sent}, received {received}, acked {acked}\n{text}"
         );
-        ensure!(acked <= received, "{name}: acked {acked} > received {received}");
+        ensure!(
+            acked <= received,
+            "{name}: acked {acked} > received {received}"
+        );
         for family in [
             "messaging_client_operation_duration_seconds_count",
             "db_client_operation_duration_seconds_count",
             "db_client_connection_wait_time_seconds_count",
         ] {
-            ensure!(value(text, family, &[]) > 0.0, "{name}: no {family}\n{text}");
+            ensure!(
+                value(text, family, &[]) > 0.0,
+                "{name}: no {family}\n{text}"
+            );
         }
         for present in [
             r#"db_client_connection_count_value{db_client_connection_state="idle"}"#,
@@ -136,15 +145,34 @@ async fn run_and_scrape(deployment: &Deployment) -> anyhow::Result<()> {
         }
         promtool(name, text)?;
     }
-    for operation in ["claim_ready_tasks", "create_tasks", "complete_steps", "step_readiness"] {
+    for operation in [
+        "claim_ready_tasks",
+        "create_tasks",
+        "complete_steps",
+        "step_readiness",
+    ] {
         let label = format!(r#"db_operation_name="{operation}""#);
-        let count = value(text, "db_client_operation_duration_seconds_count", &[&label]);
-        ensure!(count > 0.0, "orchestrator: no {operation} durations\n{text}");
+        let count = value(
+            text,
+            "db_client_operation_duration_seconds_count",
+            &[&label],
+        );
+        ensure!(
+            count > 0.0,
+            "orchestrator: no {operation} durations\n{text}"
+        );
     }
     for operation in ["start_steps", "store_results"] {
         let label = format!(r#"db_operation_name="{operation}""#);
-        let count = value(&worker_text, "db_client_operation_duration_seconds_count", &[&label]);
-        ensure!(count > 0.0, "worker: no {operation} durations\n{worker_text}");
+        let count = value(
+            &worker_text,
+            "db_client_operation_duration_seconds_count",
+            &[&label],
+        );
+        ensure!(
+            count > 0.0,
+            "worker: no {operation} durations\n{worker_text}"
+        );
     }
     // Claims: the claim loop's rounds (new tasks start in the transaction that creates them,
     // so a run without retries may claim none at all).
@@ -172,7 +200,12 @@ fn metrics_address(process: &Process) -> anyhow::Result<SocketAddr> {
         .output
         .iter()
         .find_map(|line| line.strip_prefix("metrics listening on http://"))
-        .with_context(|| format!("{} printed no metrics address: {:?}", process.name, process.output))?;
+        .with_context(|| {
+            format!(
+                "{} printed no metrics address: {:?}",
+                process.name, process.output
+            )
+        })?;
     let address = line.strip_suffix("/metrics").unwrap_or(line);
     address
         .parse()
@@ -232,7 +265,10 @@ fn value(text: &str, family: &str, labels: &[&str]) -> f64 {
 fn promtool(name: &str, text: &str) -> anyhow::Result<()> {
     let in_ci = std::env::var("CI").is_ok_and(|value| value == "true");
     if Command::new("promtool").arg("--version").output().is_err() {
-        ensure!(!in_ci, "promtool is missing and CI=true; install it (`apt-get install -y prometheus`)");
+        ensure!(
+            !in_ci,
+            "promtool is missing and CI=true; install it (`apt-get install -y prometheus`)"
+        );
         eprintln!("note: promtool is not installed; the {name}'s exposition was not checked by it");
         return Ok(());
     }
