@@ -787,7 +787,9 @@ async fn metrics_count_transactional_and_trait_operations_once() -> anyhow::Resu
         let queue = QueueName::new("counted")?;
         backend.ensure_queue(&queue).await?;
         // Two through the trait (which sends with `send_batch_in`), one in a transaction.
-        backend.send_batch(&queue, &[payload(1), payload(2)]).await?;
+        backend
+            .send_batch(&queue, &[payload(1), payload(2)])
+            .await?;
         let mut tx = db.pool.begin().await?;
         backend.send_in(&mut tx, &queue, &payload(3)).await?;
         tx.commit().await?;
