@@ -208,3 +208,6 @@ impl Drop for Serving {
         self.sampler.abort();
     }
 }
+
+#[cfg(test)]
+mod tests;
