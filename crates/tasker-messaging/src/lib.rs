@@ -16,13 +16,16 @@
 //!   or AMQP.
 //! - [`envelope::Payload::encode`] and [`queue::ReceivedMessage::decode`]: the versioned JSON
 //!   envelope around the message types in [`messages`].
+//! - [`instrumented::InstrumentedQueue`] records a backend's traffic into tasker-metrics
+//!   (`PgmqQueue::with_metrics` for PGMQ, whose transactional operations bypass the trait).
 //! - [`consumer::Consumer`]: receives, decodes and dispatches to a handler, acking only after
 //!   the handler succeeded and dead-lettering what cannot be decoded, in the deployment mode
 //!   (`polling`, `event_driven`, `hybrid`) from [`config::MessagingConfig`].
 //!
 //! Items are reached through their modules; the crate root re-exports nothing.
 //!
-//! Of the workspace, this crate depends on tasker-models only, the vocabulary: a queue
+//! Of the workspace, this crate depends on tasker-models, the vocabulary (and tasker-state,
+//! tasker-resilience for the breaker, tasker-metrics for the instruments): a queue
 //! namespace is its `NamespaceName`, so the namespace rule has one implementation. It depends
 //! on no other adapter: the PGMQ backend takes a `PgPool` from its caller, and the composition
 //! root maps Tasker's configuration onto [`config`]'s types. Its only SQL is pgmq's functions
@@ -33,6 +36,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod error;
 pub mod guarded;
+pub mod instrumented;
 pub mod memory;
 pub mod messages;
 pub mod outbox;

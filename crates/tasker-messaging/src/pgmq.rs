@@ -42,10 +42,15 @@ use crate::queue::{
 };
 use crate::queue_name::QueueName;
 use crate::signal::{SignalHub, Subscription};
+use tasker_metrics::instruments::Metrics;
+use tasker_metrics::messaging::MessagingMetrics;
 
 /// How long `subscribe` waits for the listener to LISTEN on new queues before returning anyway
 /// (the listener's catch-up signal covers anything sent meanwhile once it connects).
 const SUBSCRIBE_SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// `messaging.system` of this backend's recordings.
+const SYSTEM: &str = "pgmq";
 
 /// A message in a dead-letter queue: the original message, wrapped.
 #[derive(Serialize)]
@@ -71,6 +76,9 @@ pub struct PgmqQueue {
     listener: Mutex<Option<Listener>>,
     /// The installed pgmq's column layout, read on first use.
     layout: std::sync::OnceLock<sql::Layout>,
+    /// Where sends, receives, acknowledgements and dead letters are counted (the trait's
+    /// methods and the transactional ones alike; see [`PgmqQueue::with_metrics`]).
+    metrics: MessagingMetrics,
 }
 
 impl PgmqQueue {
@@ -85,7 +93,20 @@ impl PgmqQueue {
             hub: SignalHub::default(),
             listener: Mutex::new(None),
             layout: std::sync::OnceLock::new(),
+            metrics: Metrics::disabled().messaging,
         }
+    }
+
+    /// Records this backend's traffic into `metrics`: messages sent, received, acknowledged
+    /// and dead-lettered by queue, and the latency of sends and receives, for the trait's
+    /// methods and the transactional ones (`send_in`, `pop_in`, ...) alike. Transactional
+    /// operations are counted when their statement succeeds; a transaction rolled back later
+    /// is not subtracted. Do not also wrap this backend in an
+    /// [`InstrumentedQueue`](crate::instrumented::InstrumentedQueue): it would count twice.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: MessagingMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The installed pgmq's column layout, read once (on the connection about to be used) and
@@ -287,7 +308,9 @@ impl PgmqQueue {
             .delete_with_cxn(queue.as_str(), id, &mut *tx)
             .await
             .map_err(|e| self.pgmq_error(op, queue, e))?;
-        tx.commit().await.map_err(|e| self.error(op, queue, e))
+        tx.commit().await.map_err(|e| self.error(op, queue, e))?;
+        self.metrics.dead_lettered(SYSTEM, queue.as_str());
+        Ok(())
     }
 }
 
@@ -390,6 +413,7 @@ impl MessageQueue for PgmqQueue {
             .await
             .map_err(|e| self.error(Operation::Ack, &receipt.queue, e))?;
         if removed.contains(&id) {
+            self.metrics.acked(SYSTEM, receipt.queue.as_str(), 1);
             Ok(())
         } else {
             Err(invalid(receipt))

@@ -41,4 +41,16 @@ impl CacheMetrics {
     pub fn miss(&self, kind: &'static str) {
         self.misses.add(1, &[KeyValue::new(CACHE_KIND, kind)]);
     }
+
+    /// Counts `hits` and `misses` lookups of `kind` at once (a cache that keeps its own
+    /// counters reports the growth since its last sample).
+    pub fn lookups(&self, kind: &'static str, hits: u64, misses: u64) {
+        let attributes = [KeyValue::new(CACHE_KIND, kind)];
+        if hits > 0 {
+            self.hits.add(hits, &attributes);
+        }
+        if misses > 0 {
+            self.misses.add(misses, &attributes);
+        }
+    }
 }

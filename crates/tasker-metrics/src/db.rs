@@ -1,4 +1,5 @@
-//! Database instruments: operation duration and the pool's connections.
+//! Database instruments: operation duration, how long a connection took to acquire, and the
+//! pool's connections.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::attribute::{
 pub struct DbMetrics {
     operation_duration: Histogram<f64>,
     connection_count: Gauge<u64>,
-    pending_requests: Gauge<u64>,
+    wait_time: Histogram<f64>,
 }
 
 impl DbMetrics {
@@ -35,10 +36,11 @@ impl DbMetrics {
                     "Connections of the pool, by state (used or idle), when last sampled.",
                 )
                 .build(),
-            pending_requests: meter
-                .u64_gauge("db.client.connection.pending_requests")
-                .with_unit("{request}")
-                .with_description("Requests waiting for a connection of the pool.")
+            wait_time: meter
+                .f64_histogram("db.client.connection.wait_time")
+                .with_unit("s")
+                .with_description("Time it took to obtain a connection from the pool.")
+                .with_boundaries(CLIENT_DURATION_BOUNDS.to_vec())
                 .build(),
         }
     }
@@ -54,12 +56,18 @@ impl DbMetrics {
         );
     }
 
-    /// Records a sample of the pool: connections in use, idle, and requests waiting for one.
-    pub fn pool(&self, used: u64, idle: u64, waiting: u64) {
+    /// Records how long obtaining a connection (or beginning a transaction) from the pool
+    /// took.
+    pub fn acquire_wait(&self, duration: Duration) {
+        self.wait_time.record(duration.as_secs_f64(), &[]);
+    }
+
+    /// Records a sample of the pool: connections in use and idle. (sqlx does not tell how many
+    /// requests wait for a connection; [`DbMetrics::acquire_wait`] shows the waiting instead.)
+    pub fn pool(&self, used: u64, idle: u64) {
         self.connection_count
             .record(used, &[KeyValue::new(DB_CONNECTION_STATE, "used")]);
         self.connection_count
             .record(idle, &[KeyValue::new(DB_CONNECTION_STATE, "idle")]);
-        self.pending_requests.record(waiting, &[]);
     }
 }

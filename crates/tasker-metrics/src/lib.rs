@@ -11,7 +11,9 @@
 //!   [`resilience::ResilienceMetrics`], [`security::SecurityMetrics`]. Callers record through
 //!   methods such as `metrics.orchestration.task_completed(namespace)` and never build
 //!   attribute lists.
-//! - [`instruments::Metrics::render_prometheus`]: the text a process serves on `GET /metrics`.
+//! - [`instruments::Metrics::render_prometheus`]: the text a process serves on `GET /metrics`;
+//!   with the `listener` feature, `listener::MetricsListener` serves it (axum, HTTP/1.1) and
+//!   `listener::router` gives the route to a process that has an HTTP server already.
 //!
 //! Names and units follow the OpenTelemetry semantic conventions where they exist
 //! (`db.client.operation.duration` in seconds, `messaging.client.sent.messages`, ...); the rest
@@ -55,6 +57,8 @@ pub mod config;
 pub mod db;
 mod exposition;
 pub mod instruments;
+#[cfg(feature = "listener")]
+pub mod listener;
 pub mod messaging;
 pub mod orchestration;
 #[cfg(feature = "otlp")]

@@ -57,7 +57,7 @@ impl MessagingMetrics {
                 .f64_histogram("messaging.client.operation.duration")
                 .with_unit("s")
                 .with_description(
-                    "Duration of messaging operations; `receive` is the receive latency.",
+                    "Duration of messaging operations, by operation (`send`, `receive`, ...).",
                 )
                 .with_boundaries(CLIENT_DURATION_BOUNDS.to_vec())
                 .build(),
@@ -74,9 +74,9 @@ impl MessagingMetrics {
         self.consumed.add(count, &queue_attributes(system, queue));
     }
 
-    /// Counts one message acknowledged on `queue`.
-    pub fn acked(&self, system: &'static str, queue: &str) {
-        self.acked.add(1, &queue_attributes(system, queue));
+    /// Counts `count` messages acknowledged on `queue`.
+    pub fn acked(&self, system: &'static str, queue: &str, count: u64) {
+        self.acked.add(count, &queue_attributes(system, queue));
     }
 
     /// Counts one message of `queue` moved to its dead-letter queue.
@@ -92,10 +92,22 @@ impl MessagingMetrics {
 
     /// Records how long one receive from `queue` took.
     pub fn receive_latency(&self, system: &'static str, queue: &str, duration: Duration) {
+        self.operation_latency(system, queue, "receive", duration);
+    }
+
+    /// Records how long one operation on `queue` took: `operation` is the semantic
+    /// conventions' `messaging.operation.name` (`send`, `receive`, `ack`, ...).
+    pub fn operation_latency(
+        &self,
+        system: &'static str,
+        queue: &str,
+        operation: &'static str,
+        duration: Duration,
+    ) {
         let [system, queue] = queue_attributes(system, queue);
         self.operation_duration.record(
             duration.as_secs_f64(),
-            &[system, queue, KeyValue::new(MESSAGING_OPERATION, "receive")],
+            &[system, queue, KeyValue::new(MESSAGING_OPERATION, operation)],
         );
     }
 }

@@ -49,8 +49,8 @@ impl OrchestrationMetrics {
                 .build(),
             claim_batch_size: meter
                 .u64_histogram("tasker.claim.batch_size")
-                .with_unit("{step}")
-                .with_description("Steps claimed per claim.")
+                .with_unit("{task}")
+                .with_description("Tasks claimed per claim of ready tasks.")
                 .with_boundaries(BATCH_SIZE_BOUNDS.to_vec())
                 .build(),
             task_duration: meter
@@ -88,7 +88,7 @@ impl OrchestrationMetrics {
         );
     }
 
-    /// Records how many steps one claim returned (zero included).
+    /// Records how many tasks one claim of ready tasks returned (zero included).
     pub fn claim_batch(&self, size: u64) {
         self.claim_batch_size.record(size, &[]);
     }

@@ -38,7 +38,14 @@ impl ResilienceMetrics {
 
     /// Counts one call `component`'s breaker rejected.
     pub fn rejection(&self, component: &str) {
-        self.rejections.add(1, &[component_attribute(component)]);
+        self.rejections(component, 1);
+    }
+
+    /// Counts `count` calls `component`'s breaker rejected (a breaker keeps its own counters;
+    /// its growth since the last sample is reported here).
+    pub fn rejections(&self, component: &str, count: u64) {
+        self.rejections
+            .add(count, &[component_attribute(component)]);
     }
 }
 

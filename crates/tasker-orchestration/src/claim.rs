@@ -118,16 +118,16 @@ impl Orchestrator {
 
     /// Claims one batch and settles it in the claiming transaction.
     async fn claim_once(&self) -> Result<usize, OrchestrationError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting a claim transaction")?;
+        let mut tx = self.begin().await.doing("starting a claim transaction")?;
         let mut request = ClaimRequest::new(self.settings.claim_batch, Some(self.processor_id));
         request.backoff = self.settings.backoff;
+        let began = Instant::now();
         let claimed = claim_ready_tasks(&mut *tx, request, None)
             .await
             .doing("claiming ready tasks")?;
+        let metrics = &self.settings.metrics;
+        metrics.db.operation("claim_ready_tasks", began.elapsed());
+        metrics.orchestration.claim_batch(claimed.len() as u64);
         if claimed.is_empty() {
             tx.rollback().await.doing("ending an empty claim")?;
             return Ok(0);

@@ -62,12 +62,16 @@ pub struct OrchestratorSettings {
     /// finalization, a redrive) may wait on the database and the broker before it fails as
     /// transient and is tried again.
     pub operation_timeout: Duration,
+    /// Where the orchestrator records tasks created, completed and failed, task durations,
+    /// claim batch sizes, database operation latencies and connection waits
+    /// ([`Metrics::disabled`](tasker_metrics::instruments::Metrics::disabled) by default).
+    pub metrics: tasker_metrics::instruments::Metrics,
 }
 
 impl OrchestratorSettings {
     /// Settings with the given process id, backoff and consumer settings, and defaults for the
     /// rest (batches of 50, 2 shards, redrive after twice the visibility timeout, the
-    /// consumers' operation timeout, no staleness detector).
+    /// consumers' operation timeout, no staleness detector, metrics disabled).
     pub fn new(
         process_id: ProcessorId,
         backoff: BackoffParams,
@@ -89,6 +93,7 @@ impl OrchestratorSettings {
             operation_timeout: messaging.operation_timeout,
             messaging,
             shutdown_grace: Duration::from_secs(10),
+            metrics: tasker_metrics::instruments::Metrics::disabled(),
         }
     }
 }

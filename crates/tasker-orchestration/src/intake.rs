@@ -335,7 +335,6 @@ impl Orchestrator {
         items: &'i [Accepted],
     ) -> Result<Vec<(&'i Accepted, CreateTaskError)>, BatchFailure> {
         let mut tx = self
-            .pool
             .begin()
             .await
             .doing("starting a task creation")
@@ -352,9 +351,14 @@ impl Orchestrator {
                 }),
             })
             .collect();
+        let began = std::time::Instant::now();
         let outcomes = create_many_from_requests(&mut tx, &requests, Some(self.processor_id))
             .await
             .map_err(|error| BatchFailure::Create(error.into()))?;
+        self.settings
+            .metrics
+            .db
+            .operation("create_tasks", began.elapsed());
         // A request that cannot become a task is left out (its message untouched) and returned
         // to the caller; the others are created and started.
         let mut creations = Vec::with_capacity(items.len());
@@ -425,6 +429,15 @@ impl Orchestrator {
                 return Err(BatchFailure::Other(error));
             }
         };
+        // Counted once committed: a redelivered request finds its task existing.
+        for (item, creation) in &creations {
+            if let TaskCreation::Created { .. } = creation {
+                self.settings
+                    .metrics
+                    .orchestration
+                    .task_created(item.validated.namespace.as_str());
+            }
+        }
         self.committed(&settled);
         Ok(refused)
     }
@@ -520,7 +533,7 @@ impl Orchestrator {
     }
 
     async fn try_give_up(&self, task_id: TaskId) -> Result<(), OrchestrationError> {
-        let mut tx = self.pool.begin().await.doing("starting a finalization")?;
+        let mut tx = self.begin().await.doing("starting a finalization")?;
         let metadata = serde_json::json!({
             "reason": "blocked by permanent failures; no operator resolved it"
         });
@@ -551,6 +564,8 @@ impl Orchestrator {
             .finish()
             .await
             .doing("sending after committing a finalization")?;
+        // This transaction applied `give_up`, so it alone counts the failure.
+        self.finished(&task, applied.to);
         self.tasks.forget(task_id);
         Ok(())
     }

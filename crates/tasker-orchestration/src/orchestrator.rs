@@ -74,6 +74,22 @@ pub(crate) async fn wait_for_work(
     }
 }
 
+/// How long ago `task_id` was made: task ids are UUID v7, stamped with their creation time (in
+/// milliseconds) when the task is created. Zero if the clock is behind the id.
+pub(crate) fn age(task_id: TaskId) -> Duration {
+    let Some((seconds, nanos)) = task_id
+        .as_uuid()
+        .get_timestamp()
+        .map(|timestamp| timestamp.to_unix())
+    else {
+        return Duration::ZERO;
+    };
+    let created = std::time::UNIX_EPOCH + Duration::new(seconds, nanos);
+    std::time::SystemTime::now()
+        .duration_since(created)
+        .unwrap_or_default()
+}
+
 /// The worker queue of a task's namespace.
 pub(crate) fn queue_of(task: &TaskFacts) -> Result<QueueName, OrchestrationError> {
     let namespace = Namespace::new(task.namespace.as_str())
@@ -175,6 +191,29 @@ impl Orchestrator {
         }
     }
 
+    /// Records a task that reached terminal `state`: completed or failed by namespace, and its
+    /// duration since creation.
+    pub(crate) fn finished(&self, task: &TaskFacts, state: TaskState) {
+        let metrics = &self.settings.metrics.orchestration;
+        match state {
+            TaskState::Complete => metrics.task_completed(&task.namespace),
+            TaskState::Error => metrics.task_failed(&task.namespace),
+            // Cancelled and resolved manually are operators' decisions, not outcomes.
+            _ => {}
+        }
+        metrics.task_duration(&task.namespace, age(task.task_id));
+    }
+
+    /// Begins a transaction, recording how long obtaining its connection took.
+    pub(crate) async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let began = std::time::Instant::now();
+        let tx = self.pool.begin().await?;
+        self.settings.metrics.db.acquire_wait(began.elapsed());
+        Ok(tx)
+    }
+
     pub(crate) fn retries(&self) -> MutexGuard<'_, BTreeSet<DateTime<Utc>>> {
         self.retries.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -207,12 +246,17 @@ impl Orchestrator {
             .doing("encoding a finished reply")
     }
 
-    /// Learns what committed transactions did to their tasks.
+    /// Learns what committed transactions did to their tasks. A task finished here reached
+    /// its terminal state in that transaction (a compare-and-set only one transaction wins),
+    /// so it is counted once, however often its messages were delivered.
     pub(crate) fn committed(&self, settled: &[(TaskId, Settled)]) {
         let mut wake = false;
         for (task_id, settled) in settled {
             match settled {
-                Settled::Finished(_) => self.tasks.forget(*task_id),
+                Settled::Finished(state, task) => {
+                    self.finished(task, *state);
+                    self.tasks.forget(*task_id);
+                }
                 Settled::WaitingForRetry(at) => {
                     self.retries().insert(*at);
                     wake = true;

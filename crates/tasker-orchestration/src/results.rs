@@ -124,11 +124,7 @@ impl Orchestrator {
         queue: &QueueName,
         max: u16,
     ) -> Result<usize, OrchestrationError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting a result transaction")?;
+        let mut tx = self.begin().await.doing("starting a result transaction")?;
         let received = pgmq
             .pop_in(&mut tx, queue, max)
             .await
@@ -328,11 +324,7 @@ impl Orchestrator {
         &self,
         batch: &[Delivery],
     ) -> Result<AfterCommit, OrchestrationError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .doing("starting a result transaction")?;
+        let mut tx = self.begin().await.doing("starting a result transaction")?;
         let mut outbox = self.messaging.outbox();
         let settled = self
             .record(
@@ -381,6 +373,7 @@ impl Orchestrator {
                 )
             })
             .collect();
+        let began = std::time::Instant::now();
         let (outcomes, states) = step::transition_batch_locking_tasks(
             &mut *tx,
             completions,
@@ -389,6 +382,10 @@ impl Orchestrator {
         )
         .await
         .doing("completing reported steps")?;
+        self.settings
+            .metrics
+            .db
+            .operation("complete_steps", began.elapsed());
         // Per task, the step whose result is reported in the task's transition event.
         let mut events: BTreeMap<TaskId, TaskEvent> = BTreeMap::new();
         let mut unsuccessful = Vec::new();

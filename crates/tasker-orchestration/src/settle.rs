@@ -5,13 +5,15 @@
 //! transition, one per kind of step transition.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use tasker_db::context::{self, ExecutionStatus};
 use tasker_db::readiness::{self, StepReadiness};
 use tasker_db::step::{StepTransition, transition_batch};
-use tasker_db::task::{self, TaskTransition, TaskTransitionChain, TaskTransitionError};
+use tasker_db::task::{self, TaskFacts, TaskTransition, TaskTransitionChain, TaskTransitionError};
 use tasker_messaging::messages::{StepMessage, TaskFinalizationMessage};
 use tasker_messaging::outbox::Outbox;
 use tasker_messaging::queue_name::task_finalizations_queue;
@@ -23,10 +25,10 @@ use crate::orchestrator::{Orchestrator, queue_of};
 use crate::spans;
 
 /// Where a settled task rests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Settled {
-    /// A terminal state.
-    Finished(TaskState),
+    /// A terminal state, reached in this transaction, with the task's facts (for its metrics).
+    Finished(TaskState, Arc<TaskFacts>),
     /// Blocked by a permanent failure; a finalization request was sent.
     Blocked,
     /// Waiting for a failed step's backoff, due at this time.
@@ -100,9 +102,14 @@ impl Orchestrator {
         }
         let machine = TaskStateMachine::new();
         let ids: Vec<TaskId> = tasks.iter().map(|task| task.task_id).collect();
+        let began = Instant::now();
         let mut readiness = readiness::for_tasks(&mut *conn, &ids, self.settings.backoff, None)
             .await
             .doing("reading the step readiness of a batch of tasks")?;
+        self.settings
+            .metrics
+            .db
+            .operation("step_readiness", began.elapsed());
         let mut plans = Vec::with_capacity(tasks.len());
         let mut enqueuing = Vec::new();
         for task in tasks {
@@ -159,9 +166,14 @@ impl Orchestrator {
                 }
             })
             .collect();
+        let began = Instant::now();
         let outcomes = task::transition_chains(conn, chains)
             .await
             .doing("recording the transitions of a batch of tasks")?;
+        self.settings
+            .metrics
+            .db
+            .operation("transition_tasks", began.elapsed());
         let mut settled = Vec::with_capacity(plans.len());
         for ((task_id, _, _, rest), outcome) in plans.into_iter().zip(outcomes) {
             outcome.doing_with(|| format!("settling task {task_id}"))?;
@@ -304,7 +316,7 @@ impl Orchestrator {
             terminal if terminal.is_terminal() => {
                 let task = self.task(conn, task_id).await?;
                 self.reply_finished(&task, terminal, outbox).await?;
-                Settled::Finished(terminal)
+                Settled::Finished(terminal, task)
             }
             other => {
                 return Err(OrchestrationError::invariant(format!(

@@ -3,15 +3,22 @@
 //! the global damping interval in each.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tasker_shared::config::common::{CircuitBreakerSettings, CircuitBreakersConfig as Configured};
+use tasker_shared::metrics::instruments::Metrics;
 use tasker_shared::resilience::config::{BreakerConfig, CircuitBreakersConfig};
 use tasker_shared::resilience::registry::CircuitBreakers;
+use tasker_shared::resilience::state::StateChange;
 
-/// The breakers the configuration describes (pass-throughs when `enabled = false`).
-pub(crate) fn circuit_breakers(configured: &Configured) -> anyhow::Result<CircuitBreakers> {
+/// The breakers the configuration describes (pass-throughs when `enabled = false`), each
+/// state change recorded as its `tasker.breaker.state` gauge at once.
+pub(crate) fn circuit_breakers(
+    configured: &Configured,
+    metrics: &Metrics,
+) -> anyhow::Result<CircuitBreakers> {
     let damping = Duration::from_secs_f64(
         configured
             .global_settings
@@ -39,6 +46,11 @@ pub(crate) fn circuit_breakers(configured: &Configured) -> anyhow::Result<Circui
         default_config: breaker(&configured.default_config),
         component_configs,
     };
-    CircuitBreakers::new(config)
+    let resilience = metrics.resilience.clone();
+    CircuitBreakers::builder(config)
+        .on_state_change(Arc::new(move |change: &StateChange| {
+            resilience.breaker_state(&change.component, change.to.as_gauge());
+        }))
+        .build()
         .context("common.circuit_breakers describes a breaker that cannot work")
 }

@@ -42,6 +42,7 @@ mod caching;
 mod driver;
 mod expected;
 mod handlers;
+mod metrics;
 mod report;
 mod roles;
 mod setup;

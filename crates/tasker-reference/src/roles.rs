@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use tasker_orchestration::client::{Submitter, send_requests};
+use tasker_shared::messaging::queue_name::orchestration_queues;
 use tasker_worker::catalog::Catalog;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -148,12 +149,18 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
         wiring.orchestrator_settings(args.shards),
     )
     .await?;
+    // After the start, which creates the queues whose depths it samples.
+    let serving = wiring
+        .serve_metrics(orchestration_queues().to_vec())
+        .await?;
     write_out(&format!(
         "orchestrator ready: process {} on {}\n",
         wiring.process_id,
         wiring.backend.as_str()
     ))?;
-    serve_until_signal(&mut signals, "orchestrator", running).await
+    let served = serve_until_signal(&mut signals, "orchestrator", running).await;
+    serving.stop().await?;
+    served
 }
 
 /// `worker`: the worker engine for the chosen namespaces until a signal.
@@ -167,6 +174,7 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(ToString::to_string)
         .collect();
+    let worker_queues = catalog.worker_queues();
     let running = tasker_worker::start(
         wiring.pool.clone(),
         wiring.engine_messaging(),
@@ -174,13 +182,16 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         wiring.worker_settings(args.workers),
     )
     .await?;
+    let serving = wiring.serve_metrics(worker_queues).await?;
     write_out(&format!(
         "worker ready: process {} on {}, queues {}\n",
         wiring.process_id,
         wiring.backend.as_str(),
         queues.join(", ")
     ))?;
-    serve_until_signal(&mut signals, "worker", running).await
+    let served = serve_until_signal(&mut signals, "worker", running).await;
+    serving.stop().await?;
+    served
 }
 
 /// `submit`: sends requests; with `--wait`, follows them and reports.
@@ -245,6 +256,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (mut engines, mut submitter) = Engines::start(&wiring, &catalog, &args).await?;
+    let mut queues = orchestration_queues().to_vec();
+    queues.extend(catalog.worker_queues());
+    let serving = wiring.serve_metrics(queues).await?;
     let templates: Vec<_> = catalog
         .entries()
         .map(|entry| Arc::new(entry.template.clone()))
@@ -260,8 +274,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ))
     .await;
     let stopped = engines.shutdown(submitter).await;
+    let served = serving.stop().await;
     let report = driven?;
     stopped.context("stopping the engines")?;
+    served?;
     finish(&report, &wiring)
 }
 

@@ -21,11 +21,15 @@ use tasker_shared::database::{health, migrate};
 use tasker_shared::messaging::config::{
     DeploymentMode, MessagingConfig, PgmqConfig, RabbitMqConfig,
 };
+use tasker_shared::messaging::instrumented::InstrumentedQueue;
 use tasker_shared::messaging::memory::InMemoryQueue;
 use tasker_shared::messaging::outbox::Messaging;
 use tasker_shared::messaging::pgmq::PgmqQueue;
+use tasker_shared::messaging::queue::MessageQueue;
+use tasker_shared::messaging::queue_name::QueueName;
 use tasker_shared::messaging::rabbitmq::RabbitMqQueue;
 use tasker_shared::messaging::retry::RetryPolicy;
+use tasker_shared::metrics::instruments::Metrics;
 use tasker_shared::models::ids::ProcessorId;
 use tasker_shared::registry::registry::TemplateRegistry;
 use tasker_shared::resilience::registry::CircuitBreakers;
@@ -281,7 +285,13 @@ pub(crate) async fn messaging(
     rabbitmq: &RabbitMqSettings,
     settings: &MessagingConfig,
     pool: &PgPool,
+    metrics: &Metrics,
 ) -> anyhow::Result<Messaging> {
+    // PGMQ records its own traffic (its transactional operations bypass the queue trait);
+    // the other backends are wrapped.
+    let instrumented = |queue: Arc<dyn MessageQueue>| -> Arc<dyn MessageQueue> {
+        Arc::new(InstrumentedQueue::new(queue, metrics.messaging.clone()))
+    };
     Ok(match backend {
         Backend::Pgmq => {
             let pgmq = PgmqQueue::new(
@@ -291,7 +301,8 @@ pub(crate) async fn messaging(
                     ..PgmqConfig::default()
                 },
             )
-            .await;
+            .await
+            .with_metrics(metrics.messaging.clone());
             Messaging::pgmq(Arc::new(pgmq))
         }
         Backend::Rabbitmq => {
@@ -308,9 +319,11 @@ pub(crate) async fn messaging(
             })
             .await
             .with_context(|| format!("connecting to RabbitMQ at {}", rabbitmq.redacted_url))?;
-            Messaging::external(Arc::new(queue))
+            Messaging::external(instrumented(Arc::new(queue)))
         }
-        Backend::InMemory => Messaging::external(Arc::new(InMemoryQueue::new(settings))),
+        Backend::InMemory => {
+            Messaging::external(instrumented(Arc::new(InMemoryQueue::new(settings))))
+        }
     })
 }
 
@@ -349,6 +362,11 @@ pub(crate) struct Wiring {
     pub(crate) cache: Cache,
     /// How long a template stays cached (`common.cache.template_ttl_seconds`).
     pub(crate) template_ttl: Duration,
+    /// Where the engines and adapters record (`common.telemetry.metrics_exporter`).
+    pub(crate) metrics: Metrics,
+    /// Where this process serves `GET /metrics`, if it does
+    /// (`common.telemetry.metrics_listen`).
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -366,6 +384,7 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         .map_or_else(ProcessorId::new_v7, ProcessorId::from_uuid);
     let pool_config = pool_config(&config, connections)?;
     tracing::info!(%environment, %process_id, target = %pool_config.target(), backend = backend.as_str(), "starting");
+    let (metrics, metrics_listen) = crate::metrics::install(&config.common.telemetry)?;
     let pool = database(&pool_config, config.common.database.url.expose()).await?;
     let messaging_config = messaging_config(&config);
     let messaging = messaging(
@@ -373,9 +392,10 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         &rabbitmq_settings(&config, &pool_config),
         &messaging_config,
         &pool,
+        &metrics,
     )
     .await?;
-    let breakers = crate::breakers::circuit_breakers(&config.common.circuit_breakers)?;
+    let breakers = crate::breakers::circuit_breakers(&config.common.circuit_breakers, &metrics)?;
     Ok(Wiring {
         pool,
         messaging,
@@ -416,6 +436,8 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         )?,
         breakers,
         template_ttl: Duration::from_secs(u64::from(config.common.cache.template_ttl_seconds)),
+        metrics,
+        metrics_listen,
     })
 }
 
@@ -441,6 +463,7 @@ impl Wiring {
             readiness_breaker: Some(self.breakers.get("task_readiness")),
             template_cache: Some(self.cache.clone()),
             template_ttl: self.template_ttl,
+            metrics: self.metrics.clone(),
             ..OrchestratorSettings::new(
                 self.process_id,
                 self.backoff,
@@ -464,7 +487,24 @@ impl Wiring {
             lease_ttl: self.lease_renewal * LEASE_BEATS,
             lease_renewal: self.lease_renewal,
             operation_timeout: self.worker_processing_timeout,
+            metrics: self.metrics.clone(),
         }
+    }
+
+    /// Starts this process's metrics: the sampler (with the depths of `queues`) and the
+    /// `GET /metrics` listener, as configured.
+    pub(crate) async fn serve_metrics(
+        &self,
+        queues: Vec<QueueName>,
+    ) -> anyhow::Result<crate::metrics::Serving> {
+        let sampled = Arc::new(crate::metrics::Sampled::new(
+            self.metrics.clone(),
+            self.pool.clone(),
+            self.cache.clone(),
+            self.breakers.clone(),
+        ));
+        crate::metrics::Serving::start(sampled, self.metrics_listen, self.messaging.clone(), queues)
+            .await
     }
 
     /// A submitter's settings: the database is read for missing replies as often as the

@@ -25,6 +25,7 @@
 //!   backends; `cache-redis-tls` adds `rediss://` URLs. The no-op backend is always there.
 //! - `metrics-otlp`, `metrics-subscriber`: OTLP export of metrics (`metrics::otlp`), and the
 //!   binaries' tracing init with OTLP span export (`metrics::subscriber`).
+//! - `metrics-listener`: `metrics::listener`, the `GET /metrics` server.
 //!
 //! # The README
 //!

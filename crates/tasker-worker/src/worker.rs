@@ -81,6 +81,10 @@ pub struct WorkerSettings {
     /// The longest receiving and starting a batch, or one try at storing its results, may
     /// wait on the database and the broker before it fails as transient.
     pub operation_timeout: Duration,
+    /// Where workers record step durations by handler, database operation latencies and
+    /// connection waits ([`Metrics::disabled`](tasker_metrics::instruments::Metrics::disabled)
+    /// for none).
+    pub metrics: tasker_metrics::instruments::Metrics,
 }
 
 /// What every worker of the process shares.
@@ -339,7 +343,9 @@ impl Worker {
         let (batch, visibility) = (shared.settings.batch, shared.settings.visibility_timeout);
         let (mut conn, received) = match &shared.messaging.pgmq {
             Some(pgmq) => {
+                let waited = Instant::now();
                 let mut tx = shared.pool.begin().await.doing("starting a transaction")?;
+                shared.settings.metrics.db.acquire_wait(waited.elapsed());
                 let received = pgmq
                     .receive_in(&mut tx, queue, batch, visibility)
                     .await
@@ -356,11 +362,13 @@ impl Worker {
                 if received.is_empty() {
                     return Ok((0, None));
                 }
+                let waited = Instant::now();
                 let conn = shared
                     .pool
                     .acquire()
                     .await
                     .doing("acquiring a connection")?;
+                shared.settings.metrics.db.acquire_wait(waited.elapsed());
                 (BatchConn::Connection(conn), received)
             }
         };
@@ -439,9 +447,17 @@ impl Worker {
         let outcomes = if starts.is_empty() {
             Vec::new()
         } else {
-            transition_batch(conn.get(), starts, Some(self.id), shared.settings.backoff)
-                .await
-                .doing("starting steps")?
+            let transitioned = Instant::now();
+            let outcomes =
+                transition_batch(conn.get(), starts, Some(self.id), shared.settings.backoff)
+                    .await
+                    .doing("starting steps")?;
+            shared
+                .settings
+                .metrics
+                .db
+                .operation("start_steps", transitioned.elapsed());
+            outcomes
         };
         let mut started = Vec::with_capacity(candidates.len());
         // Messages whose step was not started are acknowledged with the transaction (after
@@ -542,9 +558,11 @@ impl Worker {
                 results.insert(index, kept);
                 continue;
             }
+            let callable = handler.callable().to_owned();
             let handler = Arc::clone(handler.handler());
             let timeout = timeout.unwrap_or(shared.settings.default_step_timeout);
             let will_retry = context.has_attempts_left();
+            let metrics = shared.settings.metrics.orchestration.clone();
             let span = execute_span(item, record, context.attempt);
             if let Some(traceparent) = trace::traceparent(&span) {
                 traceparents.insert(index, traceparent);
@@ -568,15 +586,12 @@ impl Worker {
                             .with_kind("panic"),
                         ),
                     };
+                    let elapsed = started_at.elapsed();
+                    // Every run counts, whatever its outcome (a timeout or a panic included).
+                    metrics.step_duration(&callable, elapsed);
                     // Published before a timeout or panic too: `failure` and `always` events stay.
                     let events = context.events.take(&outcome, will_retry);
-                    (
-                        index,
-                        outcome,
-                        events,
-                        started_at.elapsed(),
-                        context.attempt,
-                    )
+                    (index, outcome, events, elapsed, context.attempt)
                 }
                 .instrument(span),
             );

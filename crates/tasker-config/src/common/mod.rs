@@ -21,7 +21,7 @@ pub use root::{
     CommonChannels, CommonConfig, EventPublisherChannels, ExecutionConfig, FfiChannels,
     OverflowMetrics, OverflowPolicy, SystemConfig, TaskTemplatesConfig,
 };
-pub use telemetry::{LogFormat, TelemetryConfig};
+pub use telemetry::{LogFormat, MetricsExporter, TelemetryConfig};
 
 pub(crate) use cache::RawCacheConfig;
 pub(crate) use database::{RawDatabaseConfig, RawPgmqDatabaseConfig};

@@ -1,9 +1,21 @@
-//! `common.telemetry`: logs, traces and their export.
+//! `common.telemetry`: logs, traces, metrics and their export.
 
 use crate::{
     schema::{NON_EMPTY, config_enum, frange, section},
-    types::HttpUrl,
+    types::{BindAddress, HttpUrl},
 };
+
+config_enum! {
+    /// Where a process's metrics go.
+    pub enum MetricsExporter {
+        /// Prometheus text exposition, served on `GET /metrics` at `metrics_listen`.
+        Prometheus = "prometheus",
+        /// Pushed over OTLP to `otlp_endpoint`.
+        Otlp = "otlp",
+        /// Nowhere: nothing is recorded and no listener is started.
+        None = "none",
+    }
+}
 
 config_enum! {
     /// Log output format.
@@ -33,5 +45,12 @@ section! {
         log_filter: String = "info", NON_EMPTY;
         /// Log output format.
         log_format: LogFormat = LogFormat::Pretty;
+        /// Where metrics go: `prometheus` (each process serves `GET /metrics` at
+        /// `metrics_listen`), `otlp` (pushed to `otlp_endpoint`) or `none`.
+        metrics_exporter: MetricsExporter = MetricsExporter::Prometheus;
+        /// Address of each process's metrics listener (`ip:port`) when `metrics_exporter` is
+        /// `prometheus`. Port 0 picks a free port; the process prints the address it bound.
+        /// Processes sharing a host need different ports.
+        metrics_listen: BindAddress = "127.0.0.1:9464";
     }
 }

@@ -3,15 +3,16 @@
 //! state changes.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::value::RawValue;
 
-use super::{DeadLetterOut, PgmqQueue, invalid, sql};
+use super::{DeadLetterOut, PgmqQueue, SYSTEM, invalid, sql};
 use crate::config::{AckMode, ReadCommit};
 use crate::envelope::Payload;
 use crate::error::{BackendError, Operation, QueueError};
+use crate::instrumented::{record_acked, record_received, record_sent};
 use crate::queue::{BackendKind, DeadLetterInfo, MessageId, Receipt, ReceivedMessage, check_size};
 use crate::queue_name::QueueName;
 
@@ -26,12 +27,15 @@ impl PgmqQueue {
         payload: &Payload,
     ) -> Result<MessageId, QueueError> {
         check_size(queue, payload, self.config.messaging.max_message_bytes)?;
+        let began = Instant::now();
         self.layout(&mut *connection, Operation::Send, queue)
             .await?;
-        sql::send(&mut *connection, queue, payload.as_str())
+        let id = sql::send(&mut *connection, queue, payload.as_str())
             .await
             .map(MessageId::Sequence)
-            .map_err(|e| self.error(Operation::Send, queue, e))
+            .map_err(|e| self.error(Operation::Send, queue, e))?;
+        record_sent(&self.metrics, SYSTEM, queue, 1, began.elapsed());
+        Ok(id)
     }
 
     /// Sends several messages to `queue` inside the caller's transaction (or on any
@@ -51,11 +55,13 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         let bodies: Vec<&str> = payloads.iter().map(Payload::as_str).collect();
+        let began = Instant::now();
         self.layout(&mut *connection, Operation::SendBatch, queue)
             .await?;
         let ids = sql::send_batch(&mut *connection, queue, &bodies)
             .await
             .map_err(|e| self.error(Operation::SendBatch, queue, e))?;
+        record_sent(&self.metrics, SYSTEM, queue, ids.len(), began.elapsed());
         Ok(ids.into_iter().map(MessageId::Sequence).collect())
     }
 
@@ -120,6 +126,7 @@ impl PgmqQueue {
                 .map(|outcome| outcome.unwrap_or(Ok(())))
                 .collect());
         };
+        let began = Instant::now();
         self.layout(&mut *connection, Operation::SendBatch, first)
             .await?;
         let removed: HashSet<(String, i64)> = sql::send_and_remove(
@@ -132,7 +139,17 @@ impl PgmqQueue {
         .map_err(|e| self.error(Operation::SendBatch, first, e))?
         .into_iter()
         .collect();
-        Ok(outcomes
+        let latency = began.elapsed();
+        for send in &outgoing {
+            record_sent(
+                &self.metrics,
+                SYSTEM,
+                send.queue,
+                send.bodies.len(),
+                latency,
+            );
+        }
+        let outcomes: Vec<Result<(), QueueError>> = outcomes
             .into_iter()
             .zip(receipts)
             .map(|(outcome, receipt)| {
@@ -145,7 +162,9 @@ impl PgmqQueue {
                     }
                 })
             })
-            .collect())
+            .collect();
+        record_acked(&self.metrics, SYSTEM, receipts, &outcomes);
+        Ok(outcomes)
     }
 
     /// Acknowledges messages inside the caller's transaction (or on any connection), one
@@ -193,10 +212,12 @@ impl PgmqQueue {
                 });
             }
         }
-        Ok(outcomes
+        let outcomes: Vec<Result<(), QueueError>> = outcomes
             .into_iter()
             .map(|outcome| outcome.expect("every receipt has an outcome"))
-            .collect())
+            .collect();
+        record_acked(&self.metrics, SYSTEM, receipts, &outcomes);
+        Ok(outcomes)
     }
 
     /// Receives inside the caller's transaction, as
@@ -217,8 +238,18 @@ impl PgmqQueue {
             return Ok(Vec::new());
         }
         let asynchronous = self.config.read_commit == ReadCommit::Asynchronous;
-        self.read(connection, queue, max, visibility_timeout, asynchronous)
-            .await
+        let began = Instant::now();
+        let received = self
+            .read(connection, queue, max, visibility_timeout, asynchronous)
+            .await?;
+        record_received(
+            &self.metrics,
+            SYSTEM,
+            queue,
+            received.len(),
+            began.elapsed(),
+        );
+        Ok(received)
     }
 
     /// Takes up to `max` visible messages out of `queue` inside the caller's transaction, for
@@ -237,12 +268,21 @@ impl PgmqQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
+        let began = Instant::now();
         if self.config.ack_mode == AckMode::Archive {
             // Hidden for an hour, then archived in this transaction: gone when it commits.
             let received = self
                 .read(connection, queue, max, Duration::from_secs(3600), false)
                 .await?;
+            record_received(
+                &self.metrics,
+                SYSTEM,
+                queue,
+                received.len(),
+                began.elapsed(),
+            );
             let receipts: Vec<Receipt> = received.iter().map(|m| m.receipt.clone()).collect();
+            // Counts the acknowledgements.
             self.ack_batch_in(connection, &receipts).await?;
             return Ok(received);
         }
@@ -251,10 +291,23 @@ impl PgmqQueue {
         let messages = sql::pop(&mut *connection, queue, i32::from(max))
             .await
             .map_err(|e| self.error(Operation::Receive, queue, e))?;
-        messages
+        let received = messages
             .into_iter()
             .map(|message| self.to_received(queue, message))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // A pop receives and acknowledges at once.
+        record_received(
+            &self.metrics,
+            SYSTEM,
+            queue,
+            received.len(),
+            began.elapsed(),
+        );
+        if !received.is_empty() {
+            self.metrics
+                .acked(SYSTEM, queue.as_str(), received.len() as u64);
+        }
+        Ok(received)
     }
 
     /// Moves `message`, received inside the caller's transaction ([`PgmqQueue::pop_in`] or
@@ -302,6 +355,7 @@ impl PgmqQueue {
         sql::remove_batch(&mut *connection, queue, &[id], false)
             .await
             .map_err(|e| self.error(op, queue, e))?;
+        self.metrics.dead_lettered(SYSTEM, queue.as_str());
         Ok(())
     }
 }

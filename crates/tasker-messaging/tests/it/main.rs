@@ -7,5 +7,6 @@
 mod memory;
 mod pg_support;
 mod pgmq;
+mod pgmq_metrics;
 mod rabbitmq;
 mod suite;

@@ -19,7 +19,8 @@ pub(crate) fn record_everything(metrics: &Metrics) {
     metrics
         .db
         .operation("claim_steps", Duration::from_millis(3));
-    metrics.db.pool(4, 6, 1);
+    metrics.db.pool(4, 6);
+    metrics.db.acquire_wait(Duration::from_micros(200));
     metrics
         .messaging
         .sent("pgmq", "orchestration_step_results", 2);
@@ -28,7 +29,7 @@ pub(crate) fn record_everything(metrics: &Metrics) {
         .received("pgmq", "orchestration_step_results", 2);
     metrics
         .messaging
-        .acked("pgmq", "orchestration_step_results");
+        .acked("pgmq", "orchestration_step_results", 1);
     metrics
         .messaging
         .dead_lettered("pgmq", "worker_payments_queue");
@@ -39,6 +40,12 @@ pub(crate) fn record_everything(metrics: &Metrics) {
         "pgmq",
         "orchestration_step_results",
         Duration::from_millis(20),
+    );
+    metrics.messaging.operation_latency(
+        "pgmq",
+        "worker_payments_queue",
+        "send",
+        Duration::from_millis(2),
     );
     metrics.orchestration.task_created("payments");
     metrics.orchestration.task_completed("payments");

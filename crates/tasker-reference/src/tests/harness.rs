@@ -130,6 +130,7 @@ pub(super) fn worker_settings(workers: usize) -> WorkerSettings {
         operation_timeout: Duration::from_secs(10),
         lease_ttl: Duration::from_secs(3),
         lease_renewal: Duration::from_secs(1),
+        metrics: tasker_shared::metrics::instruments::Metrics::disabled(),
     }
 }
 
@@ -304,9 +305,15 @@ pub(super) async fn messaging(backend: Backend, pool: &PgPool) -> anyhow::Result
         heartbeat: Duration::from_secs(10),
         queue_prefix: format!("{database}."),
     };
-    setup::messaging(backend, &rabbitmq, &messaging_config(), pool)
-        .await
-        .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")
+    setup::messaging(
+        backend,
+        &rabbitmq,
+        &messaging_config(),
+        pool,
+        &tasker_shared::metrics::instruments::Metrics::disabled(),
+    )
+    .await
+    .context("connecting the messaging backend (is RabbitMQ running on 127.0.0.1:5672?)")
 }
 
 /// The shipped templates with counting handlers, registered.

@@ -10,7 +10,7 @@
 //! its attempts allow; every queue ends empty; the longest pause without a finished task (the
 //! recovery time) stayed within the configured thresholds. Each prints a `FIGURES` row for
 //! docs/reliability.md. PostgreSQL and RabbitMQ (with `rabbitmqctl`) must answer on
-//! 127.0.0.1; nothing is skipped.
+//! 127.0.0.1; nothing is skipped. `metrics` scrapes the processes' `GET /metrics` after a run.
 
 #![expect(
     clippy::print_stdout,
@@ -24,6 +24,7 @@
 mod breakers;
 mod deployment;
 mod events;
+mod metrics;
 mod proxy;
 mod silence;
 mod startup;

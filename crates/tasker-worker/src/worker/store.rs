@@ -70,6 +70,7 @@ impl Worker {
     ) -> Result<(AfterCommit, usize), WorkerError> {
         let shared = &self.shared;
         let has_events = results.values().any(|result| !result.events.is_empty());
+        let waited = std::time::Instant::now();
         let mut conn = if shared.messaging.is_transactional() {
             BatchConn::Transaction(
                 begin_asynchronous_commit(&shared.pool)
@@ -95,6 +96,8 @@ impl Worker {
                     .doing("acquiring a connection")?,
             )
         };
+        let db = &shared.settings.metrics.db;
+        db.acquire_wait(waited.elapsed());
         let stores = results
             .iter()
             .map(|(index, result)| {
@@ -107,9 +110,11 @@ impl Worker {
                 )
             })
             .collect();
+        let began = std::time::Instant::now();
         let outcomes = transition_batch(conn.get(), stores, Some(self.id), shared.settings.backoff)
             .await
             .doing("storing step results")?;
+        db.operation("store_results", began.elapsed());
         let mut outbox = shared.messaging.outbox();
         let mut stored = 0_usize;
         let mut events = Vec::new();
