@@ -28,10 +28,15 @@ fn none_records_nothing_and_listens_nowhere() {
     assert_eq!(listen, None);
 }
 
-#[tokio::test]
+// Multi-threaded, as the binary's runtime is: dropping the last handle shuts the exporter
+// down, which waits for the reader's task to push the last points.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_pushes_to_otlp_endpoint_and_listens_nowhere() {
     // The exporter connects lazily: installing needs a runtime, not a collector.
     let (metrics, listen) = install(&telemetry(Configured::Otlp)).expect("installs");
     assert!(metrics.is_enabled());
     assert_eq!(listen, None);
+    tokio::task::spawn_blocking(move || drop(metrics))
+        .await
+        .expect("the exporter shuts down");
 }
