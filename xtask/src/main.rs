@@ -18,6 +18,7 @@ mod codegen;
 mod config;
 mod db;
 mod events;
+mod otlp_sink;
 mod proto;
 mod template;
 mod tidy;
@@ -53,6 +54,12 @@ enum Command {
     Template(template::TemplateCmd),
     /// Run the whole CI sequence locally, as `.ci/run` does.
     Ci,
+    /// Receive OTLP/gRPC spans and metrics, count them and drop them (for benchmarks).
+    OtlpSink {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4317")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 fn main() {
@@ -65,6 +72,7 @@ fn main() {
         Command::Ci => ci::run(&root),
         Command::Config(cmd) => config::run(cmd),
         Command::Template(cmd) => template::run(cmd),
+        Command::OtlpSink { listen } => otlp_sink::run(listen),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");
