@@ -30,6 +30,7 @@
 //! tasker-registry, and on nothing of the worker: what both need lives in the crate that owns
 //! it. It writes no SQL (tasker-db does) and initialises no tracing subscriber.
 
+pub mod api;
 pub mod client;
 pub mod engine;
 pub mod error;
@@ -43,5 +44,5 @@ mod results;
 mod settle;
 mod templates;
 
-pub use engine::{OrchestratorSettings, RunningOrchestrator, start};
+pub use engine::{ClaimWaker, OrchestratorSettings, RunningOrchestrator, start};
 pub use error::OrchestrationError;
