@@ -43,6 +43,7 @@ mod handlers;
 mod report;
 mod roles;
 mod setup;
+mod web;
 
 #[cfg(test)]
 mod tests;

@@ -148,13 +148,54 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
         wiring.orchestrator_settings(args.shards),
     )
     .await?;
+    let api = match crate::web::start(&wiring, running.claim_waker()).await {
+        Ok(api) => api,
+        Err(error) => {
+            let _ = running.shutdown().await;
+            return Err(error);
+        }
+    };
     write_out(&format!(
         "orchestrator ready: process {} on {}\n",
         wiring.process_id,
         wiring.backend.as_str()
     ))?;
-    serve_until_signal(&mut signals, "orchestrator", running).await
+    serve_until_signal(
+        &mut signals,
+        "orchestrator",
+        WithApi {
+            engine: running,
+            api,
+        },
+    )
+    .await
 }
+
+/// An engine and the API server in front of it: the server stops first (requests in flight
+/// finish), then the engine.
+struct WithApi<R> {
+    engine: R,
+    api: Option<crate::web::WebServer>,
+}
+
+impl<R: Running + Send> Running for WithApi<R> {
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        self.engine.check_alive()
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        let api = match self.api {
+            Some(api) => api.shutdown(API_GRACE).await,
+            None => Ok(()),
+        };
+        let engine = self.engine.shutdown().await;
+        api.context("stopping the API")?;
+        engine
+    }
+}
+
+/// How long requests in flight may take to finish when the API stops.
+const API_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `worker`: the worker engine for the chosen namespaces until a signal.
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -245,6 +286,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let (mut engines, mut submitter) = Engines::start(&wiring, &catalog, &args).await?;
+    let api = match crate::web::start(&wiring, engines.orchestrator.claim_waker()).await {
+        Ok(api) => api,
+        Err(error) => {
+            let _ = engines.shutdown(submitter).await;
+            return Err(error);
+        }
+    };
     let templates: Vec<_> = catalog
         .entries()
         .map(|entry| Arc::new(entry.template.clone()))
@@ -259,9 +307,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &mut || engines.check_alive(),
     ))
     .await;
+    let api_stopped = match api {
+        Some(api) => api.shutdown(API_GRACE).await,
+        None => Ok(()),
+    };
     let stopped = engines.shutdown(submitter).await;
     let report = driven?;
     stopped.context("stopping the engines")?;
+    api_stopped.context("the API")?;
     finish(&report, &wiring)
 }
 

@@ -349,6 +349,10 @@ pub(crate) struct Wiring {
     pub(crate) cache: Cache,
     /// How long a template stays cached (`common.cache.template_ttl_seconds`).
     pub(crate) template_ttl: Duration,
+    /// The processing pool's settings (the web pool is derived from them).
+    pub(crate) pool_config: PoolConfig,
+    /// The orchestrator's HTTP API (`orchestration.web`).
+    pub(crate) web: tasker_shared::config::web::WebConfig,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -416,6 +420,8 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         )?,
         breakers,
         template_ttl: Duration::from_secs(u64::from(config.common.cache.template_ttl_seconds)),
+        pool_config,
+        web: config.orchestration.web.clone(),
     })
 }
 
