@@ -226,6 +226,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 
 /// `submit`: sends requests; with `--wait`, follows them and reports.
 pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.api == crate::SubmitApi::Http {
+        return crate::http_submit::submit(&args).await;
+    }
     let templates = driver::load_templates(&args.templates.templates)?;
     let wiring = setup::wire(&args.common, connections(4)).await?;
     if args.bench {

@@ -87,7 +87,8 @@ async fn api_keys_and_jwts_authenticate_and_permissions_are_enforced() -> anyhow
             &deployment,
             &[("TASKER_CONFIG_ROOT", root.display().to_string())],
         )?;
-        check(&api).await
+        check(&api).await?;
+        submit_with_a_key(&deployment, &api, &root).await
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -163,5 +164,37 @@ async fn check(api: &Api) -> anyhow::Result<()> {
         .send()
         .await?;
     ensure!(created.status() == StatusCode::CREATED, "{}", created.text().await?);
+    Ok(())
+}
+
+/// `submit --api http` authenticates with the API key from its environment.
+async fn submit_with_a_key(deployment: &Deployment, api: &Api, root: &Path) -> anyhow::Result<()> {
+    // submit cycles through every reference template: register them all through the API.
+    for name in ["diamond", "linear", "mixed_dag", "permanent_failure", "retry_once", "tree"] {
+        let response = api
+            .client
+            .post(api.url("/v1/templates"))
+            .header("x-api-key", CREATOR_KEY)
+            .header("content-type", "application/yaml")
+            .body(super::template_yaml(name)?)
+            .send()
+            .await?;
+        ensure!(response.status().is_success(), "registering {name}: {}", response.status());
+    }
+    let env = [
+        ("TASKER_CONFIG_ROOT", root.display().to_string()),
+        ("TASKER_API_KEY", CREATOR_KEY.to_owned()),
+    ];
+    let args = ["submit", "--api", "http", "--api-url", api.base.as_str(), "--tasks", "3"];
+    let mut submit = deployment.spawn_with("submit", &args, uuid::Uuid::now_v7(), &env)?;
+    let status = submit.wait(std::time::Duration::from_secs(60))?;
+    let output = submit.output.join("\n");
+    ensure!(status.success(), "submit --api http failed ({status}): {output}");
+    ensure!(output.contains("sent 3 task request(s)"), "{output}");
+    // Without a credential the API refuses it, and submit says so.
+    let env = [("TASKER_CONFIG_ROOT", root.display().to_string())];
+    let mut refused = deployment.spawn_with("submit", &args, uuid::Uuid::now_v7(), &env)?;
+    let status = refused.wait(std::time::Duration::from_secs(60))?;
+    ensure!(!status.success(), "submit without a credential must fail");
     Ok(())
 }
