@@ -11,6 +11,13 @@
 //! `create_many_from_requests`) and left `pending` for the claim loop, which this process's
 //! engine is woken for ([`ApiState::waking`]); any orchestrator claims them otherwise.
 
+// Functions on the error path return tasker-web's `Problem`, the API's answer, by value: it is
+// built once per failed request, and boxing it would only move the allocation.
+#![expect(
+    clippy::result_large_err,
+    reason = "a Problem is the answer of a failed request, built once per request"
+)]
+
 mod error;
 mod extract;
 mod health;

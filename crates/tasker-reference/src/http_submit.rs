@@ -110,7 +110,10 @@ pub(crate) async fn submit(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
                 .await?
                 .json()
                 .await?;
-            let state = body["task"]["state"].as_str().unwrap_or("unknown").to_owned();
+            let state = body["task"]["state"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned();
             if ["complete", "error", "cancelled", "resolved_manually"].contains(&state.as_str()) {
                 *states.entry(state).or_default() += 1;
                 break;
@@ -122,7 +125,10 @@ pub(crate) async fn submit(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let summary: Vec<String> = states.iter().map(|(state, n)| format!("{state}: {n}")).collect();
+    let summary: Vec<String> = states
+        .iter()
+        .map(|(state, n)| format!("{state}: {n}"))
+        .collect();
     write_out(&format!("finished: {}\n", summary.join(", ")))?;
     Ok(if states.contains_key("unfinished") {
         ExitCode::FAILURE

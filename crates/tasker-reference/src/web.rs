@@ -226,7 +226,7 @@ pub(crate) async fn authenticator(
     };
     let header = HeaderName::from_str(&auth.api_key_header.to_ascii_lowercase())
         .context("orchestration.web.auth.api_key_header is not a header name")?;
-    let authenticator = Authenticator::new(jwt, api_keys, header, None)
-        .context("orchestration.web.auth")?;
+    let authenticator =
+        Authenticator::new(jwt, api_keys, header, None).context("orchestration.web.auth")?;
     Ok((authenticator, refresher))
 }

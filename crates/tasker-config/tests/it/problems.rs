@@ -275,5 +275,8 @@ fn the_legacy_single_api_key_is_refused_with_a_hint_to_api_keys() {
             && found[0].contains("did you mean `orchestration.web.auth.api_keys`"),
         "{found:?}"
     );
-    assert!(!found[0].contains("secret-value"), "the value is not echoed: {found:?}");
+    assert!(
+        !found[0].contains("secret-value"),
+        "the value is not echoed: {found:?}"
+    );
 }

@@ -4,10 +4,10 @@ use std::fs;
 use std::io;
 use std::path::{Path as FsPath, PathBuf};
 
+use super::limits::{LimitBreach, TemplateLimits, prescan};
 use super::problem::{Problem, Problems, Rule, Severity};
 use super::reader::Cx;
 use super::validated::ValidatedTemplate;
-use super::limits::{LimitBreach, TemplateLimits, prescan};
 use super::value::Value;
 use super::{raw, validate};
 

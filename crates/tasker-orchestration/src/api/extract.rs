@@ -98,14 +98,18 @@ where
 
 /// The body's bytes, or the problem of the body limit (413) or of a body that broke off.
 pub(crate) async fn body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Problem> {
-    Bytes::from_request(request, state).await.map_err(|rejection| {
-        let kind = ProblemKind::for_status(rejection.status());
-        let detail = match kind {
-            ProblemKind::PayloadTooLarge => "The request body is larger than the server accepts.",
-            _ => "The request body could not be read.",
-        };
-        Problem::new(kind, detail)
-    })
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            let kind = ProblemKind::for_status(rejection.status());
+            let detail = match kind {
+                ProblemKind::PayloadTooLarge => {
+                    "The request body is larger than the server accepts."
+                }
+                _ => "The request body could not be read.",
+            };
+            Problem::new(kind, detail)
+        })
 }
 
 /// Whether the content type is JSON.

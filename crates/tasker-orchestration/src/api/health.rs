@@ -44,12 +44,18 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> Result<Json<HealthBo
         Ok(Ok(())) => check("database", "ok", None),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: the database did not answer");
-            check("database", "unavailable", Some("the database did not answer".to_owned()))
+            check(
+                "database",
+                "unavailable",
+                Some("the database did not answer".to_owned()),
+            )
         }
         Err(_) => check(
             "database",
             "unavailable",
-            Some(format!("the database did not answer within {CHECK_TIMEOUT:?}")),
+            Some(format!(
+                "the database did not answer within {CHECK_TIMEOUT:?}"
+            )),
         ),
     });
     if let Some(messaging) = &state.messaging {

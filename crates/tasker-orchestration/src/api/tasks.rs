@@ -71,11 +71,14 @@ pub(crate) async fn create(
     let entry = match state.templates.for_request(&request).await {
         Ok(entry) => entry,
         Err(Missing::Refused(reason)) => {
-            return Err(Problem::new(ProblemKind::Validation, "The request names no registered template.")
-                .with_errors(vec![FieldProblem {
-                    pointer: "/name".to_owned(),
-                    detail: reason,
-                }]));
+            return Err(Problem::new(
+                ProblemKind::Validation,
+                "The request names no registered template.",
+            )
+            .with_errors(vec![FieldProblem {
+                pointer: "/name".to_owned(),
+                detail: reason,
+            }]));
         }
         Err(Missing::Failed(error)) => return Err(dependency(&error)),
     };
@@ -188,12 +191,13 @@ pub(crate) async fn get(
     let mut steps = tasker_db::step::for_tasks(&mut *conn, &[task_id])
         .await
         .map_err(|e| dependency(&e))?;
-    let readiness: HashMap<_, _> = tasker_db::readiness::for_task(&mut *conn, task_id, backoff, None)
-        .await
-        .map_err(|e| dependency(&e))?
-        .into_iter()
-        .map(|row| (row.step_id, row))
-        .collect();
+    let readiness: HashMap<_, _> =
+        tasker_db::readiness::for_task(&mut *conn, task_id, backoff, None)
+            .await
+            .map_err(|e| dependency(&e))?
+            .into_iter()
+            .map(|row| (row.step_id, row))
+            .collect();
     let execution = tasker_db::context::for_task(&mut *conn, task_id, backoff, None)
         .await
         .map_err(|e| dependency(&e))?

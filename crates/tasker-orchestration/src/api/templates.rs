@@ -88,12 +88,11 @@ pub(crate) async fn list(
 
 fn decode_cursor(text: &str) -> Result<(String, String, String), Problem> {
     let invalid = || bad_parameter("cursor", "is not a cursor this API returned");
-    let text = String::from_utf8(hex::decode(text).map_err(|_| invalid())?).map_err(|_| invalid())?;
+    let text =
+        String::from_utf8(hex::decode(text).map_err(|_| invalid())?).map_err(|_| invalid())?;
     let mut parts = text.split('\u{1f}');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(namespace), Some(name), Some(version), None)
-            if !text.contains('\0') =>
-        {
+        (Some(namespace), Some(name), Some(version), None) if !text.contains('\0') => {
             Ok((namespace.to_owned(), name.to_owned(), version.to_owned()))
         }
         _ => Err(invalid()),
@@ -187,8 +186,8 @@ pub(crate) async fn register(
     let loaded = if is_json(request.headers()) {
         let bytes = body(request, &()).await?;
         let json: serde_json::Value = parse_json(&bytes)?;
-        let loaded =
-            ValidatedTemplate::from_json_value(&json, Strictness::Strict).map_err(template_problem)?;
+        let loaded = ValidatedTemplate::from_json_value(&json, Strictness::Strict)
+            .map_err(template_problem)?;
         let steps = loaded.template.template().steps.len();
         if steps > limits.max_steps {
             return Err(Problem::new(
@@ -200,7 +199,9 @@ pub(crate) async fn register(
             ));
         }
         loaded
-    } else if media_type(request.headers()).is_some_and(|media| YAML_TYPES.contains(&media.as_str())) {
+    } else if media_type(request.headers())
+        .is_some_and(|media| YAML_TYPES.contains(&media.as_str()))
+    {
         let bytes = body(request, &()).await?;
         let text = std::str::from_utf8(&bytes).map_err(|_| {
             Problem::new(ProblemKind::BadRequest, "The template is not UTF-8 text.")
@@ -222,7 +223,10 @@ pub(crate) async fn register(
     }
     let report = state
         .registry
-        .register_templates(std::slice::from_ref(&template), query.force.unwrap_or(false))
+        .register_templates(
+            std::slice::from_ref(&template),
+            query.force.unwrap_or(false),
+        )
         .await
         .map_err(register_problem)?;
     let Some(outcome) = report.templates.first() else {
@@ -299,9 +303,10 @@ fn register_problem(error: RegisterError) -> Problem {
             )
             .with_errors(errors)
         }
-        RegisterError::Invalid { .. } | RegisterError::NoTemplates { .. } => {
-            Problem::new(ProblemKind::Validation, format!("The template cannot be registered: {error}"))
-        }
+        RegisterError::Invalid { .. } | RegisterError::NoTemplates { .. } => Problem::new(
+            ProblemKind::Validation,
+            format!("The template cannot be registered: {error}"),
+        ),
         RegisterError::Rejected { .. } => Problem::new(
             ProblemKind::Validation,
             "The database refused the template (a name breaks its rules).",

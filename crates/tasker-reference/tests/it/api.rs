@@ -101,7 +101,10 @@ pub(crate) async fn register_linear(api: &Api, headers: &[(&str, String)]) -> an
 }
 
 /// Asserts `response` is a problem document with `status`, and returns it.
-pub(crate) async fn problem(response: reqwest::Response, status: StatusCode) -> anyhow::Result<Value> {
+pub(crate) async fn problem(
+    response: reqwest::Response,
+    status: StatusCode,
+) -> anyhow::Result<Value> {
     let got = response.status();
     let content_type = response
         .headers()
@@ -133,7 +136,12 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
 
     // Health and the document are public.
     ensure!(client.get(api.url("/health/live")).send().await?.status() == StatusCode::OK);
-    let ready: Value = client.get(api.url("/health/ready")).send().await?.json().await?;
+    let ready: Value = client
+        .get(api.url("/health/ready"))
+        .send()
+        .await?
+        .json()
+        .await?;
     ensure!(ready["status"] == "ok", "ready: {ready}");
     let document: Value = client
         .get(api.url("/api-docs/openapi.json"))
@@ -154,12 +162,21 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
             .send()
     };
     let created = post_yaml(yaml.clone()).await?;
-    ensure!(created.status() == StatusCode::CREATED, "{}", created.text().await?);
+    ensure!(
+        created.status() == StatusCode::CREATED,
+        "{}",
+        created.text().await?
+    );
     let again = post_yaml(yaml.clone()).await?;
     ensure!(again.status() == StatusCode::OK);
     let again: Value = again.json().await?;
     ensure!(again["change"] == "unchanged", "{again}");
-    let listed: Value = client.get(api.url("/v1/templates")).send().await?.json().await?;
+    let listed: Value = client
+        .get(api.url("/v1/templates"))
+        .send()
+        .await?
+        .json()
+        .await?;
     ensure!(
         listed["templates"]
             .as_array()
@@ -182,9 +199,15 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
         "located problems: {invalid}"
     );
     let started = std::time::Instant::now();
-    let deep = problem(post_yaml("[".repeat(100_000)).await?, StatusCode::UNPROCESSABLE_ENTITY).await?;
+    let deep = problem(
+        post_yaml("[".repeat(100_000)).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await?;
     ensure!(
-        deep["detail"].as_str().is_some_and(|d| d.contains("max_flow_depth")),
+        deep["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_flow_depth")),
         "{deep}"
     );
     println!("100,000 nested [ refused in {:?}", started.elapsed());
@@ -192,7 +215,11 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
     // Tasks: created (201), the same request again is the same task (200).
     let post = |body: Value| client.post(api.url("/v1/tasks")).json(&body).send();
     let first = post(linear(7)).await?;
-    ensure!(first.status() == StatusCode::CREATED, "{}", first.text().await?);
+    ensure!(
+        first.status() == StatusCode::CREATED,
+        "{}",
+        first.text().await?
+    );
     let first: Value = first.json().await?;
     let duplicate = post(linear(7)).await?;
     ensure!(duplicate.status() == StatusCode::OK);
@@ -222,7 +249,9 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
     let schema = json!({"namespace": "reference", "name": "linear", "version": "1.0.0", "context": {"value": "seven"}});
     let schema = problem(post(schema).await?, StatusCode::UNPROCESSABLE_ENTITY).await?;
     ensure!(
-        schema["errors"][0]["pointer"].as_str().is_some_and(|p| p.starts_with("/context")),
+        schema["errors"][0]["pointer"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/context")),
         "input_schema violations are located under /context: {schema}"
     );
 
@@ -242,7 +271,11 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
         .delete(api.url(&format!("/v1/tasks/{task_uuid}")))
         .send()
         .await?;
-    ensure!(cancelled.status() == StatusCode::OK, "{}", cancelled.text().await?);
+    ensure!(
+        cancelled.status() == StatusCode::OK,
+        "{}",
+        cancelled.text().await?
+    );
     let again = client
         .delete(api.url(&format!("/v1/tasks/{task_uuid}")))
         .send()
@@ -265,7 +298,9 @@ async fn drive(deployment: &Deployment) -> anyhow::Result<()> {
         "{states:?}"
     );
     ensure!(
-        trail["steps"].as_array().is_some_and(|steps| !steps.is_empty()),
+        trail["steps"]
+            .as_array()
+            .is_some_and(|steps| !steps.is_empty()),
         "step trails: {trail}"
     );
 
@@ -283,7 +318,9 @@ async fn wait_for_steps(api: &Api, task_uuid: &str) -> anyhow::Result<Value> {
             .await?
             .json()
             .await?;
-        if task["steps"].as_array().is_some_and(|steps| !steps.is_empty())
+        if task["steps"]
+            .as_array()
+            .is_some_and(|steps| !steps.is_empty())
             && task["task"]["state"] != "pending"
         {
             return Ok(task);

@@ -4,7 +4,9 @@ use super::*;
 use crate::template::{Strictness, TemplateError, ValidatedTemplate};
 
 fn breach(text: &str) -> Option<TemplateLimit> {
-    prescan(text, &TemplateLimits::DEFAULT).err().map(|b| b.limit)
+    prescan(text, &TemplateLimits::DEFAULT)
+        .err()
+        .map(|b| b.limit)
 }
 
 #[test]

@@ -7,7 +7,11 @@ fn deep_nesting_is_refused_before_parsing() {
     let body = "[".repeat(100_000);
     let problem = parse_json::<serde_json::Value>(body.as_bytes()).expect_err("refused");
     assert_eq!(problem.kind(), ProblemKind::BadRequest);
-    assert!(problem.detail().contains("64 levels"), "{}", problem.detail());
+    assert!(
+        problem.detail().contains("64 levels"),
+        "{}",
+        problem.detail()
+    );
     let fine = format!("{}1{}", "[".repeat(64), "]".repeat(64));
     assert!(parse_json::<serde_json::Value>(fine.as_bytes()).is_ok());
 }
@@ -18,7 +22,9 @@ fn brackets_inside_strings_do_not_count_and_nul_escapes_are_refused() {
     assert!(parse_json::<serde_json::Value>(text.as_bytes()).is_ok());
     let nul = br#"{"a": "x\u0000y"}"#;
     assert_eq!(
-        parse_json::<serde_json::Value>(nul).expect_err("nul").kind(),
+        parse_json::<serde_json::Value>(nul)
+            .expect_err("nul")
+            .kind(),
         ProblemKind::BadRequest
     );
     // An escaped backslash followed by `u0000` is text, not a NUL.

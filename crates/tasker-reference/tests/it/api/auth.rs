@@ -118,16 +118,30 @@ async fn check(api: &Api) -> anyhow::Result<()> {
         .json(&linear(3))
         .send()
         .await?;
-    ensure!(created.status() == StatusCode::CREATED, "{}", created.text().await?);
-    let denied = client.get(&tasks).header("x-api-key", CREATOR_KEY).send().await?;
+    ensure!(
+        created.status() == StatusCode::CREATED,
+        "{}",
+        created.text().await?
+    );
+    let denied = client
+        .get(&tasks)
+        .header("x-api-key", CREATOR_KEY)
+        .send()
+        .await?;
     let denied = problem(denied, StatusCode::FORBIDDEN).await?;
     ensure!(
-        denied["detail"].as_str().is_some_and(|d| d.contains("tasks:list")),
+        denied["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("tasks:list")),
         "{denied}"
     );
 
     // The reader key lists, and may not create; a key differing in its last byte is refused.
-    let listed = client.get(&tasks).header("x-api-key", READER_KEY).send().await?;
+    let listed = client
+        .get(&tasks)
+        .header("x-api-key", READER_KEY)
+        .send()
+        .await?;
     ensure!(listed.status() == StatusCode::OK);
     let refused = client
         .post(&tasks)
@@ -145,7 +159,11 @@ async fn check(api: &Api) -> anyhow::Result<()> {
     // A JWT signed by the configured key, with its permissions; an expired one is refused.
     let bearer = token(&["tasks:list"], 600)?;
     let listed = client.get(&tasks).bearer_auth(&bearer).send().await?;
-    ensure!(listed.status() == StatusCode::OK, "{}", listed.text().await?);
+    ensure!(
+        listed.status() == StatusCode::OK,
+        "{}",
+        listed.text().await?
+    );
     let refused = client
         .post(&tasks)
         .bearer_auth(&bearer)
@@ -163,14 +181,25 @@ async fn check(api: &Api) -> anyhow::Result<()> {
         .json(&linear(6))
         .send()
         .await?;
-    ensure!(created.status() == StatusCode::CREATED, "{}", created.text().await?);
+    ensure!(
+        created.status() == StatusCode::CREATED,
+        "{}",
+        created.text().await?
+    );
     Ok(())
 }
 
 /// `submit --api http` authenticates with the API key from its environment.
 async fn submit_with_a_key(deployment: &Deployment, api: &Api, root: &Path) -> anyhow::Result<()> {
     // submit cycles through every reference template: register them all through the API.
-    for name in ["diamond", "linear", "mixed_dag", "permanent_failure", "retry_once", "tree"] {
+    for name in [
+        "diamond",
+        "linear",
+        "mixed_dag",
+        "permanent_failure",
+        "retry_once",
+        "tree",
+    ] {
         let response = api
             .client
             .post(api.url("/v1/templates"))
@@ -179,17 +208,32 @@ async fn submit_with_a_key(deployment: &Deployment, api: &Api, root: &Path) -> a
             .body(super::template_yaml(name)?)
             .send()
             .await?;
-        ensure!(response.status().is_success(), "registering {name}: {}", response.status());
+        ensure!(
+            response.status().is_success(),
+            "registering {name}: {}",
+            response.status()
+        );
     }
     let env = [
         ("TASKER_CONFIG_ROOT", root.display().to_string()),
         ("TASKER_API_KEY", CREATOR_KEY.to_owned()),
     ];
-    let args = ["submit", "--api", "http", "--api-url", api.base.as_str(), "--tasks", "3"];
+    let args = [
+        "submit",
+        "--api",
+        "http",
+        "--api-url",
+        api.base.as_str(),
+        "--tasks",
+        "3",
+    ];
     let mut submit = deployment.spawn_with("submit", &args, uuid::Uuid::now_v7(), &env)?;
     let status = submit.wait(std::time::Duration::from_secs(60))?;
     let output = submit.output.join("\n");
-    ensure!(status.success(), "submit --api http failed ({status}): {output}");
+    ensure!(
+        status.success(),
+        "submit --api http failed ({status}): {output}"
+    );
     ensure!(output.contains("sent 3 task request(s)"), "{output}");
     // Without a credential the API refuses it, and submit says so.
     let env = [("TASKER_CONFIG_ROOT", root.display().to_string())];

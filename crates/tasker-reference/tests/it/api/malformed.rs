@@ -50,7 +50,12 @@ fn bad_values() -> Vec<String> {
 
 /// Bodies that are not what a route takes: (content type, bytes).
 fn bad_bodies(schema_properties: &[String]) -> Vec<(String, Vec<u8>)> {
-    let json = |value: Value| ("application/json".to_owned(), value.to_string().into_bytes());
+    let json = |value: Value| {
+        (
+            "application/json".to_owned(),
+            value.to_string().into_bytes(),
+        )
+    };
     let mut bodies = vec![
         ("application/json".to_owned(), b"{".to_vec()),
         ("application/json".to_owned(), Vec::new()),
@@ -59,18 +64,39 @@ fn bad_bodies(schema_properties: &[String]) -> Vec<(String, Vec<u8>)> {
         json(json!("text")),
         json(json!({"name": 5})),
         json(json!({"unknown": true})),
-        ("application/json".to_owned(), "[".repeat(100_000).into_bytes()),
-        ("application/json".to_owned(), format!("{}1{}", "[".repeat(200), "]".repeat(200)).into_bytes()),
-        ("application/json".to_owned(), b"{\"name\": \"\xff\xfe\"}".to_vec()),
-        ("application/json".to_owned(), br#"{"name": "a\u0000b", "namespace": "reference", "version": "1.0.0"}"#.to_vec()),
+        (
+            "application/json".to_owned(),
+            "[".repeat(100_000).into_bytes(),
+        ),
+        (
+            "application/json".to_owned(),
+            format!("{}1{}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+        ),
+        (
+            "application/json".to_owned(),
+            b"{\"name\": \"\xff\xfe\"}".to_vec(),
+        ),
+        (
+            "application/json".to_owned(),
+            br#"{"name": "a\u0000b", "namespace": "reference", "version": "1.0.0"}"#.to_vec(),
+        ),
         ("application/json".to_owned(), vec![b' '; 2 * 1024 * 1024]),
         ("text/plain".to_owned(), b"hello".to_vec()),
-        ("application/x-www-form-urlencoded".to_owned(), b"a=b".to_vec()),
+        (
+            "application/x-www-form-urlencoded".to_owned(),
+            b"a=b".to_vec(),
+        ),
         (String::new(), b"{}".to_vec()),
-        ("application/yaml".to_owned(), "[".repeat(100_000).into_bytes()),
+        (
+            "application/yaml".to_owned(),
+            "[".repeat(100_000).into_bytes(),
+        ),
         ("application/yaml".to_owned(), b"\xff\xfe: x".to_vec()),
         ("application/yaml".to_owned(), b"a: [1, 2".to_vec()),
-        ("application/yaml".to_owned(), b"name: \"a\\0b\"\nnamespace_name: reference\nversion: 1.0.0\nsteps: []\n".to_vec()),
+        (
+            "application/yaml".to_owned(),
+            b"name: \"a\\0b\"\nnamespace_name: reference\nversion: 1.0.0\nsteps: []\n".to_vec(),
+        ),
         ("application/yaml".to_owned(), b"- a\n- b\n".to_vec()),
         json(json!({
             "name": "linear", "namespace": "reference", "version": "1.0.0",
@@ -83,7 +109,15 @@ fn bad_bodies(schema_properties: &[String]) -> Vec<(String, Vec<u8>)> {
         })),
     ];
     // Every documented property with each wrong type.
-    let wrong = [json!(null), json!(true), json!(-1), json!("x"), json!([]), json!({}), json!(1e300)];
+    let wrong = [
+        json!(null),
+        json!(true),
+        json!(-1),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!(1e300),
+    ];
     for property in schema_properties {
         for value in &wrong {
             let mut body = json!({"name": "linear", "namespace": "reference", "version": "1.0.0"});
@@ -113,9 +147,17 @@ struct Case {
 }
 
 /// The cases for one operation of the document.
-fn cases(path: &str, method: &str, operation: &Value, properties: &[String]) -> anyhow::Result<Vec<Case>> {
+fn cases(
+    path: &str,
+    method: &str,
+    operation: &Value,
+    properties: &[String],
+) -> anyhow::Result<Vec<Case>> {
     let method = Method::from_bytes(method.to_uppercase().as_bytes())?;
-    let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+    let parameters = operation["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let path_params: Vec<String> = parameters
         .iter()
         .filter(|p| p["in"] == "path")
@@ -147,7 +189,10 @@ fn cases(path: &str, method: &str, operation: &Value, properties: &[String]) -> 
     };
     for name in &path_params {
         for segment in bad_segments() {
-            out.push(case(fill(Some((name, &segment))), format!("path {name}={segment:.40}")));
+            out.push(case(
+                fill(Some((name, &segment))),
+                format!("path {name}={segment:.40}"),
+            ));
         }
     }
     let mut queries: Vec<String> = vec!["zzz=1".to_owned(), "%FF=1".to_owned(), "&&&=".to_owned()];
@@ -158,7 +203,10 @@ fn cases(path: &str, method: &str, operation: &Value, properties: &[String]) -> 
         queries.push(format!("{name}=1&{name}=2"));
     }
     for query in queries {
-        out.push(case(format!("{}?{query}", fill(None)), format!("query {query:.60}")));
+        out.push(case(
+            format!("{}?{query}", fill(None)),
+            format!("query {query:.60}"),
+        ));
     }
     if operation.get("requestBody").is_some() {
         for (content_type, body) in bad_bodies(properties) {
@@ -227,7 +275,10 @@ async fn run(api: &Api) -> anyhow::Result<()> {
                 let response = match request.send().await {
                     Ok(response) => response,
                     Err(error) => {
-                        failures.push(format!("{} {} ({}): no answer: {error}", case.method, path, case.what));
+                        failures.push(format!(
+                            "{} {} ({}): no answer: {error}",
+                            case.method, path, case.what
+                        ));
                         continue;
                     }
                 };
@@ -240,7 +291,10 @@ async fn run(api: &Api) -> anyhow::Result<()> {
                     .to_owned();
                 if status.is_server_error() {
                     let body = response.text().await.unwrap_or_default();
-                    failures.push(format!("{} {} ({}): {status} {body:.200}", case.method, path, case.what));
+                    failures.push(format!(
+                        "{} {} ({}): {status} {body:.200}",
+                        case.method, path, case.what
+                    ));
                 } else if status.is_client_error() && content_type != "application/problem+json" {
                     failures.push(format!(
                         "{} {} ({}): {status} as {content_type}, not a problem",
@@ -254,6 +308,11 @@ async fn run(api: &Api) -> anyhow::Result<()> {
     let live = api.client.get(api.url("/health/ready")).send().await?;
     ensure!(live.status() == StatusCode::OK, "ready after the suite");
     println!("{count} malformed requests, {} failures", failures.len());
-    ensure!(failures.is_empty(), "{} of {count} requests failed:\n{}", failures.len(), failures.join("\n"));
+    ensure!(
+        failures.is_empty(),
+        "{} of {count} requests failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     Ok(())
 }
