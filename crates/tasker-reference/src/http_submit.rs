@@ -5,13 +5,15 @@
 //! (an unspecified IP such as `0.0.0.0` is reached on `127.0.0.1`). Credentials never come
 //! from the command line: `TASKER_API_TOKEN` (a JWT, sent as `Authorization: Bearer`) or
 //! `TASKER_API_KEY` (sent in `orchestration.web.auth.api_key_header`), read from the
-//! environment. With `--wait`, each created task is read through the API until it finishes.
+//! environment. Requests are posted `--concurrency` at a time, and the rate is printed. With
+//! `--wait`, each created task is read through the API until it finishes.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
+use futures_util::StreamExt as _;
 use serde_json::Value;
 
 use crate::{SubmitArgs, driver, write_out};
@@ -69,33 +71,48 @@ pub(crate) async fn submit(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         Credential::ApiKey { header, key } => request.header(header.as_str(), key.as_str()),
     };
     let planned = driver::plan(&templates, args.tasks, uuid::Uuid::now_v7());
-    let mut created = Vec::new();
+    let concurrency = args.follow.concurrency.max(1);
+    let started = std::time::Instant::now();
+    let posted: Vec<anyhow::Result<(String, bool)>> = futures_util::stream::iter(&planned)
+        .map(|item| {
+            let request = send(client.post(format!("{base}/v1/tasks")).json(&item.request));
+            let base = &base;
+            async move {
+                let response = request
+                    .send()
+                    .await
+                    .with_context(|| format!("posting a task request to {base}"))?;
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                ensure!(
+                    status.is_success(),
+                    "the API refused a task request ({status}): {body}"
+                );
+                let task = body["task_uuid"]
+                    .as_str()
+                    .context("the API's answer names no task")?
+                    .to_owned();
+                Ok((task, body["existing"] == true))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut created = Vec::with_capacity(posted.len());
     let mut existing = 0usize;
-    for item in &planned {
-        let response = send(client.post(format!("{base}/v1/tasks")).json(&item.request))
-            .send()
-            .await
-            .with_context(|| format!("posting a task request to {base}"))?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        ensure!(
-            status.is_success(),
-            "the API refused a task request ({status}): {body}"
-        );
-        if body["existing"] == true {
-            existing += 1;
-        }
-        created.push(
-            body["task_uuid"]
-                .as_str()
-                .context("the API's answer names no task")?
-                .to_owned(),
-        );
+    for result in posted {
+        let (task, was_existing) = result?;
+        existing += usize::from(was_existing);
+        created.push(task);
     }
+    let rate = planned.len() as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     write_out(&format!(
-        "sent {} task request(s) to {base}: {} created, {existing} existing\n",
+        "sent {} task request(s) to {base}: {} created, {existing} existing, in {:.2} s \
+         ({rate:.0} requests/s with {concurrency} concurrent clients)\n",
         planned.len(),
-        planned.len() - existing
+        planned.len() - existing,
+        elapsed.as_secs_f64()
     ))?;
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
