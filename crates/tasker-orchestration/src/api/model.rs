@@ -57,6 +57,15 @@ pub(crate) struct TaskCreated {
     pub(crate) existing: bool,
 }
 
+/// A task that `DELETE /v1/tasks/{task_uuid}` cancelled.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct TaskCancelled {
+    /// The task.
+    pub(crate) task_uuid: Uuid,
+    /// Its state: `cancelled`.
+    pub(crate) state: String,
+}
+
 /// A task without its steps.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct TaskSummary {

@@ -11,8 +11,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 
 use super::model::{
     ExecutionStatusBody, FieldProblemBody, HealthBody, HealthCheck, ProblemBody, StepBody,
-    StepTransitionsBody, TaskCreated, TaskDetail, TaskPage, TaskRequestBody, TaskSummary,
-    TemplateDetail, TemplatePage, TemplateRegistered, TemplateSummary, TransitionBody,
+    StepTransitionsBody, TaskCancelled, TaskCreated, TaskDetail, TaskPage, TaskRequestBody,
+    TaskSummary, TemplateDetail, TemplatePage, TemplateRegistered, TemplateSummary, TransitionBody,
     TransitionsBody,
 };
 use super::{ROUTES, health, tasks, templates};
@@ -40,6 +40,7 @@ use super::{ROUTES, health, tasks, templates};
     components(schemas(
         TaskRequestBody,
         TaskCreated,
+        TaskCancelled,
         TaskSummary,
         TaskDetail,
         ExecutionStatusBody,

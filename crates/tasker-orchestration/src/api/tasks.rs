@@ -23,8 +23,9 @@ use super::ApiState;
 use super::error::{bad_parameter, dependency, not_found};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::model::{
-    ExecutionStatusBody, ProblemBody, StepBody, StepTransitionsBody, TaskCreated, TaskDetail,
-    TaskListQuery, TaskPage, TaskRequestBody, TaskSummary, TransitionBody, TransitionsBody,
+    ExecutionStatusBody, ProblemBody, StepBody, StepTransitionsBody, TaskCancelled, TaskCreated,
+    TaskDetail, TaskListQuery, TaskPage, TaskRequestBody, TaskSummary, TransitionBody,
+    TransitionsBody,
 };
 use crate::templates::Missing;
 
@@ -322,7 +323,7 @@ pub(crate) async fn list(
     tag = "tasks",
     params(("task_uuid" = Uuid, Path, description = "The task")),
     responses(
-        (status = 200, description = "The task is cancelled", body = TaskCreated),
+        (status = 200, description = "The task is cancelled", body = TaskCancelled),
         (status = 404, description = "No such task", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "The task has finished already", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -331,7 +332,7 @@ pub(crate) async fn list(
 pub(crate) async fn cancel(
     State(state): State<ApiState>,
     ApiPath(path): ApiPath<TaskPath>,
-) -> Result<Json<TaskCreated>, Problem> {
+) -> Result<Json<TaskCancelled>, Problem> {
     let task_id = path.task_id()?;
     let metadata = serde_json::json!({ "reason": "cancelled through the HTTP API" });
     // Another actor may move the task between the read and the compare-and-set: read again.
@@ -360,10 +361,9 @@ pub(crate) async fn cancel(
         match applied {
             Ok(applied) => {
                 tx.commit().await.map_err(|e| dependency(&e))?;
-                return Ok(Json(TaskCreated {
+                return Ok(Json(TaskCancelled {
                     task_uuid: task_id.into_uuid(),
                     state: applied.to.as_str().to_owned(),
-                    existing: true,
                 }));
             }
             Err(TaskTransitionError::Conflict { .. }) => continue,
