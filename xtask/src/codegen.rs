@@ -27,13 +27,26 @@ const MARKDOWN_HEADER: &str =
 
 /// Everything `codegen` writes, in the order it writes it.
 pub(crate) fn generated() -> Vec<Generated> {
-    vec![Generated {
-        path: "docs/state-machine.md",
-        contents: format!(
-            "{MARKDOWN_HEADER}{}",
-            tasker_state::docs::state_machine_markdown()
-        ),
-    }]
+    vec![
+        Generated {
+            path: "docs/state-machine.md",
+            contents: format!(
+                "{MARKDOWN_HEADER}{}",
+                tasker_state::docs::state_machine_markdown()
+            ),
+        },
+        Generated {
+            path: "docs/openapi.json",
+            contents: tasker_orchestration::api::openapi_json(),
+        },
+        Generated {
+            path: "docs/api-permissions.md",
+            contents: format!(
+                "{MARKDOWN_HEADER}{}",
+                tasker_orchestration::api::permissions_markdown()
+            ),
+        },
+    ]
     .into_iter()
     .chain(
         crate::config::generated()

@@ -16,6 +16,11 @@ section! {
         bind_address: BindAddress = "0.0.0.0:8080";
         /// Longest time one request may take, in milliseconds.
         request_timeout_ms: u32 = 30_000, range(100, 300_000);
+        /// Largest request body accepted, in bytes (a template or a task request).
+        body_limit_bytes: u32 = 1_048_576, range(1024, 67_108_864);
+        /// Origins allowed to call the API from a browser (CORS); empty denies every
+        /// cross-origin call.
+        cors_allowed_origins: Vec<String> = Vec::new();
         /// Whether `GET /config` shows the (redacted) configuration. Meant for test and
         /// development environments.
         config_endpoint_enabled: bool = false;
@@ -119,9 +124,6 @@ section! {
         strict_validation: bool = true;
         /// Whether unknown permission names in tokens are logged.
         log_unknown_permissions: bool = true;
-        /// A single API key accepted with full permissions (legacy; prefer `api_keys`).
-        /// Secret: inject it through a placeholder.
-        api_key: Secret = "";
         /// Header that carries an API key.
         api_key_header: String = "X-API-Key", NON_EMPTY;
         /// Whether API keys are accepted.
@@ -173,7 +175,7 @@ fn check_auth<'r>(raw: &'r RawAuthConfig, v: &mut crate::validate::Validator<'r>
         }
         _ => {}
     }
-    if raw.api_keys_enabled && raw.api_keys.is_empty() && raw.api_key.is_empty() {
+    if raw.api_keys_enabled && raw.api_keys.is_empty() {
         v.require(
             "api_keys",
             &raw.api_keys,

@@ -9,6 +9,12 @@ use tasker_state::{StepState, TaskState};
 
 use crate::error::DbError;
 
+/// Whether the database answers a trivial query (readiness probes).
+pub async fn ping<'c>(executor: impl PgExecutor<'c>) -> Result<(), DbError> {
+    sqlx::query("SELECT 1").execute(executor).await?;
+    Ok(())
+}
+
 /// How many tasks and steps are in each state. Every state is present, zero included.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HealthCounts {

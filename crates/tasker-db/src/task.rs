@@ -17,7 +17,8 @@ pub use create::{
 };
 pub use facts::{TaskFacts, TaskFactsCache};
 pub use record::{
-    TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, by_request_ids, get, get_many, history,
+    TaskCursor, TaskOrder, TaskRecord, TaskScope, TaskTransitionRow, by_request_ids, get, get_many,
+    history,
 };
 pub use request::{RequestOrigin, RequestToCreate, create_from_request, create_many_from_requests};
 pub use transition::{AppliedTaskTransition, TaskTransition, TaskTransitionError, transition};

@@ -323,6 +323,38 @@ pub async fn get<'c>(
     .await?)
 }
 
+/// Registered template versions, ordered by namespace, name and version text; only those of
+/// `namespace` when given. At most `limit`, after the `(namespace, name, version)` of `after`
+/// when given (keyset pagination).
+pub async fn list<'c>(
+    executor: impl PgExecutor<'c>,
+    namespace: Option<&str>,
+    after: Option<(&str, &str, &str)>,
+    limit: i64,
+) -> Result<Vec<TemplateRecord>, DbError> {
+    let (after_namespace, after_name, after_version) = match after {
+        Some((namespace, name, version)) => (Some(namespace), Some(name), Some(version)),
+        None => (None, None, None),
+    };
+    Ok(sqlx::query_as::<_, TemplateRecord>(
+        "SELECT ns.task_namespace_uuid, nt.named_task_uuid, ns.name AS namespace_name, nt.name, \
+                nt.version, nt.description, nt.configuration, nt.created_at, nt.updated_at \
+         FROM tasker.named_tasks nt \
+         JOIN tasker.task_namespaces ns ON ns.task_namespace_uuid = nt.task_namespace_uuid \
+         WHERE ($1::text IS NULL OR ns.name = $1) \
+           AND ($2::text IS NULL OR (ns.name, nt.name, nt.version) > ($2, $3, $4)) \
+         ORDER BY ns.name, nt.name, nt.version \
+         LIMIT $5",
+    )
+    .bind(namespace)
+    .bind(after_namespace)
+    .bind(after_name)
+    .bind(after_version)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?)
+}
+
 /// Every registered version of `namespace/name`, oldest registration first. Versions are
 /// returned as stored; callers order them by semantic-version precedence.
 pub async fn versions<'c>(

@@ -13,6 +13,7 @@
 
 mod event;
 mod graph;
+mod limits;
 mod load;
 mod model;
 mod pointer;
@@ -32,6 +33,7 @@ pub use event::{
     EventName, InvalidEventName,
 };
 pub use graph::StepGraph;
+pub use limits::{LimitBreach, TemplateLimit, TemplateLimits, prescan};
 pub use load::{
     DirectoryReport, DuplicateTemplate, FileOutcome, LoadedTemplate, MAX_TEMPLATE_BYTES,
     Strictness, TemplateError, is_template_file, load_directory,

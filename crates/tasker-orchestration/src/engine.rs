@@ -98,9 +98,22 @@ impl OrchestratorSettings {
     }
 }
 
+/// Wakes a running engine's claim loop: tasks were created elsewhere in this process (the
+/// HTTP API) and are ready to be claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimWaker(Arc<Orchestrator>);
+
+impl ClaimWaker {
+    /// Tells the claim loop that tasks may be ready.
+    pub fn wake(&self) {
+        self.0.wake_claimer();
+    }
+}
+
 /// A running orchestrator.
 #[derive(Debug)]
 pub struct RunningOrchestrator {
+    orchestrator: Arc<Orchestrator>,
     loops: JoinSet<Result<(), OrchestrationError>>,
     trigger: ShutdownTrigger,
     grace: Duration,
@@ -146,11 +159,12 @@ pub async fn start(
     loops.spawn(Arc::clone(&orchestrator).run_finalizer(shutdown));
     tracing::info!(%process_id, "the orchestrator is running");
     Ok(RunningOrchestrator {
+        staleness: orchestrator.staleness.subscribe(),
+        orchestrator,
         loops,
         trigger,
         grace,
         process_id,
-        staleness: orchestrator.staleness.subscribe(),
     })
 }
 
@@ -158,6 +172,11 @@ impl RunningOrchestrator {
     /// The process id the orchestrator records on its transitions.
     pub fn process_id(&self) -> ProcessorId {
         self.process_id
+    }
+
+    /// A handle that wakes this engine's claim loop.
+    pub fn claim_waker(&self) -> ClaimWaker {
+        ClaimWaker(Arc::clone(&self.orchestrator))
     }
 
     /// What the staleness detector did so far (zeros if it does not run).

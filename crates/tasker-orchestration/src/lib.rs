@@ -9,6 +9,9 @@
 //!   [`engine::RunningOrchestrator::shutdown`]. Any number of orchestrators may run against
 //!   one database, in one process or many: every decision is a compare-and-set in a
 //!   transaction that holds the task's row lock.
+//! - [`api::router`] is the orchestrator's HTTP API on tasker-web (tasks, templates, health,
+//!   the OpenAPI document), over an [`api::ApiState`] with its own database pool; created
+//!   tasks wake a running engine's claim loop through its [`engine::ClaimWaker`].
 //! - [`client::Submitter`] sends task requests and follows them to their end through replies
 //!   addressed to it (with the database as the safety net), whichever orchestrator does the
 //!   work.
@@ -26,10 +29,12 @@
 //!   reports them, opens their DLQ entries, moves them to `error` and announces them, as
 //!   configured ([`engine::RunningOrchestrator::staleness`] counts what it did).
 //!
-//! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging and
-//! tasker-registry (and tasker-metrics for its spans' trace context: see `spans`), and on nothing of the worker: what both need lives in the crate that owns
+//! This crate depends on tasker-state, tasker-models, tasker-db, tasker-messaging,
+//! tasker-registry, tasker-web (for the API) and tasker-metrics (metrics, and its spans' trace
+//! context: see `spans`), and on nothing of the worker: what both need lives in the crate that owns
 //! it. It writes no SQL (tasker-db does) and initialises no tracing subscriber.
 
+pub mod api;
 pub mod client;
 pub mod engine;
 pub mod error;
@@ -44,5 +49,5 @@ mod settle;
 mod spans;
 mod templates;
 
-pub use engine::{OrchestratorSettings, RunningOrchestrator, start};
+pub use engine::{ClaimWaker, OrchestratorSettings, RunningOrchestrator, start};
 pub use error::OrchestrationError;

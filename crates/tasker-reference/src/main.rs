@@ -18,7 +18,10 @@
 //!   the namespaces it serves and runs their steps, until SIGINT or SIGTERM;
 //! - `submit [--tasks N] [--wait]`: sends task requests; with `--wait` it follows them to the
 //!   end through the replies orchestration addresses to it, whichever process does the work,
-//!   shows the progress bar, prints the summary and checks every result.
+//!   shows the progress bar, prints the summary and checks every result. With
+//!   `--api http [--api-url URL]` the requests are posted to an orchestrator's HTTP API
+//!   instead (credentials from `TASKER_API_TOKEN` or `TASKER_API_KEY`; see docs/api.md), and
+//!   `--wait` reads each task through the API until it finishes.
 //!
 //! Each process has an id (`--process-id` or `TASKER_PROCESS_ID`, else generated) that appears
 //! in its log lines and on the transitions it writes. A long-running process shuts down
@@ -42,11 +45,13 @@ mod caching;
 mod driver;
 mod expected;
 mod handlers;
+mod http_submit;
 mod metrics;
 mod report;
 mod roles;
 mod setup;
 mod telemetry;
+mod web;
 
 #[cfg(test)]
 mod tests;
@@ -205,9 +210,26 @@ struct SubmitArgs {
     /// This machine's `pgbench -N` transactions per second, to compare throughput with.
     #[arg(long, requires = "bench")]
     pgbench_tps: Option<f64>,
+    /// Where requests go: the task request queue (default), or the orchestrator's HTTP API
+    /// (`http`; credentials from `TASKER_API_TOKEN` or `TASKER_API_KEY`, never from the
+    /// command line).
+    #[arg(long, value_enum, default_value_t = SubmitApi::Queue, conflicts_with = "bench")]
+    api: SubmitApi,
+    /// The API's base URL with `--api http` (default: `orchestration.web.bind_address`).
+    #[arg(long, requires = "api")]
+    api_url: Option<String>,
     /// With `--wait`.
     #[command(flatten)]
     follow: FollowArgs,
+}
+
+/// Where `submit` sends task requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SubmitApi {
+    /// The task request queue (replies come back on a queue of the submitter's own).
+    Queue,
+    /// The orchestrator's HTTP API (`POST /v1/tasks`).
+    Http,
 }
 
 fn main() -> ExitCode {

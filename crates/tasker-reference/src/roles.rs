@@ -153,15 +153,57 @@ pub(crate) async fn orchestrator(args: OrchestratorArgs) -> anyhow::Result<ExitC
     let serving = wiring
         .serve_metrics(orchestration_queues().to_vec())
         .await?;
+    let api = match crate::web::start(&wiring, running.claim_waker()).await {
+        Ok(api) => api,
+        Err(error) => {
+            let _ = running.shutdown().await;
+            let _ = serving.stop().await;
+            return Err(error);
+        }
+    };
     write_out(&format!(
         "orchestrator ready: process {} on {}\n",
         wiring.process_id,
         wiring.backend.as_str()
     ))?;
-    let served = serve_until_signal(&mut signals, "orchestrator", running).await;
+    let served = serve_until_signal(
+        &mut signals,
+        "orchestrator",
+        WithApi {
+            engine: running,
+            api,
+        },
+    )
+    .await;
     serving.stop().await?;
     served
 }
+
+/// An engine and the API server in front of it: the server stops first (requests in flight
+/// finish), then the engine.
+struct WithApi<R> {
+    engine: R,
+    api: Option<crate::web::WebServer>,
+}
+
+impl<R: Running + Send> Running for WithApi<R> {
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        self.engine.check_alive()
+    }
+
+    async fn shutdown(self) -> anyhow::Result<()> {
+        let api = match self.api {
+            Some(api) => api.shutdown(API_GRACE).await,
+            None => Ok(()),
+        };
+        let engine = self.engine.shutdown().await;
+        api.context("stopping the API")?;
+        engine
+    }
+}
+
+/// How long requests in flight may take to finish when the API stops.
+const API_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `worker`: the worker engine for the chosen namespaces until a signal.
 pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -196,6 +238,9 @@ pub(crate) async fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
 
 /// `submit`: sends requests; with `--wait`, follows them and reports.
 pub(crate) async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.api == crate::SubmitApi::Http {
+        return crate::http_submit::submit(&args).await;
+    }
     let templates = driver::load_templates(&args.templates.templates)?;
     let wiring = setup::wire(&args.common, connections(4)).await?;
     if args.bench {
@@ -259,6 +304,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut queues = orchestration_queues().to_vec();
     queues.extend(catalog.worker_queues());
     let serving = wiring.serve_metrics(queues).await?;
+    let api = match crate::web::start(&wiring, engines.orchestrator.claim_waker()).await {
+        Ok(api) => api,
+        Err(error) => {
+            let _ = engines.shutdown(submitter).await;
+            let _ = serving.stop().await;
+            return Err(error);
+        }
+    };
     let templates: Vec<_> = catalog
         .entries()
         .map(|entry| Arc::new(entry.template.clone()))
@@ -273,11 +326,16 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         &mut || engines.check_alive(),
     ))
     .await;
+    let api_stopped = match api {
+        Some(api) => api.shutdown(API_GRACE).await,
+        None => Ok(()),
+    };
     let stopped = engines.shutdown(submitter).await;
     let served = serving.stop().await;
     let report = driven?;
     stopped.context("stopping the engines")?;
     served?;
+    api_stopped.context("the API")?;
     finish(&report, &wiring)
 }
 

@@ -367,6 +367,10 @@ pub(crate) struct Wiring {
     /// Where this process serves `GET /metrics`, if it does
     /// (`common.telemetry.metrics_listen`).
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// The processing pool's settings (the web pool is derived from them).
+    pub(crate) pool_config: PoolConfig,
+    /// The orchestrator's HTTP API (`orchestration.web`).
+    pub(crate) web: tasker_shared::config::web::WebConfig,
 }
 
 /// Renewals a worker's lease outlives: a process is taken for gone after missing this many.
@@ -438,6 +442,8 @@ pub(crate) async fn wire(common: &crate::CommonArgs, connections: u32) -> anyhow
         template_ttl: Duration::from_secs(u64::from(config.common.cache.template_ttl_seconds)),
         metrics,
         metrics_listen,
+        pool_config,
+        web: config.orchestration.web.clone(),
     })
 }
 

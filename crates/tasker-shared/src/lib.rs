@@ -17,6 +17,8 @@
 //! | [`resilience`] | `tasker-resilience` |
 //! | [`events`] | `tasker-events` |
 //! | [`metrics`] | `tasker-metrics` |
+//! | [`web`] | `tasker-web` |
+//! | [`proto`] | `tasker-proto` |
 //!
 //! # Feature flags
 //!
@@ -44,6 +46,8 @@ pub use tasker_models as models;
 pub use tasker_registry as registry;
 pub use tasker_resilience as resilience;
 pub use tasker_state as state_machine;
+pub use tasker_web as web;
+pub use tasker_proto as proto;
 
 /// Composable, typed query builders over tasks and steps (the predecessor's named scopes).
 ///

@@ -258,3 +258,25 @@ fn lenient_mode_turns_unknown_keys_into_warnings_only() {
         .expect("unknown keys are warnings");
     assert_eq!(loaded.warnings.len(), 1);
 }
+
+#[test]
+fn the_legacy_single_api_key_is_refused_with_a_hint_to_api_keys() {
+    let found = problems(
+        "legacy_api_key",
+        &[(
+            "base/orchestration.toml",
+            "[orchestration.web.auth]\napi_key = \"secret-value\"\n",
+        )],
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("error:")
+            && found[0].contains("orchestration.web.auth.api_key`")
+            && found[0].contains("did you mean `orchestration.web.auth.api_keys`"),
+        "{found:?}"
+    );
+    assert!(
+        !found[0].contains("secret-value"),
+        "the value is not echoed: {found:?}"
+    );
+}

@@ -197,8 +197,30 @@ pub struct TaskScope {
     created_before: Option<DateTime<Utc>>,
     entered_state_before: Option<DateTime<Utc>>,
     correlation_id: Option<CorrelationId>,
+    after: Option<TaskCursor>,
     order: TaskOrder,
     limit: Option<i64>,
+}
+
+/// A position in a scope's order: the `(created_at, task_uuid)` of the last task seen. Paging
+/// by it ([`TaskScope::after`]) is stable under concurrent inserts: no task is returned twice,
+/// and no task that existed when the first page was read is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCursor {
+    /// The last task's creation time.
+    pub created_at: DateTime<Utc>,
+    /// The last task.
+    pub task_id: TaskId,
+}
+
+impl TaskCursor {
+    /// The cursor just past `task`.
+    pub fn of(task: &TaskRecord) -> Self {
+        Self {
+            created_at: task.created_at,
+            task_id: task.task_id,
+        }
+    }
 }
 
 impl TaskScope {
@@ -280,6 +302,14 @@ impl TaskScope {
         self
     }
 
+    /// Tasks after `cursor` in the scope's order (keyset pagination: the next page starts
+    /// after the last task of this one).
+    #[must_use]
+    pub fn after(mut self, cursor: TaskCursor) -> Self {
+        self.after = Some(cursor);
+        self
+    }
+
     /// The order of the results.
     #[must_use]
     pub fn order(mut self, order: TaskOrder) -> Self {
@@ -324,6 +354,19 @@ impl TaskScope {
             query
                 .push(" AND t.correlation_id = ")
                 .push_bind(correlation_id.into_uuid());
+        }
+        if let Some(cursor) = self.after {
+            // A row comparison: the created_at index narrows it, the id breaks ties (one
+            // transaction's tasks share their creation time).
+            query.push(match self.order {
+                TaskOrder::NewestFirst => " AND (t.created_at, t.task_uuid) < (",
+                TaskOrder::OldestFirst => " AND (t.created_at, t.task_uuid) > (",
+            });
+            query
+                .push_bind(cursor.created_at)
+                .push(", ")
+                .push_bind(cursor.task_id.into_uuid())
+                .push(")");
         }
     }
 

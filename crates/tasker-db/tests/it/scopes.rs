@@ -367,3 +367,72 @@ async fn steps_of_unfinished_tasks_are_found_without_scanning_all_steps() -> any
     })
     .await
 }
+
+#[tokio::test]
+async fn keyset_pages_neither_repeat_nor_skip_and_templates_list_in_order() -> anyhow::Result<()> {
+    harness::run(|db| async move {
+        let pool = db.migrated().await?;
+        let linear = Dag::linear(2);
+        let t_linear = fixtures::template(&pool, "linear", &linear).await?;
+        let mut created = Vec::new();
+        for index in 0..9 {
+            let (task_id, _) =
+                fixtures::task(&pool, &t_linear, &linear, &format!("k{index}")).await?;
+            created.push(task_id);
+        }
+        // Three tasks share one creation time: the id breaks the tie.
+        sqlx::query(
+            "UPDATE tasker.tasks SET created_at = '2026-01-01T00:00:00Z' WHERE task_uuid = ANY($1)",
+        )
+        .bind(
+            created[..3]
+                .iter()
+                .map(|id| id.into_uuid())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&pool)
+        .await?;
+        for order in [TaskOrder::NewestFirst, TaskOrder::OldestFirst] {
+            let mut seen = Vec::new();
+            let mut cursor = None;
+            loop {
+                let mut scope = TaskScope::new().order(order).limit(2);
+                if let Some(cursor) = cursor {
+                    scope = scope.after(cursor);
+                }
+                let page = scope.all(&pool).await?;
+                let Some(last) = page.last() else { break };
+                cursor = Some(task::TaskCursor::of(last));
+                seen.extend(page.iter().map(|task| task.task_id));
+            }
+            let all: Vec<TaskId> = TaskScope::new()
+                .order(order)
+                .all(&pool)
+                .await?
+                .iter()
+                .map(|task| task.task_id)
+                .collect();
+            assert_eq!(
+                seen, all,
+                "{order:?}: the pages are the whole scope, in order"
+            );
+        }
+        let listed = template::list(&pool, None, None, 10).await?;
+        assert!(listed.iter().any(|record| record.name == "linear"));
+        let after = listed.first().map(|r| {
+            (
+                r.namespace_name.as_str(),
+                r.name.as_str(),
+                r.version.as_str(),
+            )
+        });
+        let rest = template::list(&pool, None, after, 10).await?;
+        assert_eq!(
+            rest.len() + 1,
+            listed.len(),
+            "the page after the first template"
+        );
+        Ok(())
+    })
+    .await
+}

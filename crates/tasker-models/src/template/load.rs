@@ -4,6 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path as FsPath, PathBuf};
 
+use super::limits::{LimitBreach, TemplateLimits, prescan};
 use super::problem::{Problem, Problems, Rule, Severity};
 use super::reader::Cx;
 use super::validated::ValidatedTemplate;
@@ -66,6 +67,12 @@ pub enum TemplateError {
         /// How many documents.
         count: usize,
     },
+    /// The text exceeds a limit checked before parsing (size, nesting depth, step count).
+    #[error("template exceeds the limit `{}`: {} found, at most {} allowed", breach.limit, breach.found, breach.max)]
+    Limit {
+        /// The limit, what was found and the maximum.
+        breach: LimitBreach,
+    },
     /// The template breaks one or more rules.
     #[error("template has {} error(s) and {} warning(s)", problems.error_count(), problems.warning_count())]
     Invalid {
@@ -89,12 +96,26 @@ impl ValidatedTemplate {
     /// Loads a template from YAML text.
     ///
     /// # Errors
+    /// [`TemplateError::Limit`] (checked before any parser runs, see [`TemplateLimits`]),
     /// [`TemplateError::Syntax`], [`TemplateError::MultipleDocuments`], or
     /// [`TemplateError::Invalid`] with every problem found.
     pub fn from_yaml_str(
         text: &str,
         strictness: Strictness,
     ) -> Result<LoadedTemplate, TemplateError> {
+        Self::from_yaml_str_within(text, strictness, &TemplateLimits::DEFAULT)
+    }
+
+    /// [`ValidatedTemplate::from_yaml_str`] with explicit limits.
+    ///
+    /// # Errors
+    /// As [`ValidatedTemplate::from_yaml_str`].
+    pub fn from_yaml_str_within(
+        text: &str,
+        strictness: Strictness,
+        limits: &TemplateLimits,
+    ) -> Result<LoadedTemplate, TemplateError> {
+        prescan(text, limits).map_err(|breach| TemplateError::Limit { breach })?;
         match super::yaml::parse(text) {
             Some(value) => Self::from_value(&value, strictness),
             None => Self::from_yaml_value(&parse_yaml_with_serde(text)?, strictness),

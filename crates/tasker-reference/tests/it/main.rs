@@ -21,6 +21,7 @@
     reason = "the processes' logs are passed through to the test's stderr (shown on failure)"
 )]
 
+mod api;
 mod breakers;
 mod deployment;
 mod events;
