@@ -12,6 +12,7 @@ use tasker_orchestration::ClaimWaker;
 use tasker_orchestration::api::{ApiSettings, ApiState, router};
 use tasker_shared::config::web::{AuthConfig, JwtVerificationMethod, WebConfig};
 use tasker_shared::database::pool::PoolConfig;
+use tasker_shared::metrics::security::SecurityMetrics;
 use tasker_shared::web::api_key::{ApiKeyEntry, ApiKeys};
 use tasker_shared::web::auth::Authenticator;
 use tasker_shared::web::harden::HardeningSettings;
@@ -61,7 +62,11 @@ pub(crate) async fn start(wiring: &Wiring, waker: ClaimWaker) -> anyhow::Result<
         .connect()
         .await
         .context("connecting the web database pool")?;
-    let (auth, refresher) = authenticator(&web.auth).await?;
+    let security = wiring
+        .metrics
+        .is_enabled()
+        .then(|| wiring.metrics.security.clone());
+    let (auth, refresher) = authenticator(&web.auth, security).await?;
     let hardening = hardening(web)?;
     let state = ApiState::new(
         pool,
@@ -141,6 +146,7 @@ fn hardening(web: &WebConfig) -> anyhow::Result<HardeningSettings> {
 /// fetch succeeds).
 pub(crate) async fn authenticator(
     auth: &AuthConfig,
+    security: Option<SecurityMetrics>,
 ) -> anyhow::Result<(Authenticator, Option<JoinHandle<()>>)> {
     if !auth.enabled {
         tracing::warn!(
@@ -227,6 +233,6 @@ pub(crate) async fn authenticator(
     let header = HeaderName::from_str(&auth.api_key_header.to_ascii_lowercase())
         .context("orchestration.web.auth.api_key_header is not a header name")?;
     let authenticator =
-        Authenticator::new(jwt, api_keys, header, None).context("orchestration.web.auth")?;
+        Authenticator::new(jwt, api_keys, header, security).context("orchestration.web.auth")?;
     Ok((authenticator, refresher))
 }
