@@ -42,12 +42,12 @@ pub use tasker_events as events;
 pub use tasker_messaging as messaging;
 pub use tasker_metrics as metrics;
 pub use tasker_models as models;
+pub use tasker_proto as proto;
 #[cfg(feature = "postgres")]
 pub use tasker_registry as registry;
 pub use tasker_resilience as resilience;
 pub use tasker_state as state_machine;
 pub use tasker_web as web;
-pub use tasker_proto as proto;
 
 /// Composable, typed query builders over tasks and steps (the predecessor's named scopes).
 ///
