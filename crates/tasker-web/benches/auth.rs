@@ -47,6 +47,7 @@ fn settings(alg: Algorithm) -> JwtSettings {
 
 fn jwt_verification(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("a runtime");
     let mut group = c.benchmark_group("jwt_verify");
@@ -110,6 +111,7 @@ type Credential = (&'static str, String);
 
 fn request_overhead(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("a runtime");
     let keys = ApiKeys::new(vec![ApiKeyEntry {
